@@ -1,0 +1,170 @@
+// Command annslicer shards AnnData files out of core, serves shards through
+// FUSE without writing them, and merges shards back.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/materialize"
+)
+
+var debug bool
+
+// usageError marks a wrong invocation (exit 2) as opposed to a failure (1).
+type usageError struct{ error }
+
+func main() {
+	root := &cobra.Command{
+		Use:           "annslicer",
+		Short:         "Shard large AnnData files (.h5ad) out of core, mount shards virtually, merge them back",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVar(&debug, "debug", false, "log each step (one line per shard) on stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(sliceCmd(), materializeCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
+		var ue usageError
+		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// shardFlags are the flags that define a shard plan, shared by slice,
+// materialize and mount so they always mean the same shards.
+type shardFlags struct {
+	size        int64
+	shuffle     bool
+	seed        uint64
+	compression string
+	overwrite   bool
+}
+
+func (f *shardFlags) register(c *cobra.Command, writes bool) {
+	c.Flags().Int64Var(&f.size, "size", 10000, "cells per shard (the last shard takes the rest)")
+	c.Flags().BoolVar(&f.shuffle, "shuffle", false, "shuffle cells across shards (a random permutation of all cells)")
+	c.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the shuffle (requires --shuffle); the same seed always gives the same shards")
+	if writes {
+		c.Flags().StringVar(&f.compression, "compression", "", "compress arrays: gzip or lzf (default: none, the fastest; shards are then byte-identical to the mounted ones)")
+		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
+	}
+}
+
+func (f *shardFlags) plan(c *cobra.Command, n int64) (*engine.Plan, error) {
+	var seed *uint64
+	if c.Flags().Changed("seed") {
+		seed = &f.seed
+	}
+	p, err := engine.NewPlan(n, f.size, f.shuffle, seed)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return p, nil
+}
+
+func (f *shardFlags) validate() error {
+	if f.size <= 0 {
+		return usageError{fmt.Errorf("--size must be a positive number of cells, got %d", f.size)}
+	}
+	switch f.compression {
+	case "", "gzip", "lzf":
+	default:
+		return usageError{fmt.Errorf("--compression %q is not supported: use gzip or lzf", f.compression)}
+	}
+	return nil
+}
+
+func openSource(path string) (*h5ad.Source, error) {
+	if strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") {
+		return nil, fmt.Errorf("%s: zarr sources are not supported yet; convert to .h5ad with anndata", path)
+	}
+	return h5ad.Open(path)
+}
+
+func sliceCmd() *cobra.Command {
+	var f shardFlags
+	c := &cobra.Command{
+		Use:   "slice INPUT OUT_PREFIX",
+		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ...",
+		Args:  exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runShards(c, &f, args[0], func(k int) string {
+				return fmt.Sprintf("%s_shard_%d.h5ad", args[1], k)
+			})
+		},
+	}
+	f.register(c, true)
+	return c
+}
+
+func materializeCmd() *cobra.Command {
+	var f shardFlags
+	c := &cobra.Command{
+		Use:   "materialize INPUT OUTDIR",
+		Short: "Write OUTDIR/shard_N.h5ad: the files `annslicer mount` shows with the same flags",
+		Args:  exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := os.MkdirAll(args[1], 0o755); err != nil {
+				return fmt.Errorf("%s: cannot create the output directory: %v", args[1], errors.Unwrap(err))
+			}
+			return runShards(c, &f, args[0], func(k int) string {
+				return filepath.Join(args[1], fmt.Sprintf("shard_%d.h5ad", k))
+			})
+		},
+	}
+	f.register(c, true)
+	return c
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s takes %d arguments (%s), got %d", c.Name(), n, strings.Join(strings.Fields(c.Use)[1:], " "), len(args))}
+		}
+		return nil
+	}
+}
+
+func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) string) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	if c.Flags().Changed("seed") && !f.shuffle {
+		return usageError{errors.New("--seed only applies with --shuffle")}
+	}
+	src, err := openSource(input)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	plan, err := f.plan(c, src.NObs)
+	if err != nil {
+		return err
+	}
+	names := make([]string, plan.Shards())
+	for k := range names {
+		names[k] = name(k)
+	}
+	if debug {
+		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
+	}
+	return materialize.Shards(src, names, materialize.Options{
+		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite,
+		Progress: newProgress(),
+	})
+}
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "annslicer: "+format+"\n", a...) }

@@ -1,0 +1,613 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/h5ad"
+)
+
+// Compression of written arrays: "" writes a shard image (uncompressed,
+// contiguous, byte-identical to the mounted shard); "gzip" and "lzf" write
+// chunked, filtered datasets through libhdf5.
+type Compression string
+
+// Shard is a built shard file: with no compression, its skeleton is on
+// disk and Extents are the ranges still to generate (materialize fills
+// them in place, mount serves them on read); with compression the file is
+// complete. Close releases the source handles the extents read through.
+type Shard struct {
+	Extents []h5ad.Extent
+	keep    []*h5.Dataset
+}
+
+func (s *Shard) Close() {
+	for _, ds := range s.keep {
+		ds.Close()
+	}
+	s.keep = nil
+}
+
+// BuildH5AD writes shard `rows` of src to path.
+func BuildH5AD(src *h5ad.Source, rows []int64, path string, comp Compression) (*Shard, error) {
+	var sk sink
+	switch comp {
+	case "":
+		sk = &extentSink{}
+	case "gzip":
+		sk = &filterSink{filter: h5.Gzip, level: 4}
+	case "lzf":
+		sk = &filterSink{filter: h5.LZF}
+	default:
+		return nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
+	}
+	f, err := h5.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{src: src, rows: rows, sink: sk}
+	root, err := f.Root()
+	if err == nil {
+		err = b.root(src.Root, root)
+		root.Close()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	sh := &Shard{keep: b.keep}
+	if es, ok := sk.(*extentSink); ok {
+		sh.Extents = es.extents
+	} else {
+		sh.Close() // compressed: every array is already written
+	}
+	if err != nil {
+		sh.Close()
+		return nil, err
+	}
+	return sh, nil
+}
+
+type builder struct {
+	src  *h5ad.Source
+	rows []int64 // source rows in shard order
+	sink sink
+	pos  map[int64]int64 // source row -> shard position (obsp only)
+	keep []*h5.Dataset   // source arrays the extents read from
+}
+
+// array wraps a source dataset for gathers and keeps it open for them.
+func (b *builder) array(ds *h5.Dataset) *h5ad.Array {
+	b.keep = append(b.keep, ds)
+	return b.src.Array(ds)
+}
+
+func (b *builder) root(s, d *h5.Group) error {
+	if err := s.CopyAttrsTo(&d.Object); err != nil {
+		return err
+	}
+	kids, err := s.Children()
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		switch k.Name {
+		case "X", "obs":
+			err = b.rowElement(s, d, k.Name)
+		case "layers", "obsm":
+			err = b.mapping(s, d, k.Name, b.rowElement)
+		case "obsp":
+			err = b.mapping(s, d, k.Name, b.graphElement)
+		case "raw":
+			err = b.mapping(s, d, k.Name, func(s, d *h5.Group, name string) error {
+				if name == "X" {
+					return b.rowElement(s, d, name)
+				}
+				return d.CopyFrom(s, name, name)
+			})
+		default: // var, varm, varp, uns and anything else: whole, verbatim
+			err = d.CopyFrom(s, k.Name, k.Name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapping handles a group of elements (layers, obsm, obsp, raw), each by fn.
+func (b *builder) mapping(s, d *h5.Group, name string, fn func(s, d *h5.Group, name string) error) error {
+	if !s.IsGroup(name) {
+		return d.CopyFrom(s, name, name)
+	}
+	sg, dg, err := b.openPair(s, d, name)
+	if err != nil {
+		return err
+	}
+	defer sg.Close()
+	defer dg.Close()
+	if err := b.copyAttrs(sg, dg); err != nil {
+		return err
+	}
+	kids, err := sg.Children()
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := fn(sg, dg, k.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *builder) openPair(s, d *h5.Group, name string) (*h5.Group, *h5.Group, error) {
+	sg, err := s.OpenGroup(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	dg, err := d.CreateGroup(name)
+	if err != nil {
+		sg.Close()
+		return nil, nil, err
+	}
+	return sg, dg, nil
+}
+
+// copyAttrs copies a group's attributes; a shape attribute counting the
+// cells (anndata 0.7's raw group) is rewritten for the shard.
+func (b *builder) copyAttrs(sg, dg *h5.Group) error {
+	shape, ok := sg.AttrInts("shape")
+	if !ok || len(shape) == 0 || shape[0] != b.src.NObs {
+		return sg.CopyAttrsTo(&dg.Object)
+	}
+	if err := sg.CopyAttrsTo(&dg.Object, "shape"); err != nil {
+		return err
+	}
+	shape[0] = int64(len(b.rows))
+	return dg.WriteAttrInts("shape", &sg.Object, shape)
+}
+
+// rowElement writes element name as its rows b.rows: any array whose first
+// axis is the cells, a CSR matrix, or a group of such (dataframe,
+// categorical, nullable arrays).
+func (b *builder) rowElement(s, d *h5.Group, name string) error {
+	if !s.IsGroup(name) {
+		return b.rowDataset(s, d, name)
+	}
+	sg, err := s.OpenGroup(name)
+	if err != nil {
+		return err
+	}
+	enc := h5ad.EncodingOf(&sg.Object)
+	sg.Close()
+	switch enc {
+	case "csr_matrix":
+		return b.csr(s, d, name)
+	case "csc_matrix":
+		return fmt.Errorf("%s is a CSC matrix, which cannot be sliced by rows; convert it to CSR first", sg.Path)
+	case "awkward-array":
+		return fmt.Errorf("%s is an awkward array, which annslicer does not support yet", sg.Path)
+	}
+	return b.rowGroup(s, d, name, enc)
+}
+
+func (b *builder) rowGroup(s, d *h5.Group, name, enc string) error {
+	sg, dg, err := b.openPair(s, d, name)
+	if err != nil {
+		return err
+	}
+	defer sg.Close()
+	defer dg.Close()
+	if err := b.copyAttrs(sg, dg); err != nil {
+		return err
+	}
+	kids, err := sg.Children()
+	if err != nil {
+		return err
+	}
+	// anndata 0.7 codes point into __categories by object reference: the
+	// target must exist in the shard before the codes' attributes are copied.
+	sort.SliceStable(kids, func(i, j int) bool { return kids[i].Name == "__categories" && kids[j].Name != "__categories" })
+	for _, k := range kids {
+		if k.Name == "__categories" || (enc == "categorical" && k.Name == "categories") {
+			err = dg.CopyFrom(sg, k.Name, k.Name)
+		} else {
+			err = b.rowElement(sg, dg, k.Name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *builder) rowDataset(s, d *h5.Group, name string) error {
+	ds, err := s.OpenDataset(name)
+	if err != nil {
+		return err
+	}
+	if len(ds.Dims) == 0 || ds.Dims[0] != b.src.NObs || ds.VlenString || ds.Variable {
+		defer ds.Close()
+	}
+	if len(ds.Dims) == 0 || ds.Dims[0] != b.src.NObs {
+		return fmt.Errorf("%s has shape %v but the file has %d cells; it is not a per-cell array", ds.Path, ds.Dims, b.src.NObs)
+	}
+	m := int64(len(b.rows))
+	if ds.VlenString && len(ds.Dims) == 1 {
+		strs, cset, err := ds.ReadStrings(b.rows)
+		if err != nil {
+			return err
+		}
+		out, err := d.CreateDataset(name, ds, []int64{m}, h5.Layout{})
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		if err := out.WriteStrings(strs, cset); err != nil {
+			return err
+		}
+		return ds.CopyAttrsTo(&out.Object)
+	}
+	if ds.Variable {
+		return fmt.Errorf("%s holds variable-length or reference data that annslicer cannot slice", ds.Path)
+	}
+	dims := append([]int64{m}, ds.Dims[1:]...)
+	return b.sink.array(d, name, ds, dims, denseRows(b.array(ds), b.rows))
+}
+
+// csrParts opens a CSR group's arrays and finds, for each shard row, where
+// its entries start in the source and the shard's new indptr.
+type csrParts struct {
+	g                     *h5.Group
+	data, indices, indptr *h5.Dataset
+	starts, newPtr        []int64
+	ncols                 int64
+	shapeAttr             string
+}
+
+// Close releases the group and indptr; data and indices are closed by
+// whoever reads them (the builder keeps them for the extents).
+func (c *csrParts) Close() {
+	if c.indptr != nil {
+		c.indptr.Close()
+	}
+	c.g.Close()
+}
+
+func (c *csrParts) closeArrays() {
+	for _, ds := range []*h5.Dataset{c.data, c.indices} {
+		if ds != nil {
+			ds.Close()
+		}
+	}
+}
+
+func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
+	g, err := s.OpenGroup(name)
+	if err != nil {
+		return nil, err
+	}
+	c := &csrParts{g: g, shapeAttr: h5ad.ShapeAttr(&g.Object)}
+	for _, p := range []struct {
+		name string
+		ds   **h5.Dataset
+	}{{"data", &c.data}, {"indices", &c.indices}, {"indptr", &c.indptr}} {
+		if *p.ds, err = g.OpenDataset(p.name); err != nil {
+			c.closeArrays()
+			c.Close()
+			return nil, fmt.Errorf("%s: sparse matrix without %s: %v", g.Path, p.name, err)
+		}
+	}
+	shape, ok := g.AttrInts(c.shapeAttr)
+	if !ok || len(shape) != 2 {
+		c.closeArrays()
+		c.Close()
+		return nil, fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.Path)
+	}
+	if shape[0] != b.src.NObs || c.indptr.Dims[0] != shape[0]+1 || !c.indptr.IsInteger {
+		c.closeArrays()
+		c.Close()
+		return nil, fmt.Errorf("%s: sparse matrix of shape %v with indptr of length %v, but the file has %d cells", g.Path, shape, c.indptr.Dims, b.src.NObs)
+	}
+	c.ncols = shape[1]
+	if c.starts, c.newPtr, err = b.rowRanges(c.indptr); err != nil {
+		c.closeArrays()
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// rowRanges reads indptr only at the shard's rows: O(shard) memory.
+func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err error) {
+	m := len(b.rows)
+	starts = make([]int64, m)
+	newPtr = make([]int64, m+1)
+	if m == 0 {
+		return starts, newPtr, nil
+	}
+	var ends []int64
+	if Contiguous(b.rows) {
+		v, err := indptr.ReadInt64s(b.rows[0], int64(m)+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		copy(starts, v[:m])
+		ends = v[1:]
+	} else {
+		pts := make([]int64, 2*m)
+		for i, r := range b.rows {
+			pts[2*i], pts[2*i+1] = r, r+1
+		}
+		v, err := indptr.ReadInt64Points(pts)
+		if err != nil {
+			return nil, nil, err
+		}
+		ends = make([]int64, m)
+		for i := range b.rows {
+			starts[i], ends[i] = v[2*i], v[2*i+1]
+		}
+	}
+	for i := range starts {
+		n := ends[i] - starts[i]
+		if n < 0 {
+			return nil, nil, fmt.Errorf("%s decreases at row %d: the sparse matrix is corrupt", indptr.Path, b.rows[i])
+		}
+		newPtr[i+1] = newPtr[i] + n
+	}
+	return starts, newPtr, nil
+}
+
+func (b *builder) csr(s, d *h5.Group, name string) error {
+	c, err := b.openCSR(s, name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m := int64(len(b.rows))
+	nnz := c.newPtr[m]
+	return b.writeCSR(c, d, name, []int64{m, c.ncols}, []array{
+		{"data", c.data, []int64{nnz}, csrElems(b.array(c.data), c.starts, c.newPtr)},
+		{"indices", c.indices, []int64{nnz}, csrElems(b.array(c.indices), c.starts, c.newPtr)},
+		{"indptr", c.indptr, []int64{m + 1}, intsFill(c.newPtr, codecOf(c.indptr))},
+	})
+}
+
+type array struct {
+	name string
+	like *h5.Dataset
+	dims []int64
+	fill h5ad.Fill
+}
+
+func (b *builder) writeCSR(c *csrParts, d *h5.Group, name string, shape []int64, arrays []array) error {
+	dg, err := d.CreateGroup(name)
+	if err != nil {
+		return err
+	}
+	defer dg.Close()
+	if err := c.g.CopyAttrsTo(&dg.Object, c.shapeAttr); err != nil {
+		return err
+	}
+	if err := dg.WriteAttrInts(c.shapeAttr, &c.g.Object, shape); err != nil {
+		return err
+	}
+	for _, a := range arrays {
+		if err := b.sink.array(dg, a.name, a.like, a.dims, a.fill); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func codecOf(ds *h5.Dataset) intCodec { return intCodec{size: ds.ElemSize, be: ds.BigEndian} }
+
+func (c intCodec) get(b []byte) int64 {
+	switch c.size {
+	case 8:
+		return int64(c.order().Uint64(b))
+	case 4:
+		return int64(int32(c.order().Uint32(b)))
+	case 2:
+		return int64(int16(c.order().Uint16(b)))
+	default:
+		return int64(int8(b[0]))
+	}
+}
+
+// graphElement writes an obsp element as the induced sub-graph of the
+// shard's cells: rows and columns both restricted to them, columns renumbered.
+func (b *builder) graphElement(s, d *h5.Group, name string) error {
+	if b.pos == nil {
+		b.pos = make(map[int64]int64, len(b.rows))
+		for i, r := range b.rows {
+			b.pos[r] = int64(i)
+		}
+	}
+	if s.IsGroup(name) {
+		g, err := s.OpenGroup(name)
+		if err != nil {
+			return err
+		}
+		enc := h5ad.EncodingOf(&g.Object)
+		g.Close()
+		if enc != "csr_matrix" {
+			return fmt.Errorf("%s/%s: obsp element of encoding %q; only CSR and dense graphs are supported", s.Path, name, enc)
+		}
+		return b.inducedCSR(s, d, name)
+	}
+	return b.inducedDense(s, d, name)
+}
+
+func (b *builder) inducedCSR(s, d *h5.Group, name string) error {
+	c, err := b.openCSR(s, name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	defer c.closeArrays() // read now, into memory
+	ic := codecOf(c.indices)
+	isz, dsz := int64(c.indices.ElemSize), int64(c.data.ElemSize)
+	idxArr, dataArr := b.src.Array(c.indices), b.src.Array(c.data)
+	m := int64(len(b.rows))
+	newPtr := make([]int64, m+1)
+	var newIdx []int64
+	var newData []byte
+	type entry struct{ col, at int64 }
+	var ib, db []byte
+	var row []entry
+	for i := range b.rows {
+		n := c.newPtr[i+1] - c.newPtr[i]
+		ib, db = grow(ib, n*isz), grow(db, n*dsz)
+		if err := idxArr.ReadRows(ib, c.starts[i]); err != nil {
+			return err
+		}
+		if err := dataArr.ReadRows(db, c.starts[i]); err != nil {
+			return err
+		}
+		row = row[:0]
+		for j := int64(0); j < n; j++ {
+			if p, ok := b.pos[ic.get(ib[j*isz:])]; ok {
+				row = append(row, entry{p, j})
+			}
+		}
+		sort.Slice(row, func(x, y int) bool { return row[x].col < row[y].col })
+		for _, e := range row {
+			newIdx = append(newIdx, e.col)
+			newData = append(newData, db[e.at*dsz:(e.at+1)*dsz]...)
+		}
+		newPtr[i+1] = int64(len(newIdx))
+	}
+	nnz := int64(len(newIdx))
+	return b.writeCSR(c, d, name, []int64{m, m}, []array{
+		{"data", c.data, []int64{nnz}, bytesFill(newData)},
+		{"indices", c.indices, []int64{nnz}, intsFill(newIdx, ic)},
+		{"indptr", c.indptr, []int64{m + 1}, intsFill(newPtr, codecOf(c.indptr))},
+	})
+}
+
+func grow(b []byte, n int64) []byte {
+	if int64(cap(b)) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// inducedDense: output row j is source row rows[j] at columns rows.
+func (b *builder) inducedDense(s, d *h5.Group, name string) error {
+	ds, err := s.OpenDataset(name)
+	if err != nil {
+		return err
+	}
+	if len(ds.Dims) != 2 || ds.Dims[0] != b.src.NObs || ds.Dims[1] != b.src.NObs || ds.Variable {
+		ds.Close()
+		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", ds.Path, ds.Dims, b.src.NObs, b.src.NObs)
+	}
+	m := int64(len(b.rows))
+	esz := int64(ds.ElemSize)
+	src := b.array(ds)
+	rows := b.rows
+	rowFill := func(p []byte, off int64) error {
+		out := m * esz
+		j0, j1 := off/out, (off+int64(len(p))+out-1)/out
+		full := make([]byte, (j1-j0)*out)
+		tmp := make([]byte, src.RowBytes())
+		for j := j0; j < j1; j++ {
+			if err := src.ReadRows(tmp, rows[j]); err != nil {
+				return err
+			}
+			o := full[(j-j0)*out:]
+			for k, r := range rows {
+				copy(o[int64(k)*esz:int64(k+1)*esz], tmp[r*esz:(r+1)*esz])
+			}
+		}
+		copy(p, full[off-j0*out:])
+		return nil
+	}
+	return b.sink.array(d, name, ds, []int64{m, m}, rowFill)
+}
+
+// sink creates an array in a shard and arranges for its bytes.
+type sink interface {
+	array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error
+}
+
+func byteSize(like *h5.Dataset, dims []int64) int64 {
+	n := int64(like.ElemSize)
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}
+
+// extentSink reserves each array's bytes and records how to make them.
+type extentSink struct{ extents []h5ad.Extent }
+
+func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error {
+	ds, err := g.CreateDataset(name, like, dims, h5.Layout{Extent: true})
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	if err := like.CopyAttrsTo(&ds.Object); err != nil {
+		return err
+	}
+	size := byteSize(like, dims)
+	if size == 0 {
+		return nil
+	}
+	off := ds.Offset()
+	if off < 0 {
+		return fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
+	}
+	s.extents = append(s.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: fill})
+	return nil
+}
+
+// filterSink writes chunked, compressed arrays through libhdf5, streaming
+// them in windows of rows.
+type filterSink struct {
+	filter h5.Filter
+	level  int
+	buf    []byte
+}
+
+const (
+	chunkTarget = 1 << 20 // bytes per compressed chunk
+	window      = 8 << 20 // bytes generated per write
+)
+
+func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error {
+	rowBytes := byteSize(like, dims[1:])
+	l := h5.Layout{}
+	if dims[0] > 0 && rowBytes > 0 {
+		l.Chunk = append([]int64{min(dims[0], max(1, chunkTarget/rowBytes))}, dims[1:]...)
+		l.Filter, l.Level = s.filter, s.level
+	}
+	ds, err := g.CreateDataset(name, like, dims, l)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	if err := like.CopyAttrsTo(&ds.Object); err != nil {
+		return err
+	}
+	if rowBytes == 0 {
+		return nil
+	}
+	step := max(1, window/rowBytes)
+	s.buf = grow(s.buf, step*rowBytes)
+	for r := int64(0); r < dims[0]; r += step {
+		n := min(step, dims[0]-r)
+		p := s.buf[:n*rowBytes]
+		if err := fill(p, r*rowBytes); err != nil {
+			return fmt.Errorf("%s: %w", ds.Path, err)
+		}
+		if err := ds.WriteRows(p, r, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+
+	"github.com/annslicer/annslicer/layout/h5ad"
+)
+
+// RowReader reads whole rows of a source array as raw bytes.
+type RowReader interface {
+	ReadRows(p []byte, row0 int64) error
+	RowBytes() int64
+}
+
+// run maps n output units starting at dst to source units starting at src.
+type run struct{ dst, src, n int64 }
+
+// runMapper lists the runs covering output units [u0, u1).
+type runMapper func(u0, u1 int64, emit func(dst, src, n int64))
+
+// coalescer merges runs that continue each other in output and source, so
+// a contiguous shard becomes a single read.
+type coalescer struct{ runs []run }
+
+func (c *coalescer) emit(dst, src, n int64) {
+	if k := len(c.runs) - 1; k >= 0 {
+		if r := &c.runs[k]; r.dst+r.n == dst && r.src+r.n == src {
+			r.n += n
+			return
+		}
+	}
+	c.runs = append(c.runs, run{dst, src, n})
+}
+
+// gatherFill turns a run mapper over units of `unit` bytes into a Fill.
+// Reads are issued in source order (sequential I/O); each lands at its
+// output place, so output keeps shard order.
+func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
+	return func(p []byte, off int64) error {
+		u0 := off / unit
+		u1 := (off + int64(len(p)) + unit - 1) / unit
+		buf := p
+		if off%unit != 0 || int64(len(p))%unit != 0 {
+			buf = make([]byte, (u1-u0)*unit)
+		}
+		var c coalescer
+		mapRuns(u0, u1, c.emit)
+		runs := c.runs
+		if len(runs) > 1 {
+			sort.Slice(runs, func(i, j int) bool { return runs[i].src < runs[j].src })
+		}
+		for _, r := range runs {
+			d := (r.dst - u0) * unit
+			if err := src.ReadRows(buf[d:d+r.n*unit], r.src); err != nil {
+				return err
+			}
+		}
+		if &buf[0] != &p[0] {
+			copy(p, buf[off-u0*unit:])
+		}
+		return nil
+	}
+}
+
+// denseRows: output row j is source row rows[j].
+func denseRows(src RowReader, rows []int64) h5ad.Fill {
+	return gatherFill(src, src.RowBytes(), func(u0, u1 int64, emit func(dst, src, n int64)) {
+		for j := u0; j < u1; j++ {
+			emit(j, rows[j], 1)
+		}
+	})
+}
+
+// csrElems: the shard's data or indices. Output row i holds source
+// elements [starts[i], starts[i]+indptr[i+1]-indptr[i]).
+func csrElems(src RowReader, starts, indptr []int64) h5ad.Fill {
+	return gatherFill(src, src.RowBytes(), func(u0, u1 int64, emit func(dst, src, n int64)) {
+		i := sort.Search(len(indptr)-1, func(i int) bool { return indptr[i+1] > u0 })
+		for ; i < len(indptr)-1 && indptr[i] < u1; i++ {
+			a, b := max(u0, indptr[i]), min(u1, indptr[i+1])
+			if a < b {
+				emit(a, starts[i]+a-indptr[i], b-a)
+			}
+		}
+	})
+}
+
+// intCodec writes integers in a source integer dtype (width, byte order).
+type intCodec struct {
+	size int
+	be   bool
+}
+
+func (c intCodec) order() binary.ByteOrder {
+	if c.be {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+func (c intCodec) put(b []byte, v int64) {
+	switch c.size {
+	case 8:
+		c.order().PutUint64(b, uint64(v))
+	case 4:
+		c.order().PutUint32(b, uint32(v))
+	case 2:
+		c.order().PutUint16(b, uint16(v))
+	default:
+		b[0] = byte(v)
+	}
+}
+
+// intsFill serves computed integers (a new indptr) in the source's dtype.
+func intsFill(vals []int64, c intCodec) h5ad.Fill {
+	sz := int64(c.size)
+	return func(p []byte, off int64) error {
+		var tmp [8]byte
+		for pos := int64(0); pos < int64(len(p)); {
+			i := (off + pos) / sz
+			inner := (off + pos) % sz
+			if inner == 0 && int64(len(p))-pos >= sz {
+				c.put(p[pos:], vals[i])
+				pos += sz
+				continue
+			}
+			c.put(tmp[:], vals[i])
+			pos += int64(copy(p[pos:], tmp[inner:sz]))
+		}
+		return nil
+	}
+}
+
+// bytesFill serves bytes computed in memory (small induced sub-graphs).
+func bytesFill(b []byte) h5ad.Fill {
+	return func(p []byte, off int64) error {
+		if off+int64(len(p)) > int64(len(b)) {
+			return fmt.Errorf("read past computed array")
+		}
+		copy(p, b[off:])
+		return nil
+	}
+}

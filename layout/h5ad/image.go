@@ -1,0 +1,113 @@
+package h5ad
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Fill produces an array's bytes: p receives the bytes at byte offset off
+// of the array (as laid out in the file). It must be safe for concurrent use.
+type Fill func(p []byte, off int64) error
+
+// Extent is a byte range of a skeleton whose bytes are generated.
+type Extent struct {
+	Name string // element path, for messages
+	Off  int64  // file offset
+	Size int64
+	Fill Fill
+}
+
+// Image is an h5ad shard: skeleton bytes everywhere, except inside the
+// extents, whose bytes Fill makes. It implements image.File.
+type Image struct {
+	skel    *os.File
+	size    int64
+	extents []Extent // sorted by Off, disjoint
+	check   func() error
+}
+
+// NewImage serves a skeleton file with generated extents. check, if not
+// nil, is called before a read is served and fails it when non-nil.
+func NewImage(skel *os.File, extents []Extent, check func() error) (*Image, error) {
+	st, err := skel.Stat()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(extents, func(i, j int) bool { return extents[i].Off < extents[j].Off })
+	for _, e := range extents {
+		if e.Off+e.Size > st.Size() {
+			return nil, fmt.Errorf("skeleton %s: extent %s ends past the file", skel.Name(), e.Name)
+		}
+	}
+	return &Image{skel: skel, size: st.Size(), extents: extents, check: check}, nil
+}
+
+func (im *Image) Size() int64 { return im.size }
+
+func (im *Image) Close() error { return im.skel.Close() }
+
+// ReadAt serves skeleton bytes and generated extents alike.
+func (im *Image) ReadAt(p []byte, off int64) (int, error) {
+	if im.check != nil {
+		if err := im.check(); err != nil {
+			return 0, err
+		}
+	}
+	if off >= im.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > im.size-off {
+		p = p[:im.size-off]
+	}
+	end := off + int64(len(p))
+	i := sort.Search(len(im.extents), func(i int) bool { return im.extents[i].Off+im.extents[i].Size > off })
+	pos := off
+	for pos < end {
+		var next int64 = end
+		if i < len(im.extents) && im.extents[i].Off < end {
+			next = im.extents[i].Off
+		}
+		if pos < next { // skeleton bytes
+			if _, err := im.skel.ReadAt(p[pos-off:next-off], pos); err != nil && err != io.EOF {
+				return 0, err
+			}
+			pos = next
+			continue
+		}
+		e := im.extents[i]
+		stop := min(end, e.Off+e.Size)
+		if err := e.Fill(p[pos-off:stop-off], pos-e.Off); err != nil {
+			return 0, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		pos = stop
+		i++
+	}
+	if len(p) < want {
+		return len(p), io.EOF
+	}
+	return len(p), nil
+}
+
+// WriteExtents writes every extent's bytes into f (the skeleton itself, at
+// materialize time) in windows of at most window bytes.
+func WriteExtents(f *os.File, extents []Extent, window int64, progress func(int64)) error {
+	buf := make([]byte, window)
+	for _, e := range extents {
+		for pos := int64(0); pos < e.Size; pos += window {
+			n := min(window, e.Size-pos)
+			if err := e.Fill(buf[:n], pos); err != nil {
+				return fmt.Errorf("%s: %w", e.Name, err)
+			}
+			if _, err := f.WriteAt(buf[:n], e.Off+pos); err != nil {
+				return err
+			}
+			if progress != nil {
+				progress(n)
+			}
+		}
+	}
+	return nil
+}

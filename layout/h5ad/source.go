@@ -1,0 +1,290 @@
+// Package h5ad knows AnnData's layout on HDF5: it opens sources lazily
+// (shapes, dtypes, encodings; no matrix data), reads arrays by row range,
+// and holds shard images (a libhdf5 skeleton plus generated extents).
+package h5ad
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/annslicer/annslicer/layout/h5"
+)
+
+// Source is an AnnData file opened for reading.
+type Source struct {
+	Path string
+	File *h5.File
+	Root *h5.Group
+	NObs int64
+	raw  *os.File // pread path for plain arrays, bypassing libhdf5
+	size int64
+	mod  time.Time
+}
+
+// Open opens path as an AnnData source, checking it is one.
+func Open(path string) (*Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file", path)
+		}
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, expected an .h5ad file", path)
+	}
+	if !h5.IsHDF5(path) {
+		return nil, fmt.Errorf("%s: not an HDF5 file (an .h5ad file is HDF5)", path)
+	}
+	f, err := h5.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v; the file may be truncated or corrupt", path, err)
+	}
+	s := &Source{Path: path, File: f, size: st.Size(), mod: st.ModTime()}
+	if s.Root, err = f.Root(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if err := s.check(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if s.raw, err = os.Open(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return s, nil
+}
+
+func (s *Source) Close() {
+	if s.raw != nil {
+		s.raw.Close()
+	}
+	if s.Root != nil {
+		s.Root.Close()
+	}
+	s.File.Close()
+}
+
+// Changed reports whether the file on disk is no longer the one opened.
+func (s *Source) Changed() error {
+	st, err := os.Stat(s.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %v", s.Path, err)
+	}
+	if st.Size() != s.size || !st.ModTime().Equal(s.mod) {
+		return fmt.Errorf("%s: changed since it was opened (size or mtime); remount to serve the new file", s.Path)
+	}
+	return nil
+}
+
+// check validates the AnnData root and finds n_obs.
+func (s *Source) check() error {
+	if et, ok := s.Root.AttrString("encoding-type"); ok && et != "anndata" {
+		return fmt.Errorf("not an AnnData file (root encoding-type is %q)", et)
+	}
+	if !s.Root.Has("obs") {
+		return errors.New("not an AnnData file (no obs element); expected a file written by anndata")
+	}
+	n, err := s.obsCount()
+	if err != nil {
+		return err
+	}
+	s.NObs = n
+	for _, p := range []string{"X", "raw/X"} {
+		if err := s.rejectCSC(p); err != nil {
+			return err
+		}
+	}
+	for _, g := range []string{"layers", "obsm"} {
+		if !s.Root.IsGroup(g) {
+			continue
+		}
+		grp, err := s.Root.OpenGroup(g)
+		if err != nil {
+			return err
+		}
+		kids, err := grp.Children()
+		grp.Close()
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			if err := s.rejectCSC(g + "/" + k.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Source) rejectCSC(path string) error {
+	if !s.Root.IsGroup(path) {
+		return nil
+	}
+	g, err := s.Root.OpenGroup(path)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	if EncodingOf(&g.Object) == "csc_matrix" {
+		return fmt.Errorf("%s is a CSC matrix, which cannot be sliced by rows without reading it whole; convert it to CSR first (in Python: adata.%s = adata.%s.tocsr(), then write_h5ad)", path, pyName(path), pyName(path))
+	}
+	return nil
+}
+
+func pyName(path string) string {
+	switch path {
+	case "X":
+		return "X"
+	case "raw/X":
+		return "raw.X"
+	}
+	for _, g := range []string{"layers/", "obsm/"} {
+		if len(path) > len(g) && path[:len(g)] == g {
+			return g[:len(g)-1] + "['" + path[len(g):] + "']"
+		}
+	}
+	return path
+}
+
+// obsCount reads n_obs from the obs index (or, for the oldest files, the
+// length of the obs record array).
+func (s *Source) obsCount() (int64, error) {
+	if !s.Root.IsGroup("obs") {
+		ds, err := s.Root.OpenDataset("obs")
+		if err != nil {
+			return 0, err
+		}
+		defer ds.Close()
+		return ds.Dims[0], nil
+	}
+	obs, err := s.Root.OpenGroup("obs")
+	if err != nil {
+		return 0, err
+	}
+	defer obs.Close()
+	idx, ok := obs.AttrString("_index")
+	if !ok {
+		return 0, errors.New("obs has no _index attribute; not an AnnData dataframe")
+	}
+	ds, err := obs.OpenDataset(idx)
+	if err != nil {
+		return 0, fmt.Errorf("obs index %q: %v", idx, err)
+	}
+	defer ds.Close()
+	if len(ds.Dims) != 1 {
+		return 0, fmt.Errorf("obs index %q is not 1-D", idx)
+	}
+	return ds.Dims[0], nil
+}
+
+// EncodingOf is an element's encoding-type, inferring it for files written
+// before anndata 0.8 that lack the attribute on some elements.
+func EncodingOf(o *h5.Object) string {
+	if et, ok := o.AttrString("encoding-type"); ok {
+		return et
+	}
+	if f, ok := o.AttrString("h5sparse_format"); ok {
+		return f + "_matrix"
+	}
+	return ""
+}
+
+// ShapeAttr is the attribute carrying a sparse matrix's shape.
+func ShapeAttr(o *h5.Object) string {
+	if o.HasAttr("shape") {
+		return "shape"
+	}
+	if o.HasAttr("h5sparse_shape") {
+		return "h5sparse_shape"
+	}
+	return ""
+}
+
+// Array reads a dataset by rows as raw bytes. Where its bytes lie as-is in
+// the file (contiguous, or chunked without filters) it uses pread, keeping
+// libhdf5 (which serialises its calls) off the hot path; otherwise libhdf5
+// reads and decompresses.
+type Array struct {
+	DS        *h5.Dataset
+	file      *os.File
+	off       int64 // contiguous: file offset of row 0; else -1
+	rowBytes  int64
+	chunkRows int64          // unfiltered chunks spanning whole rows: rows per chunk
+	addrs     []atomic.Int64 // chunk file offsets + 2, found lazily; 0 unknown, 1 unwritten
+}
+
+// Array wraps ds for row reads; ds must stay open while the Array is used.
+func (s *Source) Array(ds *h5.Dataset) *Array {
+	a := &Array{DS: ds, rowBytes: ds.RowBytes(), off: -1}
+	if ds.Plain() {
+		a.file, a.off = s.raw, ds.Offset()
+		return a
+	}
+	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 {
+		a.file, a.chunkRows = s.raw, c[0]
+		a.addrs = make([]atomic.Int64, (ds.Dims[0]+c[0]-1)/c[0])
+	}
+	return a
+}
+
+func (a *Array) RowBytes() int64 { return a.rowBytes }
+
+// ReadRows fills p (a whole number of rows) from rows starting at row0.
+func (a *Array) ReadRows(p []byte, row0 int64) error {
+	switch {
+	case len(p) == 0:
+		return nil
+	case a.off >= 0:
+		return a.pread(p, a.off+row0*a.rowBytes)
+	case a.chunkRows > 0:
+		for len(p) > 0 {
+			c := row0 / a.chunkRows
+			n := min(int64(len(p))/a.rowBytes, (c+1)*a.chunkRows-row0)
+			addr, err := a.chunkAddr(c)
+			if err != nil {
+				return err
+			}
+			part := p[:n*a.rowBytes]
+			if addr < 0 { // never written: libhdf5 knows the fill value
+				err = a.DS.ReadRows(part, row0, n)
+			} else {
+				err = a.pread(part, addr+(row0-c*a.chunkRows)*a.rowBytes)
+			}
+			if err != nil {
+				return err
+			}
+			p, row0 = p[len(part):], row0+n
+		}
+		return nil
+	}
+	return a.DS.ReadRows(p, row0, int64(len(p))/a.rowBytes)
+}
+
+func (a *Array) chunkAddr(c int64) (int64, error) {
+	if v := a.addrs[c].Load(); v != 0 {
+		return v - 2, nil
+	}
+	coord := make([]int64, len(a.DS.Dims))
+	coord[0] = c * a.chunkRows
+	addr, err := a.DS.ChunkAddr(coord)
+	if err != nil {
+		return 0, err
+	}
+	a.addrs[c].Store(addr + 2)
+	return addr, nil
+}
+
+func (a *Array) pread(p []byte, off int64) error {
+	_, err := a.file.ReadAt(p, off)
+	if err == io.EOF {
+		err = fmt.Errorf("%s: file ends inside %s; it is truncated", a.file.Name(), a.DS.Path)
+	}
+	return err
+}

@@ -1,0 +1,134 @@
+// Package materialize writes real files: the shards of a source (slice,
+// materialize). Uncompressed shards are their shard images written out, so
+// they are byte-identical to what `annslicer mount` serves.
+package materialize
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+)
+
+// Progress hears about the work as it goes.
+type Progress interface {
+	Begin(shards int, cells int64)
+	Cells(n int64)
+	ShardDone(k int, path string, cells int64, took time.Duration)
+	End()
+}
+
+// Options of a shard run.
+type Options struct {
+	Plan        *engine.Plan
+	Compression engine.Compression
+	Overwrite   bool
+	Progress    Progress
+}
+
+const window = 8 << 20 // bytes generated per write
+
+// Shards writes shard k of src to names[k], for every shard of the plan.
+// Outputs appear under their names only when complete; on failure nothing
+// this run wrote is left behind.
+func Shards(src *h5ad.Source, names []string, o Options) (err error) {
+	if len(names) != o.Plan.Shards() {
+		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
+	}
+	if err := checkOutputs(names, o.Overwrite); err != nil {
+		return err
+	}
+	var done []string
+	defer func() {
+		if err != nil {
+			for _, p := range done {
+				os.Remove(p)
+			}
+		}
+	}()
+	if o.Progress != nil {
+		o.Progress.Begin(len(names), o.Plan.N)
+		defer o.Progress.End()
+	}
+	for k, name := range names {
+		start := time.Now()
+		rows := o.Plan.Rows(k)
+		if err := writeShard(src, rows, name, o); err != nil {
+			return err
+		}
+		done = append(done, name)
+		if o.Progress != nil {
+			o.Progress.ShardDone(k, name, int64(len(rows)), time.Since(start))
+		}
+	}
+	return nil
+}
+
+// checkOutputs refuses to clobber files and finds unwritable places before
+// anything is written.
+func checkOutputs(names []string, overwrite bool) error {
+	dirs := map[string]bool{}
+	for _, n := range names {
+		if st, err := os.Stat(n); err == nil {
+			if st.IsDir() {
+				return fmt.Errorf("%s: exists and is a directory", n)
+			}
+			if !overwrite {
+				return fmt.Errorf("%s: already exists; pass --overwrite to replace it", n)
+			}
+		}
+		dirs[filepath.Dir(n)] = true
+	}
+	for d := range dirs {
+		f, err := os.CreateTemp(d, ".annslicer-check-*")
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("%s: cannot write there: %v", d, err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return nil
+}
+
+func tempName(name string) string {
+	return filepath.Join(filepath.Dir(name), fmt.Sprintf(".%s.tmp-%d", filepath.Base(name), os.Getpid()))
+}
+
+func writeShard(src *h5ad.Source, rows []int64, name string, o Options) (err error) {
+	tmp := tempName(name)
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	sh, err := engine.BuildH5AD(src, rows, tmp, o.Compression)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Path, err)
+	}
+	defer sh.Close()
+	if extents := sh.Extents; len(extents) > 0 {
+		f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		err = h5ad.WriteExtents(f, extents, window, nil)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress.Cells(int64(len(rows)))
+	}
+	return os.Rename(tmp, name)
+}

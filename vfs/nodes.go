@@ -1,0 +1,407 @@
+package vfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Node types, one per kind of entry:
+//
+//	rootDir      the mount's root: shards.json and one entry per shard
+//	manifestFile shards.json
+//	shardFile    shard_N.h5ad, over a (cached, rebuildable) image.File
+//	treeDir      shard_N.zarr and every directory inside it
+//	treeFile     a file of a zarr tree, over its image.File
+//
+// The kernel mount is read-only ("ro"), so it refuses writes itself; every
+// node also answers EROFS to every mutating call, should one get through.
+
+const (
+	dirMode  = 0o555
+	fileMode = 0o444
+
+	manifestIno   = 2
+	firstShardIno = 16 // shard i has inode firstShardIno+i
+)
+
+var (
+	_ = (fs.NodeLookuper)((*rootDir)(nil))
+	_ = (fs.NodeReaddirer)((*rootDir)(nil))
+	_ = (fs.NodeGetattrer)((*rootDir)(nil))
+	_ = (fs.NodeStatfser)((*rootDir)(nil))
+	_ = (fs.NodeGetattrer)((*treeDir)(nil))
+
+	_ = (fs.NodeOpener)((*manifestFile)(nil))
+	_ = (fs.NodeReader)((*manifestFile)(nil))
+	_ = (fs.NodeGetattrer)((*manifestFile)(nil))
+	_ = (fs.NodeOpener)((*shardFile)(nil))
+	_ = (fs.NodeReader)((*shardFile)(nil))
+	_ = (fs.NodeGetattrer)((*shardFile)(nil))
+	_ = (fs.NodeOpener)((*treeFile)(nil))
+	_ = (fs.NodeReader)((*treeFile)(nil))
+	_ = (fs.NodeGetattrer)((*treeFile)(nil))
+
+	_ = (fs.NodeSetattrer)((*rootDir)(nil))
+	_ = (fs.NodeCreater)((*rootDir)(nil))
+	_ = (fs.NodeMkdirer)((*rootDir)(nil))
+	_ = (fs.NodeMknoder)((*rootDir)(nil))
+	_ = (fs.NodeLinker)((*rootDir)(nil))
+	_ = (fs.NodeSymlinker)((*rootDir)(nil))
+	_ = (fs.NodeUnlinker)((*rootDir)(nil))
+	_ = (fs.NodeRmdirer)((*rootDir)(nil))
+	_ = (fs.NodeRenamer)((*rootDir)(nil))
+	_ = (fs.NodeSetxattrer)((*rootDir)(nil))
+	_ = (fs.NodeRemovexattrer)((*rootDir)(nil))
+	_ = (fs.NodeCreater)((*treeDir)(nil))
+	_ = (fs.NodeSetattrer)((*treeDir)(nil))
+	_ = (fs.NodeSetattrer)((*shardFile)(nil))
+	_ = (fs.NodeSetattrer)((*treeFile)(nil))
+	_ = (fs.NodeSetattrer)((*manifestFile)(nil))
+	_ = (fs.NodeSetxattrer)((*shardFile)(nil))
+)
+
+// roDir answers EROFS to every call that would change a directory.
+type roDir struct{}
+
+func (roDir) Setattr(context.Context, fs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+func (roDir) Create(context.Context, string, uint32, uint32, *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EROFS
+}
+func (roDir) Mkdir(context.Context, string, uint32, *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (roDir) Mknod(context.Context, string, uint32, uint32, *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (roDir) Link(context.Context, fs.InodeEmbedder, string, *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (roDir) Symlink(context.Context, string, string, *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return nil, syscall.EROFS
+}
+func (roDir) Unlink(context.Context, string) syscall.Errno { return syscall.EROFS }
+func (roDir) Rmdir(context.Context, string) syscall.Errno  { return syscall.EROFS }
+func (roDir) Rename(context.Context, string, fs.InodeEmbedder, string, uint32) syscall.Errno {
+	return syscall.EROFS
+}
+func (roDir) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
+func (roDir) Removexattr(context.Context, string) syscall.Errno              { return syscall.EROFS }
+
+// roFile answers EROFS to every call that would change a file, and opens
+// read-only.
+type roFile struct{}
+
+func (roFile) Setattr(context.Context, fs.FileHandle, *fuse.SetAttrIn, *fuse.AttrOut) syscall.Errno {
+	return syscall.EROFS
+}
+func (roFile) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
+func (roFile) Removexattr(context.Context, string) syscall.Errno              { return syscall.EROFS }
+
+// openRO is Open for every file: read-only, checked, and cached by the
+// kernel across opens (the content never changes while mounted).
+func openRO(st *state, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	if err := st.check(); err != nil {
+		return nil, 0, syscall.EIO
+	}
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// readAt is Read for every file: check, then f.ReadAt over [off, off+len).
+func readAt(st *state, name string, f image.File, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if err := st.check(); err != nil {
+		return nil, syscall.EIO
+	}
+	size := f.Size()
+	if off >= size {
+		return fuse.ReadResultData(nil), 0
+	}
+	if rest := size - off; int64(len(dest)) > rest {
+		dest = dest[:rest]
+	}
+	n, err := f.ReadAt(dest, off)
+	if n < len(dest) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, st.errno(fmt.Sprintf("read %s [%d, +%d)", name, off, len(dest)), err)
+	}
+	// Re-check: bytes produced while the source changed are not served.
+	if err := st.check(); err != nil {
+		return nil, syscall.EIO
+	}
+	return fuse.ReadResultData(dest), 0
+}
+
+func fileAttr(st *state, out *fuse.Attr, size int64) {
+	out.Mode = fuse.S_IFREG | fileMode
+	out.Nlink = 1
+	out.Size = uint64(size)
+	out.Blksize = 1 << 20
+	out.Blocks = (uint64(size) + 511) / 512
+	setTimes(st, out)
+}
+
+func dirAttr(st *state, out *fuse.Attr) {
+	out.Mode = fuse.S_IFDIR | dirMode
+	out.Nlink = 2
+	setTimes(st, out)
+}
+
+func setTimes(st *state, out *fuse.Attr) {
+	out.SetTimes(&st.mtime, &st.mtime, &st.mtime)
+}
+
+// rootDir lists shards.json and the shards; it creates a shard's node (and
+// builds its image) only when the shard is looked up.
+type rootDir struct {
+	fs.Inode
+	roDir
+	st *state
+
+	mu       sync.Mutex
+	manifest *fs.Inode
+	byIdx    map[int]*fs.Inode
+}
+
+func (r *rootDir) nodes() []*fs.Inode {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := make([]*fs.Inode, 0, len(r.byIdx)+1)
+	if r.manifest != nil {
+		ns = append(ns, r.manifest)
+	}
+	for _, n := range r.byIdx {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+func (r *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	dirAttr(r.st, &out.Attr)
+	return 0
+}
+
+func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	out.Bsize = 1 << 20
+	out.Frsize = 1 << 20
+	out.NameLen = 255
+	out.Files = uint64(len(r.st.shards) + 1)
+	return 0
+}
+
+func (r *rootDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	es := make([]fuse.DirEntry, 0, len(r.st.shards)+1)
+	es = append(es, fuse.DirEntry{Name: ManifestName, Mode: fuse.S_IFREG, Ino: manifestIno})
+	for i, sh := range r.st.shards {
+		mode := uint32(fuse.S_IFREG)
+		if sh.IsTree() {
+			mode = fuse.S_IFDIR
+		}
+		es = append(es, fuse.DirEntry{Name: sh.Name, Mode: mode, Ino: firstShardIno + uint64(i)})
+	}
+	return fs.NewListDirStream(es), 0
+}
+
+func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if name == ManifestName {
+		r.mu.Lock()
+		if r.manifest == nil {
+			r.manifest = r.NewPersistentInode(ctx, &manifestFile{st: r.st},
+				fs.StableAttr{Mode: fuse.S_IFREG, Ino: manifestIno})
+		}
+		n := r.manifest
+		r.mu.Unlock()
+		fileAttr(r.st, &out.Attr, int64(len(r.st.manifest)))
+		return n, 0
+	}
+	i, ok := r.st.byName[name]
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	r.mu.Lock()
+	n := r.byIdx[i]
+	r.mu.Unlock()
+	if n == nil {
+		if r.st.check() != nil {
+			return nil, syscall.EIO
+		}
+		var errno syscall.Errno
+		if n, errno = r.newShardNode(ctx, i); errno != 0 {
+			return nil, errno
+		}
+		r.mu.Lock()
+		if r.byIdx == nil {
+			r.byIdx = map[int]*fs.Inode{}
+		}
+		if old := r.byIdx[i]; old != nil {
+			n = old // a concurrent lookup won
+		} else {
+			r.byIdx[i] = n
+		}
+		r.mu.Unlock()
+	}
+	var a fuse.AttrOut
+	n.Operations().(fs.NodeGetattrer).Getattr(ctx, nil, &a)
+	out.Attr = a.Attr
+	return n, 0
+}
+
+// newShardNode builds shard i's image (a file's size, a tree's files) and
+// its node. Nodes are persistent: the kernel may forget them, vfs keeps
+// them, so a shard is built once (a file shard's image may be evicted and
+// rebuilt; its size is pinned).
+func (r *rootDir) newShardNode(ctx context.Context, i int) (*fs.Inode, syscall.Errno) {
+	sh := r.st.shards[i]
+	id := fs.StableAttr{Ino: firstShardIno + uint64(i)}
+	if !sh.IsTree() {
+		f, err := r.st.images.get(i)
+		if err != nil {
+			return nil, r.st.errno("build "+sh.Name, err)
+		}
+		id.Mode = fuse.S_IFREG
+		return r.NewPersistentInode(ctx, &shardFile{st: r.st, i: i, size: f.Size()}, id), 0
+	}
+	entries, err := r.st.trees.get(i)
+	if err != nil {
+		return nil, r.st.errno("build "+sh.Name, err)
+	}
+	id.Mode = fuse.S_IFDIR
+	dir := r.NewPersistentInode(ctx, &treeDir{st: r.st}, id)
+	if err := addTree(ctx, r.st, dir, sh.Name, entries); err != nil {
+		return nil, r.st.errno("build "+sh.Name, err)
+	}
+	return dir, 0
+}
+
+// addTree adds entries under dir, making the directories their paths name.
+func addTree(ctx context.Context, st *state, dir *fs.Inode, shard string, entries []image.Entry) error {
+	for _, e := range entries {
+		if e.File == nil {
+			return fmt.Errorf("entry %q has no file", e.Path)
+		}
+		clean := path.Clean(e.Path)
+		if clean != e.Path || clean == "." || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+			return fmt.Errorf("bad entry path %q", e.Path)
+		}
+		parts := strings.Split(clean, "/")
+		p := dir
+		for _, c := range parts[:len(parts)-1] {
+			ch := p.GetChild(c)
+			if ch == nil {
+				ch = p.NewPersistentInode(ctx, &treeDir{st: st}, fs.StableAttr{Mode: fuse.S_IFDIR})
+				p.AddChild(c, ch, false)
+			} else if !ch.IsDir() {
+				return fmt.Errorf("entry %q: %q is a file", e.Path, c)
+			}
+			p = ch
+		}
+		base := parts[len(parts)-1]
+		if p.GetChild(base) != nil {
+			return fmt.Errorf("duplicate entry %q", e.Path)
+		}
+		ch := p.NewPersistentInode(ctx, &treeFile{st: st, name: shard + "/" + e.Path, f: e.File}, fs.StableAttr{Mode: fuse.S_IFREG})
+		p.AddChild(base, ch, false)
+	}
+	return nil
+}
+
+// manifestFile is shards.json.
+type manifestFile struct {
+	fs.Inode
+	roFile
+	st *state
+}
+
+func (m *manifestFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fileAttr(m.st, &out.Attr, int64(len(m.st.manifest)))
+	return 0
+}
+
+func (m *manifestFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return openRO(m.st, flags)
+}
+
+func (m *manifestFile) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return readAt(m.st, ManifestName, image.Bytes(m.st.manifest), dest, off)
+}
+
+// shardFile is a file shard (shard_N.h5ad). Its image comes from the
+// state's cache, rebuilt if evicted; its size is pinned at lookup.
+type shardFile struct {
+	fs.Inode
+	roFile
+	st   *state
+	i    int
+	size int64
+}
+
+func (s *shardFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fileAttr(s.st, &out.Attr, s.size)
+	return 0
+}
+
+func (s *shardFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return openRO(s.st, flags)
+}
+
+func (s *shardFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	name := s.st.shards[s.i].Name
+	f, err := s.st.images.get(s.i)
+	if err != nil {
+		return nil, s.st.errno("build "+name, err)
+	}
+	if f.Size() != s.size {
+		return nil, s.st.errno("rebuild "+name, fmt.Errorf("size changed from %d to %d", s.size, f.Size()))
+	}
+	return readAt(s.st, name, f, dest, off)
+}
+
+// treeDir is a directory of a tree shard (shard_N.zarr or one inside it).
+// Its children are persistent nodes made when the shard was looked up.
+type treeDir struct {
+	fs.Inode
+	roDir
+	st *state
+}
+
+func (d *treeDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	dirAttr(d.st, &out.Attr)
+	return 0
+}
+
+// treeFile is a file of a tree shard.
+type treeFile struct {
+	fs.Inode
+	roFile
+	st   *state
+	name string
+	f    image.File
+}
+
+func (t *treeFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fileAttr(t.st, &out.Attr, t.f.Size())
+	return 0
+}
+
+func (t *treeFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	return openRO(t.st, flags)
+}
+
+func (t *treeFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return readAt(t.st, t.name, t.f, dest, off)
+}

@@ -1,0 +1,158 @@
+package vfs
+
+import (
+	"container/list"
+	"fmt"
+	"log"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/hanwen/go-fuse/v2/fs"
+)
+
+// state is what every node of one mount shares.
+type state struct {
+	src      Source
+	log      *log.Logger
+	shards   []ShardInfo
+	byName   map[string]int
+	manifest []byte
+	mtime    time.Time
+	root     *rootDir
+
+	images *cache[image.File]
+	trees  *cache[[]image.Entry]
+
+	failed atomic.Pointer[error] // latched Check error
+}
+
+func newState(src Source, opts Options) (*state, error) {
+	st := &state{
+		src:      src,
+		log:      opts.Logger,
+		shards:   src.Shards(),
+		manifest: src.Manifest(),
+		mtime:    time.Now(),
+	}
+	st.byName = make(map[string]int, len(st.shards))
+	for i, sh := range st.shards {
+		switch {
+		case sh.Name == "" || sh.Name == "." || sh.Name == ".." || strings.ContainsAny(sh.Name, "/\x00"):
+			return nil, fmt.Errorf("vfs: shard %d: bad name %q", i, sh.Name)
+		case sh.Name == ManifestName:
+			return nil, fmt.Errorf("vfs: shard %d: name %q is reserved", i, sh.Name)
+		}
+		if _, dup := st.byName[sh.Name]; dup {
+			return nil, fmt.Errorf("vfs: shard %d: duplicate name %q", i, sh.Name)
+		}
+		st.byName[sh.Name] = i
+	}
+	st.images = newCache(opts.MaxImages, src.OpenFile)
+	// Trees become persistent nodes once built; this cache only merges
+	// concurrent first lookups.
+	st.trees = newCache(16, src.OpenTree)
+	return st, nil
+}
+
+// check calls Source.Check, latching the first error: from then on every
+// open and read fails, and the kernel page cache of every file is dropped
+// so that no stale byte is served from it either.
+func (st *state) check() error {
+	if p := st.failed.Load(); p != nil {
+		return *p
+	}
+	err := st.src.Check()
+	if err == nil {
+		return nil
+	}
+	if st.failed.CompareAndSwap(nil, &err) {
+		st.log.Printf("annslicer: source changed, every read now fails with EIO: %v", err)
+		// Not inline: invalidating pages waits for reads in flight,
+		// possibly the one that called check.
+		go st.dropPageCache()
+	}
+	return *st.failed.Load()
+}
+
+// errno logs err (with what failed) and returns EIO.
+func (st *state) errno(what string, err error) syscall.Errno {
+	st.log.Printf("annslicer: %s: %v", what, err)
+	return syscall.EIO
+}
+
+// dropPageCache asks the kernel to forget the cached content of every file
+// node vfs has handed out.
+func (st *state) dropPageCache() {
+	var walk func(n *fs.Inode)
+	walk = func(n *fs.Inode) {
+		if n.IsDir() {
+			for _, ch := range n.Children() {
+				walk(ch)
+			}
+			return
+		}
+		n.NotifyContent(0, 0) // ENOENT if the kernel forgot it: nothing cached then
+	}
+	walk(&st.root.Inode)
+	for _, n := range st.root.nodes() {
+		walk(n)
+	}
+}
+
+// cache builds values by shard index at most once at a time and keeps the
+// max most recently used. Errors are not cached.
+type cache[T any] struct {
+	build func(int) (T, error)
+	max   int
+
+	mu  sync.Mutex
+	lru *list.List // of *cacheEntry[T], most recent first
+	m   map[int]*cacheEntry[T]
+}
+
+type cacheEntry[T any] struct {
+	i    int
+	done chan struct{}
+	v    T
+	err  error
+	elem *list.Element
+}
+
+func newCache[T any](max int, build func(int) (T, error)) *cache[T] {
+	return &cache[T]{build: build, max: max, lru: list.New(), m: map[int]*cacheEntry[T]{}}
+}
+
+func (c *cache[T]) get(i int) (T, error) {
+	c.mu.Lock()
+	e := c.m[i]
+	if e != nil {
+		c.lru.MoveToFront(e.elem)
+		c.mu.Unlock()
+		<-e.done
+		return e.v, e.err
+	}
+	e = &cacheEntry[T]{i: i, done: make(chan struct{})}
+	e.elem = c.lru.PushFront(e)
+	c.m[i] = e
+	for c.lru.Len() > c.max {
+		old := c.lru.Remove(c.lru.Back()).(*cacheEntry[T])
+		delete(c.m, old.i) // waiters keep their pointer
+	}
+	c.mu.Unlock()
+
+	e.v, e.err = c.build(i)
+	close(e.done)
+	if e.err != nil {
+		c.mu.Lock()
+		if c.m[i] == e {
+			c.lru.Remove(e.elem)
+			delete(c.m, i)
+		}
+		c.mu.Unlock()
+	}
+	return e.v, e.err
+}
