@@ -50,38 +50,61 @@ def as_str(v):
     return str(v)
 
 
+def attrs_of(x):
+    """Attribute mapping of an h5py object, or of a cached meta (see read_meta)."""
+    if isinstance(x, dict):
+        return {k: v[0] for k, v in x["attrs"].items()}
+    return x.attrs
+
+
 def attr_str(obj, name, default=None):
-    if name not in obj.attrs:
+    attrs = attrs_of(obj)
+    if name not in attrs:
         return default
-    return as_str(obj.attrs[name])
+    return as_str(attrs[name])
 
 
 def encoding(obj):
     return attr_str(obj, "encoding-type", "")
 
 
+def is_group(x):
+    return (not x["ds"]) if isinstance(x, dict) else isinstance(x, h5py.Group)
+
+
 def sparse_format(group):
-    """'csr' / 'csc' when group is a sparse matrix element, else None."""
-    if not isinstance(group, h5py.Group):
+    """'csr' / 'csc' when group (h5py object or meta) is a sparse matrix element, else None."""
+    if not is_group(group):
         return None
     enc = encoding(group)
     if enc in SPARSE_TYPES:
         return enc[:3]
-    if "h5sparse_format" in group.attrs:
-        return attr_str(group, "h5sparse_format")
-    return None
+    return attr_str(group, "h5sparse_format")
 
 
 def sparse_shape(group):
+    attrs = attrs_of(group)
     for name in ("shape", "h5sparse_shape"):
-        if name in group.attrs:
-            return tuple(int(x) for x in group.attrs[name])
+        if name in attrs:
+            return tuple(int(x) for x in attrs[name])
     return None
 
 
 def is_dataframe(group):
-    return isinstance(group, h5py.Group) and (
-        encoding(group) == "dataframe" or "_index" in group.attrs)
+    return is_group(group) and (encoding(group) == "dataframe" or "_index" in attrs_of(group))
+
+
+def read_meta(obj):
+    """Kind, attributes (value, HDF5 type, shape), children or type/shape of obj."""
+    m = {"ds": isinstance(obj, h5py.Dataset), "attrs": {}}
+    for n in obj.attrs:
+        aid = h5py.h5a.open(obj.id, n.encode())
+        m["attrs"][n] = (obj.attrs[n], aid.get_type(), aid.shape)
+    if m["ds"]:
+        m["tid"], m["shape"], m["size"] = obj.id.get_type(), obj.shape, obj.size
+    else:
+        m["keys"] = list(obj.keys())
+    return m
 
 
 def read_obs_names(f):
@@ -232,6 +255,14 @@ class Ctx:
         self.quick, self.sample, self.problems, self.cache = quick, sample, problems, cache
 
 
+def src_meta(ctx, obj):
+    """Source metas are the same for every shard: cache them."""
+    key = ("meta", obj.name)
+    if key not in ctx.cache:
+        ctx.cache[key] = read_meta(obj)
+    return ctx.cache[key]
+
+
 def src_read(ctx, ds):
     """Whole source dataset, cached across shards."""
     key = ds.name
@@ -240,24 +271,22 @@ def src_read(ctx, ds):
     return ctx.cache[key]
 
 
-def check_attrs(ctx, s, d, where, shape_override=None):
-    snames, dnames = set(s.attrs.keys()), set(d.attrs.keys())
+def check_attrs(ctx, s, d, sm, dm, where, shape_override=None):
+    snames, dnames = set(sm["attrs"]), set(dm["attrs"])
     for n in sorted(snames - dnames):
         ctx.problems.append(f"{where}: attribute {n!r} missing")
     for n in sorted(dnames - snames):
         ctx.problems.append(f"{where}: unexpected attribute {n!r}")
     for n in sorted(snames & dnames):
-        sa = h5py.h5a.open(s.id, n.encode())
-        da = h5py.h5a.open(d.id, n.encode())
-        st, dt = sa.get_type(), da.get_type()
+        sv, st, sshape = sm["attrs"][n]
+        dv, dt, dshape = dm["attrs"][n]
         if st != dt:
             ctx.problems.append(f"{where}: attribute {n!r} type {describe_type(dt)}, "
                                 f"expected {describe_type(st)}")
             continue
-        if sa.shape != da.shape:
-            ctx.problems.append(f"{where}: attribute {n!r} shape {da.shape}, expected {sa.shape}")
+        if sshape != dshape:
+            ctx.problems.append(f"{where}: attribute {n!r} shape {dshape}, expected {sshape}")
             continue
-        sv, dv = s.attrs[n], d.attrs[n]
         if shape_override is not None and n in ("shape", "h5sparse_shape"):
             exp = np.asarray(shape_override, dtype=np.asarray(sv).dtype)
             if not np.array_equal(np.asarray(dv), exp):
@@ -309,35 +338,36 @@ def check_node(ctx, s, d, path, role, shape_override=None):
     """Compare source object s with shard object d at path under role
     ('rows' = row-sliced, 'graph' = obsp induced sub-graph, 'copy' = verbatim)."""
     where = f"{ctx.shard.filename}: /{path}"
-    s_is_ds = isinstance(s, h5py.Dataset)
-    if s_is_ds != isinstance(d, h5py.Dataset):
+    sm, dm = src_meta(ctx, s), read_meta(d)
+    s_is_ds = sm["ds"]
+    if s_is_ds != dm["ds"]:
         ctx.problems.append(f"{where}: is a {'group' if s_is_ds else 'dataset'}, expected a "
                             f"{'dataset' if s_is_ds else 'group'}")
         return
-    fmt = sparse_format(s) if not s_is_ds else None
+    fmt = sparse_format(sm)
     if fmt and role in ("rows", "graph"):
-        shape = sparse_shape(s)
+        shape = sparse_shape(sm)
         m = ctx.rows.size
         new_shape = (m, shape[1]) if role == "rows" else (m, m)
-        check_attrs(ctx, s, d, where, shape_override=new_shape)
-        check_sparse(ctx, s, d, path, role, fmt, shape, new_shape)
+        check_attrs(ctx, s, d, sm, dm, where, shape_override=new_shape)
+        check_sparse(ctx, s, d, sm, dm, path, role, fmt, shape, new_shape)
         return
-    check_attrs(ctx, s, d, where, shape_override=shape_override)
+    check_attrs(ctx, s, d, sm, dm, where, shape_override=shape_override)
     if s_is_ds:
-        check_dataset(ctx, s, d, path, role)
+        check_dataset(ctx, s, d, sm, dm, path, role)
         return
     # group: decide the children's roles
-    skeys, dkeys = set(s.keys()), set(d.keys())
+    skeys, dkeys = set(sm["keys"]), set(dm["keys"])
     for k in sorted(skeys - dkeys):
         ctx.problems.append(f"{where}: missing {'/'.join([path, k]).strip('/')}")
     for k in sorted(dkeys - skeys):
         ctx.problems.append(f"{where}: unexpected {'/'.join([path, k]).strip('/')}")
     for k in sorted(skeys & dkeys):
-        child_role, child_override = child_role_of(ctx, s, path, k, role)
+        child_role, child_override = child_role_of(ctx, s, sm, path, k, role)
         check_node(ctx, s[k], d[k], f"{path}/{k}".lstrip("/"), child_role, child_override)
 
 
-def child_role_of(ctx, s, path, key, role):
+def child_role_of(ctx, s, sm, path, key, role):
     """Role (and expected 'shape' attr, if it changes) of s[key]."""
     if path == "":  # root
         if key in ("X", "obs", "raw.X"):
@@ -348,8 +378,9 @@ def child_role_of(ctx, s, path, key, role):
             return "dict-graph", None
         if key == "raw":
             shape = None
-            if "shape" in s[key].attrs:  # 0.7 raw group: shape (n_obs, n_raw_vars)
-                shape = (ctx.rows.size, int(s[key].attrs["shape"][1]))
+            raw_attrs = src_meta(ctx, s[key])["attrs"]
+            if "shape" in raw_attrs:  # 0.7 raw group: shape (n_obs, n_raw_vars)
+                shape = (ctx.rows.size, int(raw_attrs["shape"][0][1]))
             return "raw", shape
         return "copy", None
     if role == "raw":
@@ -359,33 +390,34 @@ def child_role_of(ctx, s, path, key, role):
     if role == "dict-graph":
         return "graph", None
     if role == "rows":
-        if is_dataframe(s) and key == "__categories":
+        if is_dataframe(sm) and key == "__categories":
             return "copy", None
-        if encoding(s) == "categorical" and key == "categories":
+        if encoding(sm) == "categorical" and key == "categories":
             return "copy", None
         return "rows", None
     return role, None
 
 
-def check_dataset(ctx, s, d, path, role):
+def check_dataset(ctx, s, d, sm, dm, path, role):
     where = f"{ctx.shard.filename}: /{path}"
-    st, dt = s.id.get_type(), d.id.get_type()
+    st, dt = sm["tid"], dm["tid"]
     if st != dt:
         ctx.problems.append(f"{where}: dtype {describe_type(dt)} ({d.dtype.str}), "
                             f"expected {describe_type(st)} ({s.dtype.str})")
         return
     m = ctx.rows.size
+    sshape = sm["shape"]
     if role == "rows":
-        if s.ndim == 0:
+        if len(sshape) == 0:
             ctx.problems.append(f"{where}: source dataset is a scalar in a row-sliced element")
             return
-        exp_shape = (m,) + s.shape[1:]
+        exp_shape = (m,) + sshape[1:]
     elif role == "graph":
-        exp_shape = (m, m) if s.ndim == 2 else (m,) + s.shape[1:]
+        exp_shape = (m, m) if len(sshape) == 2 else (m,) + sshape[1:]
     else:
-        exp_shape = s.shape
-    if d.shape != exp_shape:
-        ctx.problems.append(f"{where}: shape {d.shape}, expected {exp_shape}")
+        exp_shape = sshape
+    if dm["shape"] != exp_shape:
+        ctx.problems.append(f"{where}: shape {dm['shape']}, expected {exp_shape}")
         return
     if role == "rows":
         if ctx.quick:
@@ -403,17 +435,17 @@ def check_dataset(ctx, s, d, path, role):
         exp = src[ctx.rows][:, ctx.rows] if s.ndim == 2 else src[ctx.rows]
         report_values(ctx.problems, where, d[()], exp)
     else:
-        if ctx.quick and s.size > QUICK_VERBATIM_LIMIT:
+        if ctx.quick and sm["size"] > QUICK_VERBATIM_LIMIT:
             return
         if st.get_class() == h5py.h5t.REFERENCE:
             return  # object references inside datasets: not used by AnnData
-        report_values(ctx.problems, where, d[()], s[()])
+        report_values(ctx.problems, where, d[()], src_read(ctx, s))
 
 
-def check_sparse(ctx, s, d, path, role, fmt, shape, new_shape):
+def check_sparse(ctx, s, d, sm, dm, path, role, fmt, shape, new_shape):
     where = f"{ctx.shard.filename}: /{path}"
     parts = ("data", "indices", "indptr")
-    skeys, dkeys = set(s.keys()), set(d.keys())
+    skeys, dkeys = set(sm["keys"]), set(dm["keys"])
     for k in sorted(skeys - dkeys):
         ctx.problems.append(f"{where}: missing {path}/{k}")
     for k in sorted(dkeys - skeys):
@@ -421,14 +453,15 @@ def check_sparse(ctx, s, d, path, role, fmt, shape, new_shape):
     ok = True
     for k in sorted(skeys & dkeys):
         sw = f"{where}/{k}"
-        if not isinstance(d[k], h5py.Dataset) or not isinstance(s[k], h5py.Dataset):
+        skm, dkm = src_meta(ctx, s[k]), read_meta(d[k])
+        if not skm["ds"] or not dkm["ds"]:
             ctx.problems.append(f"{sw}: expected a dataset")
             ok = False
             continue
-        check_attrs(ctx, s[k], d[k], sw)
-        if s[k].id.get_type() != d[k].id.get_type():
-            ctx.problems.append(f"{sw}: dtype {describe_type(d[k].id.get_type())} ({d[k].dtype.str}), "
-                                f"expected {describe_type(s[k].id.get_type())} ({s[k].dtype.str})")
+        check_attrs(ctx, s[k], d[k], skm, dkm, sw)
+        if skm["tid"] != dkm["tid"]:
+            ctx.problems.append(f"{sw}: dtype {describe_type(dkm['tid'])} ({d[k].dtype.str}), "
+                                f"expected {describe_type(skm['tid'])} ({s[k].dtype.str})")
             ok = False
     if not ok or not all(k in skeys and k in dkeys for k in parts):
         return
@@ -453,8 +486,6 @@ def check_sparse(ctx, s, d, path, role, fmt, shape, new_shape):
     except Exception as e:
         ctx.problems.append(f"{where}: shard arrays do not form a valid {fmt} matrix ({e})")
         return
-    if got.has_canonical_format is False and role == "rows":
-        pass
     got = canonical(got)
     if got.nnz != exp.nnz:
         ctx.problems.append(f"{where}: {got.nnz} stored entries, expected {exp.nnz}")

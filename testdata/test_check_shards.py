@@ -261,18 +261,19 @@ def test_pruned_categories_fail(fx, tmp_path):
     assert any("obs/cell_type/categories" in p for p in problems), problems
 
 
-def test_coverage_problems(fx, full_shards, tmp_path):
+def test_coverage_problems(fx, full_shards):
     src = fx / "full.h5ad"
-    problems = check(src, full_shards[:-1], order="contiguous", size=100)
+    q = dict(quick=True)  # coverage is the same in quick mode, and faster
+    problems = check(src, full_shards[:-1], order="contiguous", size=100, **q)
     assert any("coverage: 3 source rows are in no shard" in p for p in problems), problems
-    problems = check(src, full_shards + full_shards[:1])
+    problems = check(src, full_shards + full_shards[:1], **q)
     assert any("more than one shard" in p for p in problems), problems
-    problems = check(src, full_shards, size=90)
+    problems = check(src, full_shards, size=90, **q)
     assert any("expected --size 90" in p for p in problems), problems
     rev = list(reversed(full_shards))
-    problems = check(src, rev, order="contiguous", size=100)
+    problems = check(src, rev, order="contiguous", size=100, **q)
     assert any("are not range(0, 100)" in p for p in problems), problems
-    assert check(src, rev, order="any") == []
+    assert check(src, rev, order="any", **q) == []
 
 
 def test_quick_mode_catches_scaled_x(fx, full_shards):
@@ -286,7 +287,8 @@ def test_quick_mode_catches_scaled_x(fx, full_shards):
 def test_cli_exit_codes(fx, full_shards):
     script = os.path.join(HERE, "check_shards.py")
     ok = subprocess.run([sys.executable, script, "--source", str(fx / "full.h5ad"), "--order",
-                         "contiguous", "--size", "100", *full_shards], capture_output=True, text=True)
+                         "contiguous", "--size", "100", "--quick", *full_shards],
+                        capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.startswith("OK: 6 shards") and ok.stdout.count("\n") == 1
     shutil.copy(fx / "truncated.h5ad", full_shards[0])

@@ -30,7 +30,7 @@ func main() {
 	}
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log each step (one line per shard) on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(sliceCmd(), materializeCmd())
+	root.AddCommand(sliceCmd(), materializeCmd(), mountCmd(), unmountCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
 		var ue usageError

@@ -182,12 +182,23 @@ var (
 	zstdDec     *zstd.Decoder
 	zstdDecErr  error
 	zstdEncMu   sync.Mutex
-	zstdEncs    = map[Zstd]*zstd.Encoder{}
+	zstdEncs    = map[zstdEncKey]*zstd.Encoder{}
 )
 
+type zstdEncKey struct {
+	Zstd
+	single bool
+}
+
 func (z Zstd) Encode(raw []byte) ([]byte, error) {
+	// numcodecs' decoder needs the frame content size, which klauspost
+	// leaves out of multi-segment frames under 256 bytes; single-segment
+	// frames always carry it. Larger frames carry it anyway and stay
+	// multi-segment, so decoders need not allocate a window of the whole
+	// content.
+	key := zstdEncKey{z, len(raw) < 256}
 	zstdEncMu.Lock()
-	enc, ok := zstdEncs[z]
+	enc, ok := zstdEncs[key]
 	if !ok {
 		lv := zstd.SpeedDefault
 		if z.Level != 0 {
@@ -195,12 +206,12 @@ func (z Zstd) Encode(raw []byte) ([]byte, error) {
 		}
 		var err error
 		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(lv), zstd.WithEncoderCRC(z.Checksum),
-			zstd.WithEncoderConcurrency(1))
+			zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true), zstd.WithSingleSegment(key.single))
 		if err != nil {
 			zstdEncMu.Unlock()
 			return nil, err
 		}
-		zstdEncs[z] = enc
+		zstdEncs[key] = enc
 	}
 	zstdEncMu.Unlock()
 	return enc.EncodeAll(raw, nil), nil // EncodeAll is safe for concurrent use

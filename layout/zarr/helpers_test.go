@@ -19,6 +19,9 @@ const python = "/usr/bin/python3"
 var (
 	tmpRoot string
 
+	pythonOnce    sync.Once
+	pythonMissing string
+
 	fixtureOnce sync.Once
 	fixtureDir  string
 	fixtureErr  error
@@ -39,11 +42,16 @@ func TestMain(m *testing.M) {
 // Python's zarr is not there.
 func requirePython(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(python, "-c", "import zarr, numcodecs, anndata").CombinedOutput()
-	if err == nil {
+	pythonOnce.Do(func() {
+		out, err := exec.Command(python, "-c", "import zarr, numcodecs, anndata").CombinedOutput()
+		if err != nil {
+			pythonMissing = "python zarr/anndata unavailable: " + strings.TrimSpace(string(out)) + " " + err.Error()
+		}
+	})
+	if pythonMissing == "" {
 		return
 	}
-	msg := "python zarr/anndata unavailable: " + strings.TrimSpace(string(out)) + " " + err.Error()
+	msg := pythonMissing
 	if os.Getenv("ANNSLICER_REQUIRE_PYTHON") == "1" {
 		t.Fatal(msg)
 	}

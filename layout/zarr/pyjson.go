@@ -480,10 +480,14 @@ func (v *jvalue) toAny() any {
 // pyInt is an integer literal of any size, printed as is.
 type pyInt string
 
+// canonicalNaN is numpy's np.nan (quiet NaN, no payload); Go's math.NaN()
+// has a payload bit, which would make fill bytes differ from numpy's.
+var canonicalNaN = math.Float64frombits(0x7ff8000000000000)
+
 func parseFloatLiteral(s string) (float64, error) {
 	switch s {
 	case "NaN":
-		return math.NaN(), nil
+		return canonicalNaN, nil
 	case "Infinity":
 		return math.Inf(1), nil
 	case "-Infinity":

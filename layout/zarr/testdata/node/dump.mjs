@@ -15,7 +15,13 @@ for (const p of paths) {
 			out[p] = { attrs: node.attrs };
 			continue;
 		}
-		const chunk = await zarr.get(node);
+		// zarrita's get() returns a bare scalar for 0-d arrays and fails on
+		// empty ones: read the only chunk directly, or report no data.
+		if (node.shape.some((d) => d === 0)) {
+			out[p] = { shape: node.shape, dtype: node.dtype, attrs: node.attrs, hex: "" };
+			continue;
+		}
+		const chunk = node.shape.length === 0 ? await node.getChunk([]) : await zarr.get(node);
 		const d = { shape: chunk.shape, dtype: node.dtype, attrs: node.attrs };
 		const data = chunk.data;
 		if (Array.isArray(data)) {

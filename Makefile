@@ -1,0 +1,30 @@
+# annslicer — see README.md. Every target installs what is missing first.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+export CGO_ENABLED := 1
+PYTHON := /usr/bin/python3
+GO ?= go
+
+.PHONY: all setup build demo test test-go test-python bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(GO) build -o bin/annslicer ./cmd/annslicer
+
+demo: build
+	@scripts/demo.sh
+
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+	$(PYTHON) -m pytest -q testdata
+
+bench: build
+	@bench/run.sh
+
+clean:
+	rm -rf bin build bench/out

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/vfs"
+)
+
+func mountCmd() *cobra.Command {
+	var f shardFlags
+	var format string
+	c := &cobra.Command{
+		Use:   "mount INPUT MOUNTPOINT",
+		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad, made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
+		Args:  exactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			if format != "h5ad" {
+				return usageError{fmt.Errorf("--format %q: only h5ad shards can be mounted so far", format)}
+			}
+			return runMount(c, &f, args[0], args[1])
+		},
+	}
+	f.register(c, false)
+	c.Flags().StringVar(&format, "format", "h5ad", "format of the virtual shards: h5ad")
+	return c
+}
+
+func unmountCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unmount MOUNTPOINT",
+		Short: "Unmount a running `annslicer mount`",
+		Args:  exactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := vfs.Unmount(args[0]); err != nil {
+				return fmt.Errorf("%s: %v", args[0], err)
+			}
+			return nil
+		},
+	}
+}
+
+func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
+	if st, err := os.Stat(mnt); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: the mount point must be an existing directory", mnt)
+	}
+	src, err := openSource(input)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	plan, err := f.plan(c, src.NObs)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "annslicer-mount-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ms := newMountSource(src, plan, dir, input)
+	srv, err := vfs.Mount(mnt, ms, vfs.Options{Debug: debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1", Logger: log.New(os.Stderr, "annslicer: ", 0)})
+	if err != nil {
+		return fmt.Errorf("%s: cannot mount: %v", mnt, err)
+	}
+	fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", plan.Shards(), input, mnt, mnt)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		if err := srv.Unmount(); err != nil {
+			logf("%s: unmount: %v", mnt, err)
+		}
+	}()
+	srv.Wait()
+	if debug {
+		logf("%s: unmounted", mnt)
+	}
+	return nil
+}
+
+// mountSource serves a plan's shards as h5ad images built on first use.
+type mountSource struct {
+	src      *h5ad.Source
+	plan     *engine.Plan
+	dir      string
+	shards   []vfs.ShardInfo
+	manifest []byte
+
+	mu   sync.Mutex
+	last time.Time // of the last stat
+	err  error     // sticky: a changed source never comes back
+}
+
+func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string) *mountSource {
+	ms := &mountSource{src: src, plan: plan, dir: dir}
+	type shardJSON struct {
+		Name  string `json:"name"`
+		Cells int64  `json:"cells"`
+	}
+	var list []shardJSON
+	for k := 0; k < plan.Shards(); k++ {
+		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.h5ad", k), Cells: plan.Count(k)}
+		ms.shards = append(ms.shards, info)
+		list = append(list, shardJSON{info.Name, info.Cells})
+	}
+	abs, _ := filepath.Abs(input)
+	var seed *uint64
+	if plan.Shuffle {
+		seed = &plan.Seed
+	}
+	ms.manifest, _ = json.MarshalIndent(struct {
+		Input   string      `json:"input"`
+		Format  string      `json:"format"`
+		NObs    int64       `json:"n_obs"`
+		Size    int64       `json:"size"`
+		Shuffle bool        `json:"shuffle"`
+		Seed    *uint64     `json:"seed"`
+		Shards  []shardJSON `json:"shards"`
+	}{abs, "h5ad", src.NObs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+	ms.manifest = append(ms.manifest, '\n')
+	return ms
+}
+
+func (m *mountSource) Shards() []vfs.ShardInfo { return m.shards }
+func (m *mountSource) Manifest() []byte        { return m.manifest }
+
+func (m *mountSource) OpenFile(i int) (image.File, error) {
+	start := time.Now()
+	im, err := engine.H5ADImage(m.src, m.plan.Rows(i), m.dir)
+	if err != nil {
+		return nil, err
+	}
+	if debug {
+		logf("built image of %s (%d bytes) in %.3fs", m.shards[i].Name, im.Size(), time.Since(start).Seconds())
+	}
+	return im, nil
+}
+
+func (m *mountSource) OpenTree(i int) ([]image.Entry, error) {
+	return nil, fmt.Errorf("%s: zarr shards are not supported yet", m.shards[i].Name)
+}
+
+// checkEvery bounds how often a read stats the source.
+const checkEvery = 50 * time.Millisecond
+
+func (m *mountSource) Check() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil && time.Since(m.last) >= checkEvery {
+		m.err = m.src.Changed()
+		m.last = time.Now()
+	}
+	return m.err
+}
