@@ -610,4 +610,3 @@ func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	}
 	return nil
 }
-
