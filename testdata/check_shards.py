@@ -676,7 +676,7 @@ def check_anndata_level(source, shard_path, rows, problems):
 
 # ----------------------------------------------------------------- main
 
-def run(source, shards, order="any", size=None, quick=False, samples=5, seed=0, out=print):
+def run(source, shards, order="any", size=None, quick=False, samples=5, seed=0):
     """Check shards against source; returns (problems, summary)."""
     problems = []
     try:
@@ -762,8 +762,6 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed for the --quick row sample (0)")
     p.add_argument("shards", nargs="+", metavar="SHARD", help="shard files, in shard order")
     args = p.parse_args(argv)
-    if args.order == "contiguous" and args.size is None:
-        pass  # contiguous without size: shard k continues where shard k-1 ended
     t0 = time.time()
     problems, summary = run(args.source, args.shards, args.order, args.size, args.quick,
                             args.samples, args.seed)
