@@ -235,7 +235,7 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 	}
 	m := int64(len(b.rows))
 	if ds.VlenString && len(ds.Dims) == 1 {
-		strs, cset, err := ds.ReadStrings(b.rows)
+		strs, cset, err := b.readStrings(ds)
 		if err != nil {
 			return err
 		}
@@ -255,6 +255,33 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 	dims := append([]int64{m}, ds.Dims[1:]...)
 	return b.sink.array(d, name, ds, dims, denseRows(b.array(ds), b.rows))
 }
+
+// readStrings reads a string column at the shard's rows: whole ranges
+// through libhdf5 for contiguous shards, otherwise by gathering the
+// descriptors and resolving them from the global heap.
+func (b *builder) readStrings(ds *h5.Dataset) ([]string, int, error) {
+	desc := b.src.VlenDescriptors(ds)
+	if desc == nil || Contiguous(b.rows) {
+		return ds.ReadStrings(b.rows)
+	}
+	_, cset, err := ds.ReadStrings([]int64{})
+	if err != nil {
+		return nil, 0, err
+	}
+	raw := make([]byte, int64(len(b.rows))*vlenDesc)
+	if err := denseRows(desc, b.rows)(raw, 0); err != nil {
+		return nil, 0, err
+	}
+	strs := make([]string, len(b.rows))
+	for i := range strs {
+		if strs[i], err = b.src.VlenString(raw[i*vlenDesc:]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return strs, cset, nil
+}
+
+const vlenDesc = 16
 
 // csrParts opens a CSR group's arrays and finds, for each shard row, where
 // its entries start in the source and the shard's new indptr.
@@ -336,17 +363,21 @@ func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err err
 		copy(starts, v[:m])
 		ends = v[1:]
 	} else {
+		// rows r and r+1 of indptr for each shard row, read through the
+		// same merged, sorted gather as the arrays themselves
 		pts := make([]int64, 2*m)
 		for i, r := range b.rows {
 			pts[2*i], pts[2*i+1] = r, r+1
 		}
-		v, err := indptr.ReadInt64Points(pts)
-		if err != nil {
+		arr := b.src.Array(indptr)
+		raw := make([]byte, int64(len(pts))*arr.RowBytes())
+		if err := denseRows(arr, pts)(raw, 0); err != nil {
 			return nil, nil, err
 		}
+		c, sz := codecOf(indptr), indptr.ElemSize
 		ends = make([]int64, m)
 		for i := range b.rows {
-			starts[i], ends[i] = v[2*i], v[2*i+1]
+			starts[i], ends[i] = c.get(raw[2*i*sz:]), c.get(raw[(2*i+1)*sz:])
 		}
 	}
 	for i := range starts {

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"cmp"
+	"slices"
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
 )
@@ -34,6 +37,17 @@ func (c *coalescer) emit(dst, src, n int64) {
 	c.runs = append(c.runs, run{dst, src, n})
 }
 
+// Reads whose source ranges lie within mergeGap bytes of each other are
+// merged into one read of the whole span (up to maxSpan) and scattered:
+// copying a few KiB costs less than a system call per row, which is what
+// shuffled shards would otherwise pay.
+const (
+	mergeGap = 4 << 10
+	maxSpan  = 1 << 20
+)
+
+var spanPool = sync.Pool{New: func() any { b := make([]byte, maxSpan); return &b }}
+
 // gatherFill turns a run mapper over units of `unit` bytes into a Fill.
 // Reads are issued in source order (sequential I/O); each lands at its
 // output place, so output keeps shard order.
@@ -49,19 +63,57 @@ func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
 		mapRuns(u0, u1, c.emit)
 		runs := c.runs
 		if len(runs) > 1 {
-			sort.Slice(runs, func(i, j int) bool { return runs[i].src < runs[j].src })
+			slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.src, b.src) })
 		}
-		for _, r := range runs {
-			d := (r.dst - u0) * unit
-			if err := src.ReadRows(buf[d:d+r.n*unit], r.src); err != nil {
-				return err
-			}
+		if err := readRuns(src, unit, runs, buf, u0); err != nil {
+			return err
 		}
 		if &buf[0] != &p[0] {
 			copy(p, buf[off-u0*unit:])
 		}
 		return nil
 	}
+}
+
+// readRuns reads runs (sorted by source) into buf, whose unit 0 is output
+// unit u0, merging nearby runs into single span reads.
+func readRuns(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error {
+	var span *[]byte
+	defer func() {
+		if span != nil {
+			spanPool.Put(span)
+		}
+	}()
+	for i := 0; i < len(runs); {
+		j, end := i+1, runs[i].src+runs[i].n
+		for j < len(runs) && (runs[j].src-end)*unit <= mergeGap && (max(end, runs[j].src+runs[j].n)-runs[i].src)*unit <= maxSpan {
+			end = max(end, runs[j].src+runs[j].n)
+			j++
+		}
+		if j == i+1 { // a lone run: straight into place
+			r := runs[i]
+			d := (r.dst - u0) * unit
+			if err := src.ReadRows(buf[d:d+r.n*unit], r.src); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
+		if span == nil {
+			span = spanPool.Get().(*[]byte)
+		}
+		base := runs[i].src
+		s := (*span)[:(end-base)*unit]
+		if err := src.ReadRows(s, base); err != nil {
+			return err
+		}
+		for _, r := range runs[i:j] {
+			d := (r.dst - u0) * unit
+			copy(buf[d:d+r.n*unit], s[(r.src-base)*unit:])
+		}
+		i = j
+	}
+	return nil
 }
 
 // denseRows: output row j is source row rows[j].

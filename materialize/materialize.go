@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/annslicer/annslicer/engine"
@@ -35,38 +37,67 @@ const window = 8 << 20 // bytes generated per write
 // Shards writes shard k of src to names[k], for every shard of the plan.
 // Outputs appear under their names only when complete; on failure nothing
 // this run wrote is left behind.
-func Shards(src *h5ad.Source, names []string, o Options) (err error) {
+func Shards(src *h5ad.Source, names []string, o Options) error {
 	if len(names) != o.Plan.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
 	}
 	if err := checkOutputs(names, o.Overwrite); err != nil {
 		return err
 	}
-	var done []string
-	defer func() {
-		if err != nil {
-			for _, p := range done {
-				os.Remove(p)
-			}
-		}
-	}()
 	if o.Progress != nil {
 		o.Progress.Begin(len(names), o.Plan.N)
 		defer o.Progress.End()
 	}
-	for k, name := range names {
-		start := time.Now()
-		rows := o.Plan.Rows(k)
-		if err := writeShard(src, rows, name, o); err != nil {
-			return err
-		}
-		done = append(done, name)
-		if o.Progress != nil {
-			o.Progress.ShardDone(k, name, int64(len(rows)), time.Since(start))
+	// Shards are independent: a few at once keep both the disk and the
+	// cores busy while libhdf5 (serialised) builds another's skeleton.
+	var (
+		mu    sync.Mutex
+		done  []string
+		first error
+		next  int
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < workers(len(names)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				k := next
+				next++
+				stop := first != nil || k >= len(names)
+				mu.Unlock()
+				if stop {
+					return
+				}
+				start := time.Now()
+				rows := o.Plan.Rows(k)
+				err := writeShard(src, rows, names[k], o)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					done = append(done, names[k])
+					if o.Progress != nil {
+						o.Progress.Cells(int64(len(rows)))
+						o.Progress.ShardDone(k, names[k], int64(len(rows)), time.Since(start))
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		for _, p := range done {
+			os.Remove(p)
 		}
 	}
-	return nil
+	return first
 }
+
+func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
 
 // checkOutputs refuses to clobber files and finds unwritable places before
 // anything is written.
@@ -126,9 +157,6 @@ func writeShard(src *h5ad.Source, rows []int64, name string, o Options) (err err
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-	}
-	if o.Progress != nil {
-		o.Progress.Cells(int64(len(rows)))
 	}
 	return os.Rename(tmp, name)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,9 @@ import (
 )
 
 var debug bool
+
+// moreCommands are registered by other files of this package (init).
+var moreCommands []func() *cobra.Command
 
 // usageError marks a wrong invocation (exit 2) as opposed to a failure (1).
 type usageError struct{ error }
@@ -31,7 +35,18 @@ func main() {
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log each step (one line per shard) on stderr")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(sliceCmd(), materializeCmd(), mountCmd(), unmountCmd())
-	if err := root.Execute(); err != nil {
+	for _, c := range moreCommands {
+		root.AddCommand(c())
+	}
+	if p := os.Getenv("ANNSLICER_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	err := root.Execute()
+	pprof.StopCPUProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
@@ -96,18 +111,45 @@ func openSource(path string) (*h5ad.Source, error) {
 
 func sliceCmd() *cobra.Command {
 	var f shardFlags
+	var namesFile string
 	c := &cobra.Command{
 		Use:   "slice INPUT OUT_PREFIX",
 		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ...",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			var names []string
+			if namesFile != "" {
+				var err error
+				if names, err = readNames(namesFile); err != nil {
+					return err
+				}
+			}
 			return runShards(c, &f, args[0], func(k int) string {
+				if names != nil {
+					return names[k]
+				}
 				return fmt.Sprintf("%s_shard_%d.h5ad", args[1], k)
-			})
+			}, len(names), namesFile)
 		},
 	}
 	f.register(c, true)
+	c.Flags().StringVar(&namesFile, "names", "", "file with one output path per line, used instead of OUT_PREFIX_shard_N.h5ad (at least one per shard)")
 	return c
+}
+
+// readNames reads --names: one output path per line, blank lines ignored.
+func readNames(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the names file: %v", path, errors.Unwrap(err))
+	}
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, l)
+		}
+	}
+	return names, nil
 }
 
 func materializeCmd() *cobra.Command {
@@ -122,7 +164,7 @@ func materializeCmd() *cobra.Command {
 			}
 			return runShards(c, &f, args[0], func(k int) string {
 				return filepath.Join(args[1], fmt.Sprintf("shard_%d.h5ad", k))
-			})
+			}, -1, "")
 		},
 	}
 	f.register(c, true)
@@ -138,7 +180,9 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) string) error {
+// runShards writes every shard; given is the number of names supplied by
+// namesFile (-1 when names are generated), checked before anything is written.
+func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) string, given int, namesFile string) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -153,6 +197,9 @@ func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) str
 	plan, err := f.plan(c, src.NObs)
 	if err != nil {
 		return err
+	}
+	if namesFile != "" && given < plan.Shards() {
+		return usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", namesFile, given, plan.Shards())}
 	}
 	names := make([]string, plan.Shards())
 	for k := range names {

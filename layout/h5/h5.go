@@ -520,3 +520,12 @@ func (d *Dataset) ChunkAddr(coord []int64) (int64, error) {
 	}
 	return a, nil
 }
+
+// Sizes are the file's byte widths of addresses and lengths.
+func (f *File) Sizes() (addr, length int, err error) {
+	var a, l C.size_t
+	if C.ans_file_sizes(f.id, &a, &l) < 0 {
+		return 0, 0, fail("read the superblock of", f.Path)
+	}
+	return int(a), int(l), nil
+}

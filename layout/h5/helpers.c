@@ -543,3 +543,13 @@ herr_t ans_copy_object(hid_t src_loc, const char *src_name, hid_t dst_loc,
     if (d >= 0) H5Oclose(d);
     return (st < 0 || c.st < 0) ? -1 : 0;
 }
+
+/* Byte sizes of file addresses and lengths (the superblock's). */
+int ans_file_sizes(hid_t file, size_t *addr, size_t *len) {
+    QUIET();
+    hid_t fcpl = H5Fget_create_plist(file);
+    if (fcpl < 0) return -1;
+    herr_t st = H5Pget_sizes(fcpl, addr, len);
+    H5Pclose(fcpl);
+    return st < 0 ? -1 : 0;
+}

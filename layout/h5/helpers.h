@@ -44,4 +44,6 @@ void ans_last_error(char *buf, size_t buflen);
 int ans_ds_chunk(hid_t ds, hsize_t *dims, int max);
 int64_t ans_chunk_addr(hid_t ds, const hsize_t *coord, unsigned *filter_mask, hsize_t *size);
 void ans_quiet(void);
+
+int ans_file_sizes(hid_t file, size_t *addr, size_t *len);
 #endif

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,10 @@ type Source struct {
 	raw  *os.File // pread path for plain arrays, bypassing libhdf5
 	size int64
 	mod  time.Time
+
+	mu     sync.Mutex
+	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
+	heaps  heapCache
 }
 
 // Open opens path as an AnnData source, checking it is one.
@@ -229,9 +234,25 @@ func (s *Source) Array(ds *h5.Dataset) *Array {
 	}
 	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 {
 		a.file, a.chunkRows = s.raw, c[0]
-		a.addrs = make([]atomic.Int64, (ds.Dims[0]+c[0]-1)/c[0])
+		a.addrs = s.chunkTable(ds.Path, (ds.Dims[0]+c[0]-1)/c[0])
 	}
 	return a
+}
+
+// chunkTable is the lazily filled chunk-offset table of a dataset, one per
+// source so every shard reuses the offsets found by the others.
+func (s *Source) chunkTable(path string, n int64) []atomic.Int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chunks == nil {
+		s.chunks = map[string][]atomic.Int64{}
+	}
+	t, ok := s.chunks[path]
+	if !ok {
+		t = make([]atomic.Int64, n)
+		s.chunks[path] = t
+	}
+	return t
 }
 
 func (a *Array) RowBytes() int64 { return a.rowBytes }

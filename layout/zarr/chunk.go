@@ -67,17 +67,23 @@ func decodeBytes(codecs []Codec, b []byte, size int) ([]byte, error) {
 // codec): a little-endian uint32 count, then per item a uint32 byte length
 // and the UTF-8 bytes.
 func EncodeVlenUTF8(s []string) []byte {
-	n := 4 + 4*len(s)
-	for _, x := range s {
-		n += len(x)
-	}
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, VlenUTF8Size(s))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
 	for _, x := range s {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(x)))
 		b = append(b, x...)
 	}
 	return b
+}
+
+// VlenUTF8Size is len(EncodeVlenUTF8(s)) without encoding: the size of an
+// uncompressed string chunk, for serving one virtually.
+func VlenUTF8Size(s []string) int {
+	n := 4 + 4*len(s)
+	for _, x := range s {
+		n += len(x)
+	}
+	return n
 }
 
 // DecodeVlenUTF8 reverses EncodeVlenUTF8, requiring want items (-1: any).
@@ -183,7 +189,7 @@ func (m *ArrayMeta) decodeShard(data []byte) (any, error) {
 	var strs []string
 	if m.DType.Kind == 'O' {
 		strs = make([]string, m.ChunkLen())
-		fill := fillString(m.fill)
+		fill := fillString(m.fillJV())
 		for i := range strs {
 			strs[i] = fill
 		}

@@ -251,8 +251,8 @@ func newGzipFromConfig(cfg *jvalue, format int) (Codec, error) {
 	return Gzip{Level: lv}, nil
 }
 
-func (Gzip) ID() string               { return "gzip" }
-func (Gzip) v3Name() string           { return "gzip" }
+func (Gzip) ID() string              { return "gzip" }
+func (Gzip) v3Name() string          { return "gzip" }
 func (g Gzip) config(format int) obj { return obj{{"level", g.Level}} }
 
 func (g Gzip) Encode(raw []byte) ([]byte, error) {
@@ -297,8 +297,8 @@ func newZlibFromConfig(cfg *jvalue, format int) (Codec, error) {
 	return Zlib{Level: lv}, nil
 }
 
-func (Zlib) ID() string               { return "zlib" }
-func (Zlib) v3Name() string           { return "numcodecs.zlib" }
+func (Zlib) ID() string              { return "zlib" }
+func (Zlib) v3Name() string          { return "numcodecs.zlib" }
 func (z Zlib) config(format int) obj { return obj{{"level", z.Level}} }
 
 func (z Zlib) Encode(raw []byte) ([]byte, error) {
@@ -336,9 +336,9 @@ type CRC32C struct{}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func (CRC32C) ID() string           { return "crc32c" }
-func (CRC32C) v3Name() string       { return "crc32c" }
-func (CRC32C) config(int) obj       { return nil }
+func (CRC32C) ID() string     { return "crc32c" }
+func (CRC32C) v3Name() string { return "crc32c" }
+func (CRC32C) config(int) obj { return nil }
 func (CRC32C) Encode(raw []byte) ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(append([]byte(nil), raw...), crc32.Checksum(raw, castagnoli)), nil
 }

@@ -414,13 +414,13 @@ func jsonText(v *jvalue) string {
 	if v == nil {
 		return "null"
 	}
-	b, err := pyDumps(v, 0)
+	b, err := pyDumps(v, -1)
 	if err != nil {
 		return "?"
 	}
-	s := strings.ReplaceAll(string(b), "\n", "")
-	if utf8.RuneCountInString(s) > 60 {
-		s = string([]rune(s)[:60]) + "…"
+	s := string(b)
+	if utf8.RuneCountInString(s) > 100 {
+		s = string([]rune(s)[:100]) + "…"
 	}
 	return s
 }

@@ -34,8 +34,6 @@ type ArrayMeta struct {
 	// Shard is set for a v3 array whose array-to-bytes codec is
 	// sharding_indexed.
 	Shard *Sharding
-
-	fill *jvalue // parsed FillValue
 }
 
 // Sharding is the v3 sharding_indexed codec: each chunk file (a shard)
@@ -170,25 +168,42 @@ func (m *ArrayMeta) Validate() error {
 			}
 		}
 	}
-	m.fill = nil
+	var fv *jvalue
 	if len(m.FillValue) > 0 {
-		fv, err := parseJSON(m.FillValue)
-		if err != nil {
+		var err error
+		if fv, err = parseJSON(m.FillValue); err != nil {
 			return fmt.Errorf("fill_value: %v", err)
 		}
-		m.fill = fv
 	}
 	if m.DType.Kind != 'O' {
-		if _, err := m.DType.fillBytes(m.fill); err != nil {
+		if _, err := m.DType.fillBytes(fv); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fillElement is one element of fill, in the dtype's byte order.
+// fillJV is the parsed fill value (nil for null). It is parsed on each use,
+// rarely (once per array read, per shard or per chunk written), so that an
+// ArrayMeta stays a plain value, safe to share and to edit.
+func (m *ArrayMeta) fillJV() *jvalue {
+	if len(m.FillValue) == 0 {
+		return nil
+	}
+	fv, err := parseJSON(m.FillValue)
+	if err != nil {
+		return nil // reported by Validate
+	}
+	return fv
+}
+
+// fillElement is one element holding the fill value, in the dtype's byte
+// order; zeros when the fill value is null or invalid (Validate reports it).
 func (m *ArrayMeta) fillElement() []byte {
-	b, _ := m.DType.fillBytes(m.fill) // checked by Validate
+	b, err := m.DType.fillBytes(m.fillJV())
+	if err != nil {
+		return make([]byte, m.DType.Size)
+	}
 	return b
 }
 
@@ -341,7 +356,7 @@ func (m *ArrayMeta) MarshalZarray() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	fill, err := m.DType.fillJSON(m.fill, 2)
+	fill, err := m.DType.fillJSON(m.fillJV(), 2)
 	if err != nil {
 		return nil, err
 	}
@@ -673,7 +688,7 @@ func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fill, err := m.DType.fillJSON(m.fill, 3)
+	fill, err := m.DType.fillJSON(m.fillJV(), 3)
 	if err != nil {
 		return nil, err
 	}
@@ -747,7 +762,7 @@ func MarshalGroupZarrJSON(attrs Attrs) ([]byte, error) {
 // jsonSource is the text of v within the document it was parsed from.
 func jsonSource(src []byte, v *jvalue) []byte {
 	if src == nil || v.end > len(src) {
-		b, _ := pyDumps(v, 0)
+		b, _ := pyDumps(v, -1)
 		return b
 	}
 	return append([]byte(nil), src[v.start:v.end]...)

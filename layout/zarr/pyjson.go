@@ -343,9 +343,17 @@ func pyDumps(v any, indent int) ([]byte, error) {
 }
 
 func pyWrite(sb *strings.Builder, v any, indent, level int) error {
+	// indent < 0 is Python's one-line default: ", " and ": ".
 	nl := func(l int) {
+		if indent < 0 {
+			return
+		}
 		sb.WriteByte('\n')
 		sb.WriteString(strings.Repeat(" ", indent*l))
+	}
+	sep := ","
+	if indent < 0 {
+		sep = ", "
 	}
 	switch x := v.(type) {
 	case nil:
@@ -390,7 +398,7 @@ func pyWrite(sb *strings.Builder, v any, indent, level int) error {
 		sb.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
-				sb.WriteByte(',')
+				sb.WriteString(sep)
 			}
 			nl(level + 1)
 			if err := pyWrite(sb, e, indent, level+1); err != nil {
@@ -418,7 +426,7 @@ func pyWrite(sb *strings.Builder, v any, indent, level int) error {
 		sb.WriteByte('{')
 		for i, e := range x {
 			if i > 0 {
-				sb.WriteByte(',')
+				sb.WriteString(sep)
 			}
 			nl(level + 1)
 			pyString(sb, e.k)

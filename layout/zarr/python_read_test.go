@@ -120,6 +120,17 @@ func TestMetadataDocumentsAreByteIdenticalToZarrPython(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s/.zmetadata differs", store)
 		}
+		// Consolidate (which walks the store itself) writes the same bytes.
+		cp := filepath.Join(t.TempDir(), store)
+		if err := os.CopyFS(cp, os.DirFS(root)); err != nil {
+			t.Fatal(err)
+		}
+		if err := Consolidate(cp); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(cp, ".zmetadata")); !bytes.Equal(got, want) {
+			t.Errorf("Consolidate(%s) wrote different .zmetadata", store)
+		}
 	}
 }
 

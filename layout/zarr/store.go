@@ -439,7 +439,7 @@ func (a *Array) fillChunk() any {
 	a.fillOnce.Do(func() {
 		if a.Meta.DType.Kind == 'O' {
 			s := make([]string, a.Meta.ChunkLen())
-			f := fillString(a.Meta.fill)
+			f := fillString(a.Meta.fillJV())
 			for i := range s {
 				s[i] = f
 			}

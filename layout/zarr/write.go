@@ -181,7 +181,7 @@ func (w *ArrayWriter) WriteAllStrings(s []string) error {
 	if len(s) != m.Len() {
 		return errorf(w.dir, nil, "array data has %d strings, want %d", len(s), m.Len())
 	}
-	fill := fillString(m.fill)
+	fill := fillString(m.fillJV())
 	return w.eachChunk(func(idx, origin, ext []int) error {
 		buf := make([]string, m.ChunkLen())
 		for i := range buf {
