@@ -19,6 +19,9 @@ const python = "/usr/bin/python3"
 var (
 	tmpRoot string
 
+	npmOnce sync.Once
+	npmErr  string
+
 	pythonOnce    sync.Once
 	pythonMissing string
 
@@ -67,7 +70,17 @@ func requireNode(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		msg = "node not found"
 	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "zarrita")); err != nil {
-		msg = "zarrita not installed (run `npm ci` in layout/zarr/testdata/node)"
+		// node_modules is not committed: install the locked versions once.
+		npmOnce.Do(func() {
+			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				npmErr = strings.TrimSpace(string(out)) + " " + err.Error()
+			}
+		})
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "zarrita")); err != nil {
+			msg = "zarrita not installed (`npm ci` in layout/zarr/testdata/node failed: " + npmErr + ")"
+		}
 	}
 	if msg != "" {
 		if os.Getenv("ANNSLICER_REQUIRE_NODE") == "1" {

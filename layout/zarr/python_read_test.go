@@ -12,6 +12,7 @@ import (
 )
 
 func TestReadsWhatZarrPythonWrote(t *testing.T) {
+	t.Parallel() // each waits on a subprocess or the file system
 	dir := pyFixtures(t)
 	var exp map[string]expected
 	readJSONFile(t, filepath.Join(dir, "expect.json"), &exp)

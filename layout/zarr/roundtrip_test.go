@@ -224,6 +224,7 @@ func writeRoundTripStore(t *testing.T, format int) (string, []*rtArray) {
 }
 
 func TestRoundTripGoWritesGoReads(t *testing.T) {
+	t.Parallel() // each waits on a subprocess or the file system
 	for _, format := range []int{2, 3} {
 		t.Run(fmt.Sprintf("v%d", format), func(t *testing.T) {
 			dir, arrays := writeRoundTripStore(t, format)
@@ -261,6 +262,7 @@ func equalAttrs(t *testing.T, got, want Attrs) bool {
 }
 
 func TestZarrPythonReadsGoV2Stores(t *testing.T) {
+	t.Parallel() // each waits on a subprocess or the file system
 	requirePython(t)
 	dir, arrays := writeRoundTripStore(t, 2)
 	cmd := exec.Command(python, "testdata/zarrtool.py", "dump", dir)
@@ -320,6 +322,7 @@ func TestZarrPythonReadsGoV2Stores(t *testing.T) {
 // zarr-python 2.13 cannot read v3, so zarrita (npm) is the independent
 // reader for Go's v3 output.
 func TestZarritaReadsGoV3Stores(t *testing.T) {
+	t.Parallel() // each waits on a subprocess or the file system
 	nodeDir := requireNode(t)
 	dir, arrays := writeRoundTripStore(t, 3)
 	args := []string{filepath.Join(nodeDir, "dump.mjs"), dir, ""}
