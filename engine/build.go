@@ -253,7 +253,9 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 		return fmt.Errorf("%s holds variable-length or reference data that annslicer cannot slice", ds.Path)
 	}
 	dims := append([]int64{m}, ds.Dims[1:]...)
-	return b.sink.array(d, name, ds, dims, denseRows(b.array(ds), b.rows))
+	arr := b.array(ds)
+	return b.sink.array(d, name, ds, dims, gen{
+		denseRows(arr, b.rows), gatherSpans(arr, arr.RowBytes(), denseMapper(b.rows))})
 }
 
 // readStrings reads a string column at the shard's rows: whole ranges
@@ -398,10 +400,14 @@ func (b *builder) csr(s, d *h5.Group, name string) error {
 	defer c.Close()
 	m := int64(len(b.rows))
 	nnz := c.newPtr[m]
+	elems := func(ds *h5.Dataset) gen {
+		arr := b.array(ds)
+		return gen{csrElems(arr, c.starts, c.newPtr), gatherSpans(arr, arr.RowBytes(), csrMapper(c.starts, c.newPtr))}
+	}
 	return b.writeCSR(c, d, name, []int64{m, c.ncols}, []array{
-		{"data", c.data, []int64{nnz}, csrElems(b.array(c.data), c.starts, c.newPtr)},
-		{"indices", c.indices, []int64{nnz}, csrElems(b.array(c.indices), c.starts, c.newPtr)},
-		{"indptr", c.indptr, []int64{m + 1}, intsFill(c.newPtr, codecOf(c.indptr))},
+		{"data", c.data, []int64{nnz}, elems(c.data)},
+		{"indices", c.indices, []int64{nnz}, elems(c.indices)},
+		{"indptr", c.indptr, []int64{m + 1}, gen{fill: intsFill(c.newPtr, codecOf(c.indptr))}},
 	})
 }
 
@@ -409,7 +415,14 @@ type array struct {
 	name string
 	like *h5.Dataset
 	dims []int64
-	fill h5ad.Fill
+	gen  gen
+}
+
+// gen makes an array's bytes: fill always works; spans, when not nil, may
+// name file ranges to copy instead.
+type gen struct {
+	fill  h5ad.Fill
+	spans h5ad.Spans
 }
 
 func (b *builder) writeCSR(c *csrParts, d *h5.Group, name string, shape []int64, arrays []array) error {
@@ -425,7 +438,7 @@ func (b *builder) writeCSR(c *csrParts, d *h5.Group, name string, shape []int64,
 		return err
 	}
 	for _, a := range arrays {
-		if err := b.sink.array(dg, a.name, a.like, a.dims, a.fill); err != nil {
+		if err := b.sink.array(dg, a.name, a.like, a.dims, a.gen); err != nil {
 			return err
 		}
 	}
@@ -512,9 +525,9 @@ func (b *builder) inducedCSR(s, d *h5.Group, name string) error {
 	}
 	nnz := int64(len(newIdx))
 	return b.writeCSR(c, d, name, []int64{m, m}, []array{
-		{"data", c.data, []int64{nnz}, bytesFill(newData)},
-		{"indices", c.indices, []int64{nnz}, intsFill(newIdx, ic)},
-		{"indptr", c.indptr, []int64{m + 1}, intsFill(newPtr, codecOf(c.indptr))},
+		{"data", c.data, []int64{nnz}, gen{fill: bytesFill(newData)}},
+		{"indices", c.indices, []int64{nnz}, gen{fill: intsFill(newIdx, ic)}},
+		{"indptr", c.indptr, []int64{m + 1}, gen{fill: intsFill(newPtr, codecOf(c.indptr))}},
 	})
 }
 
@@ -556,12 +569,12 @@ func (b *builder) inducedDense(s, d *h5.Group, name string) error {
 		copy(p, full[off-j0*out:])
 		return nil
 	}
-	return b.sink.array(d, name, ds, []int64{m, m}, rowFill)
+	return b.sink.array(d, name, ds, []int64{m, m}, gen{fill: rowFill})
 }
 
 // sink creates an array in a shard and arranges for its bytes.
 type sink interface {
-	array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error
+	array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error
 }
 
 func byteSize(like *h5.Dataset, dims []int64) int64 {
@@ -575,7 +588,7 @@ func byteSize(like *h5.Dataset, dims []int64) int64 {
 // extentSink reserves each array's bytes and records how to make them.
 type extentSink struct{ extents []h5ad.Extent }
 
-func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error {
+func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error {
 	ds, err := g.CreateDataset(name, like, dims, h5.Layout{Extent: true})
 	if err != nil {
 		return err
@@ -592,7 +605,7 @@ func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	if off < 0 {
 		return fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
 	}
-	s.extents = append(s.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: fill})
+	s.extents = append(s.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: gen.fill, Spans: gen.spans})
 	return nil
 }
 
@@ -609,7 +622,7 @@ const (
 	window      = 8 << 20 // bytes generated per write
 )
 
-func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, fill h5ad.Fill) error {
+func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error {
 	rowBytes := byteSize(like, dims[1:])
 	l := h5.Layout{}
 	if dims[0] > 0 && rowBytes > 0 {
@@ -632,7 +645,7 @@ func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	for r := int64(0); r < dims[0]; r += step {
 		n := min(step, dims[0]-r)
 		p := s.buf[:n*rowBytes]
-		if err := fill(p, r*rowBytes); err != nil {
+		if err := gen.fill(p, r*rowBytes); err != nil {
 			return fmt.Errorf("%s: %w", ds.Path, err)
 		}
 		if err := ds.WriteRows(p, r, n); err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 
@@ -15,6 +16,43 @@ import (
 type RowReader interface {
 	ReadRows(p []byte, row0 int64) error
 	RowBytes() int64
+}
+
+// spanner is a RowReader that can also say where its rows lie in a file.
+type spanner interface {
+	RowReader
+	FileSpans(row0, n int64, out []h5ad.Span) ([]h5ad.Span, bool)
+	File() *os.File
+}
+
+// maxSpans bounds the kernel copies per window: a shuffled shard's rows
+// are better gathered through memory than copied one system call each.
+const maxSpans = 64
+
+// gatherSpans is the Spans of a gather, when src can tell file ranges.
+func gatherSpans(src RowReader, unit int64, mapRuns runMapper) h5ad.Spans {
+	sp, ok := src.(spanner)
+	if !ok || sp.File() == nil {
+		return nil
+	}
+	return func(off, n int64) (*os.File, []h5ad.Span, bool) {
+		if off%unit != 0 || n%unit != 0 {
+			return nil, nil, false
+		}
+		var c coalescer
+		mapRuns(off/unit, (off+n)/unit, c.emit)
+		if len(c.runs) > maxSpans {
+			return nil, nil, false
+		}
+		var spans []h5ad.Span
+		for _, r := range c.runs { // in output order
+			var ok bool
+			if spans, ok = sp.FileSpans(r.src, r.n, spans); !ok || len(spans) > maxSpans {
+				return nil, nil, false
+			}
+		}
+		return sp.File(), spans, true
+	}
 }
 
 // run maps n output units starting at dst to source units starting at src.
@@ -65,7 +103,7 @@ func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
 		if len(runs) > 1 {
 			slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.src, b.src) })
 		}
-		if err := readRuns(src, unit, runs, buf, u0); err != nil {
+		if err := readRunsParallel(src, unit, runs, buf, u0); err != nil {
 			return err
 		}
 		if &buf[0] != &p[0] {
@@ -73,6 +111,25 @@ func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
 		}
 		return nil
 	}
+}
+
+// parallelRuns is the number of scattered reads from which one fill is
+// split between two goroutines: a shuffled shard's window has thousands,
+// and a lone FUSE reader would otherwise use one core.
+const parallelRuns = 512
+
+func readRunsParallel(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error {
+	if len(runs) < parallelRuns {
+		return readRuns(src, unit, runs, buf, u0)
+	}
+	half := len(runs) / 2
+	errc := make(chan error, 1)
+	go func() { errc <- readRuns(src, unit, runs[half:], buf, u0) }()
+	err := readRuns(src, unit, runs[:half], buf, u0)
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
 }
 
 // readRuns reads runs (sorted by source) into buf, whose unit 0 is output
@@ -118,17 +175,25 @@ func readRuns(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error
 
 // denseRows: output row j is source row rows[j].
 func denseRows(src RowReader, rows []int64) h5ad.Fill {
-	return gatherFill(src, src.RowBytes(), func(u0, u1 int64, emit func(dst, src, n int64)) {
+	return gatherFill(src, src.RowBytes(), denseMapper(rows))
+}
+
+func denseMapper(rows []int64) runMapper {
+	return func(u0, u1 int64, emit func(dst, src, n int64)) {
 		for j := u0; j < u1; j++ {
 			emit(j, rows[j], 1)
 		}
-	})
+	}
 }
 
 // csrElems: the shard's data or indices. Output row i holds source
 // elements [starts[i], starts[i]+indptr[i+1]-indptr[i]).
 func csrElems(src RowReader, starts, indptr []int64) h5ad.Fill {
-	return gatherFill(src, src.RowBytes(), func(u0, u1 int64, emit func(dst, src, n int64)) {
+	return gatherFill(src, src.RowBytes(), csrMapper(starts, indptr))
+}
+
+func csrMapper(starts, indptr []int64) runMapper {
+	return func(u0, u1 int64, emit func(dst, src, n int64)) {
 		i := sort.Search(len(indptr)-1, func(i int) bool { return indptr[i+1] > u0 })
 		for ; i < len(indptr)-1 && indptr[i] < u1; i++ {
 			a, b := max(u0, indptr[i]), min(u1, indptr[i+1])
@@ -136,7 +201,7 @@ func csrElems(src RowReader, starts, indptr []int64) h5ad.Fill {
 				emit(a, starts[i]+a-indptr[i], b-a)
 			}
 		}
-	})
+	}
 }
 
 // intCodec writes integers in a source integer dtype (width, byte order).

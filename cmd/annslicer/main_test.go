@@ -298,3 +298,23 @@ func TestExistingOutputNeedsOverwrite(t *testing.T) {
 	}
 	checkShards(t, fixture("full.h5ad"), files, "--size", "300")
 }
+
+func TestNamesFileChoosesOutputPaths(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	names := []string{filepath.Join(dir, "a.h5ad"), filepath.Join(dir, "b.h5ad"), filepath.Join(dir, "c.h5ad")}
+	list := filepath.Join(dir, "names.txt")
+	os.WriteFile(list, []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	mustSlice(t, "slice", fixture("full.h5ad"), filepath.Join(dir, "unused"), "--size", "200", "--names", list)
+	checkShards(t, fixture("full.h5ad"), names, "--order", "contiguous", "--size", "200")
+
+	short := filepath.Join(dir, "short.txt")
+	os.WriteFile(short, []byte(filepath.Join(dir, "x.h5ad")+"\n"), 0o644)
+	r := annslicer(t, "slice", fixture("full.h5ad"), filepath.Join(dir, "unused"), "--size", "200", "--names", short)
+	if r.code != 2 || !strings.Contains(r.stderr, "short.txt") || !strings.Contains(r.stderr, "1 names for 3 shards") {
+		t.Fatalf("too few names: exit %d %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.h5ad")); err == nil {
+		t.Fatal("a shard was written despite too few names")
+	}
+}

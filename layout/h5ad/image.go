@@ -5,18 +5,29 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"golang.org/x/sys/unix"
 )
 
 // Fill produces an array's bytes: p receives the bytes at byte offset off
 // of the array (as laid out in the file). It must be safe for concurrent use.
 type Fill func(p []byte, off int64) error
 
+// Span is a byte range of a file.
+type Span struct{ Off, Len int64 }
+
+// Spans says, when it can, which byte ranges of file src hold exactly the
+// bytes [off, off+n) of an array, in order: then materialize copies them
+// file to file in the kernel (copy_file_range) instead of through memory.
+type Spans func(off, n int64) (src *os.File, spans []Span, ok bool)
+
 // Extent is a byte range of a skeleton whose bytes are generated.
 type Extent struct {
-	Name string // element path, for messages
-	Off  int64  // file offset
-	Size int64
-	Fill Fill
+	Name  string // element path, for messages
+	Off   int64  // file offset
+	Size  int64
+	Fill  Fill
+	Spans Spans // may be nil
 }
 
 // Image is an h5ad shard: skeleton bytes everywhere, except inside the
@@ -98,6 +109,17 @@ func WriteExtents(f *os.File, extents []Extent, window int64, progress func(int6
 	for _, e := range extents {
 		for pos := int64(0); pos < e.Size; pos += window {
 			n := min(window, e.Size-pos)
+			if e.Spans != nil {
+				if src, spans, ok := e.Spans(pos, n); ok {
+					if err := copySpans(src, f, spans, e.Off+pos, buf); err != nil {
+						return fmt.Errorf("%s: %w", e.Name, err)
+					}
+					if progress != nil {
+						progress(n)
+					}
+					continue
+				}
+			}
 			if err := e.Fill(buf[:n], pos); err != nil {
 				return fmt.Errorf("%s: %w", e.Name, err)
 			}
@@ -108,6 +130,33 @@ func WriteExtents(f *os.File, extents []Extent, window int64, progress func(int6
 				progress(n)
 			}
 		}
+	}
+	return nil
+}
+
+// copySpans copies spans of src to dst at off, in the kernel where it can.
+func copySpans(src, dst *os.File, spans []Span, off int64, buf []byte) error {
+	for _, sp := range spans {
+		so, do, left := sp.Off, off, sp.Len
+		for left > 0 {
+			n, err := unix.CopyFileRange(int(src.Fd()), &so, int(dst.Fd()), &do, int(left), 0)
+			if err != nil || n == 0 {
+				// no kernel copy between these files: through memory
+				for left > 0 {
+					m := min(left, int64(len(buf)))
+					if _, err := src.ReadAt(buf[:m], so); err != nil {
+						return err
+					}
+					if _, err := dst.WriteAt(buf[:m], do); err != nil {
+						return err
+					}
+					so, do, left = so+m, do+m, left-m
+				}
+				break
+			}
+			left -= int64(n)
+		}
+		off += sp.Len
 	}
 	return nil
 }

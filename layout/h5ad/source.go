@@ -288,6 +288,41 @@ func (a *Array) ReadRows(p []byte, row0 int64) error {
 	return a.DS.ReadRows(p, row0, int64(len(p))/a.rowBytes)
 }
 
+// FileSpans gives the file ranges holding rows [row0, row0+n) as they are
+// stored, or false when they are not plain bytes in the file.
+func (a *Array) FileSpans(row0, n int64, out []Span) ([]Span, bool) {
+	add := func(off, l int64) {
+		if k := len(out) - 1; k >= 0 && out[k].Off+out[k].Len == off {
+			out[k].Len += l
+			return
+		}
+		out = append(out, Span{off, l})
+	}
+	switch {
+	case n == 0:
+		return out, true
+	case a.off >= 0:
+		add(a.off+row0*a.rowBytes, n*a.rowBytes)
+		return out, true
+	case a.chunkRows > 0:
+		for n > 0 {
+			c := row0 / a.chunkRows
+			k := min(n, (c+1)*a.chunkRows-row0)
+			addr, err := a.chunkAddr(c)
+			if err != nil || addr < 0 {
+				return out, false
+			}
+			add(addr+(row0-c*a.chunkRows)*a.rowBytes, k*a.rowBytes)
+			row0, n = row0+k, n-k
+		}
+		return out, true
+	}
+	return out, false
+}
+
+// File is the source file that FileSpans refer to.
+func (a *Array) File() *os.File { return a.file }
+
 func (a *Array) chunkAddr(c int64) (int64, error) {
 	if v := a.addrs[c].Load(); v != 0 {
 		return v - 2, nil

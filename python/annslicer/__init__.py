@@ -1,0 +1,164 @@
+"""annslicer from Python: shard, merge and mount AnnData .h5ad files out of core.
+
+A thin layer over the ``annslicer`` Go binary (found through ``ANNSLICER_BIN``,
+then next to this package, then on ``PATH``). Functions keep the names and
+signatures of the Python tool they replace::
+
+    shard_h5ad(input_file, output_prefix, output_filenames=None,
+               shard_size=10000, shuffle=False, seed=None, compression=None)
+    merge_out_of_core(input_files, output_file, join="outer", validate=False)
+    with mount(input_file, mountpoint, shard_size=10000, shuffle=False,
+               seed=None, format="h5ad") as m:
+        m.shards  # paths of the virtual shards
+
+Errors carry the CLI's one-line message: ``ValueError`` for bad arguments,
+``FileNotFoundError`` for missing inputs, ``RuntimeError`` otherwise.
+"""
+
+import operator
+import os
+import re
+import tempfile
+
+from . import _cli
+from ._cli import find_binary
+from ._mount import Mount, mount
+
+__all__ = ["shard_h5ad", "merge_out_of_core", "mount", "Mount", "find_binary"]
+__version__ = "0.1.0"
+
+_PLAN_LINE = re.compile(r" (\d+) cells -> (\d+) shards of (\d+) \(shuffle=")
+
+
+def _as_list(paths, what):
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    try:
+        return [_cli.fspath(p) for p in paths]
+    except TypeError:
+        raise TypeError(f"{what} must be a list of paths, got {type(paths).__name__}") from None
+
+
+def _shard_flags(shard_size, shuffle, seed):
+    flags = ["--size=%d" % operator.index(shard_size)]
+    if shuffle:
+        flags.append("--shuffle")
+    if seed is not None:
+        # without shuffle the CLI refuses --seed (ValueError), as it should
+        flags.append("--seed=%d" % operator.index(seed))
+    return flags
+
+
+def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=10000,
+               shuffle=False, seed=None, compression=None, *, overwrite=True):
+    """Split ``input_file`` into shards of ``shard_size`` cells (the last one
+    takes the rest), written as ``{output_prefix}_shard_{k}.h5ad`` or, when
+    given, to ``output_filenames[k]`` (at least one per shard; surplus names
+    are not used; too few is a ValueError before anything is written).
+
+    shuffle: cells are a random permutation of all cells across the shards;
+    seed (requires shuffle) makes it reproducible. compression: None (the
+    fastest), "gzip" or "lzf". overwrite (keyword only, default True like
+    ``AnnData.write_h5ad``): replace existing output files; False makes an
+    existing file an error.
+
+    Returns the list of the shard paths written, in shard order.
+    """
+    input_file = _cli.fspath(input_file)
+    output_prefix = _cli.fspath(output_prefix)
+    args = ["--debug", "slice"] + _shard_flags(shard_size, shuffle, seed)
+    if compression is not None:
+        args.append("--compression=%s" % compression)
+    if overwrite:
+        args.append("--overwrite")
+    with tempfile.TemporaryDirectory(prefix="annslicer-names-") as tmp:
+        replace = None
+        names = None
+        if output_filenames is not None:
+            names = _as_list(output_filenames, "output_filenames")
+            for n in names:
+                if not n or n != n.strip() or "\n" in n or "\r" in n:
+                    raise ValueError(
+                        f"output_filenames: {n!r} is not usable (empty, or with "
+                        "surrounding spaces or a line break)")
+            names_file = os.path.join(tmp, "names.txt")
+            with open(names_file, "w", encoding="utf-8") as fh:
+                fh.write("".join(n + "\n" for n in names))
+            args.append("--names=" + names_file)
+            replace = {names_file: "output_filenames"}
+        stderr = _cli.run(args + ["--", input_file, output_prefix], replace=replace)
+    m = None
+    for line in stderr.splitlines():
+        m = _PLAN_LINE.search(line) or m
+    if m is None:  # an older/newer binary that logs differently
+        raise RuntimeError("annslicer slice succeeded but did not report its shard plan")
+    k = int(m.group(2))
+    if names is not None:
+        return names[:k]
+    return [f"{output_prefix}_shard_{i}.h5ad" for i in range(k)]
+
+
+def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,
+                      overwrite=True):
+    """Concatenate the cells of ``input_files`` (in order) into ``output_file``.
+
+    join: "outer" (union of genes, missing values are zeros) or "inner"
+    (genes common to all inputs). validate: afterwards re-open the output
+    with anndata and check its shape, obs names and var names against the
+    inputs; RuntimeError on a mismatch. overwrite (keyword only, default
+    True like ``AnnData.write_h5ad``): replace an existing output file.
+
+    Returns ``output_file``.
+    """
+    inputs = _as_list(input_files, "input_files")
+    output_file = _cli.fspath(output_file)
+    if not inputs:
+        raise ValueError("merge_out_of_core needs at least one input file")
+    if join not in ("outer", "inner"):
+        raise ValueError(f"join={join!r}: use 'outer' or 'inner'")
+    args = ["merge", "--join=" + join]
+    if overwrite:
+        args.append("--overwrite")
+    try:
+        _cli.run(args + ["--", output_file] + inputs)
+    except ValueError as e:
+        if str(e).startswith('unknown command "merge"'):
+            raise RuntimeError(
+                f"{find_binary()} has no merge command (build a newer annslicer): {e}") from None
+        raise
+    if validate:
+        check_merged(inputs, output_file, join)
+    return output_file
+
+
+def _names(path):
+    """(n_obs, obs_names, var_names) read with anndata, X left on disk."""
+    import anndata
+
+    a = anndata.read_h5ad(path, backed="r")
+    try:
+        return a.n_obs, list(a.obs_names), list(a.var_names)
+    finally:
+        a.file.close()
+
+
+def check_merged(input_files, output_file, join="outer"):
+    """Cheap checks that ``output_file`` is the merge of ``input_files``:
+    cell count, obs names in input order, var names (union for outer, the
+    common ones for inner). Raises RuntimeError naming every mismatch."""
+    ins = [_names(p) for p in input_files]
+    n_obs, obs, var = _names(output_file)
+    problems = []
+    want_n = sum(n for n, _, _ in ins)
+    if n_obs != want_n:
+        problems.append(f"{n_obs} cells, the inputs have {want_n}")
+    want_obs = [o for _, names, _ in ins for o in names]
+    if n_obs == want_n and obs != want_obs:
+        bad = next(i for i, (a, b) in enumerate(zip(obs, want_obs)) if a != b)
+        problems.append(f"obs name {bad} is {obs[bad]!r}, the inputs give {want_obs[bad]!r}")
+    sets = [set(v) for _, _, v in ins]
+    want_var = set.union(*sets) if join == "outer" else set.intersection(*sets)
+    if len(var) != len(want_var) or set(var) != want_var:
+        problems.append(f"{len(var)} genes, the {join} join of the inputs has {len(want_var)}")
+    if problems:
+        raise RuntimeError(f"{output_file}: not the {join} merge of its inputs: " + "; ".join(problems))

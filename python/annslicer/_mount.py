@@ -1,0 +1,199 @@
+"""``annslicer mount`` as a Python context manager."""
+
+import json
+import operator
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+from . import _cli
+
+MANIFEST = "shards.json"
+
+
+def _unescape_mountinfo(s):
+    # /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def is_mounted(path):
+    """Whether a filesystem is mounted exactly at ``path``."""
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                fields = line.split(" ")
+                if len(fields) > 4 and _unescape_mountinfo(fields[4]) == path:
+                    return True
+        return False
+    except OSError:
+        return os.path.ismount(path)
+
+
+def _die_with_parent():
+    """Command prefix so that the mount gets SIGTERM (and unmounts) if this
+    Python process dies without leaving the ``with`` block (e.g. SIGKILL).
+    util-linux's setpriv sets the parent-death signal and execs; without
+    it (not Linux) there is no such guard."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+
+
+class Mount:
+    """A running ``annslicer mount``.
+
+    Use as a context manager: entering starts the mount and returns once the
+    shards are visible; leaving (also on an exception) sends SIGTERM, waits
+    for the process to exit and checks the mount point is unmounted.
+
+    Attributes once entered: ``mountpoint``, ``shards`` (paths of the
+    virtual shard files, in shard order), ``manifest`` (the parsed
+    ``shards.json``: input, format, n_obs, size, shuffle, seed, shards).
+    """
+
+    def __init__(self, input_file, mountpoint, shard_size=10000, shuffle=False,
+                 seed=None, format="h5ad", *, timeout=60.0):
+        self.input_file = _cli.fspath(input_file)
+        self.mountpoint = os.path.abspath(_cli.fspath(mountpoint))
+        self.args = ["mount", "--size=%d" % operator.index(shard_size), "--format=%s" % format]
+        if shuffle:
+            self.args.append("--shuffle")
+        if seed is not None:
+            self.args.append("--seed=%d" % operator.index(seed))
+        self.timeout = timeout
+        self.process = None
+        self.manifest = None
+        self.shards = []
+        self._stderr = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self):
+        """Start the mount; return once MOUNTPOINT/shards.json is visible."""
+        if self.process is not None:
+            raise RuntimeError(f"{self.mountpoint}: this mount is already started")
+        binary = _cli.find_binary()
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            _die_with_parent() + [binary] + self.args + ["--", self.input_file, self.mountpoint],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
+            # Ctrl-C reaches Python only; leaving the `with` block unmounts.
+            start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self._stop(quiet=True, failed_start=True)
+            raise
+        return self
+
+    def _read_stderr(self):
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def _wait_ready(self):
+        manifest = os.path.join(self.mountpoint, MANIFEST)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            rc = self.process.poll()
+            if rc is not None:
+                if rc == 0:
+                    raise RuntimeError(f"{self.mountpoint}: annslicer mount exited before mounting")
+                raise _cli.error_for(rc, self._read_stderr())
+            if is_mounted(self.mountpoint) and os.path.exists(manifest):
+                with open(manifest, "rb") as fh:
+                    self.manifest = json.load(fh)
+                self.shards = [os.path.join(self.mountpoint, s["name"])
+                               for s in self.manifest["shards"]]
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{self.mountpoint}: not mounted {self.timeout:g}s after starting annslicer mount")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def stop(self):
+        """Unmount (SIGTERM to the mount process) and wait until it is gone."""
+        self._stop(quiet=False)
+
+    def _stop(self, quiet, failed_start=False):
+        proc = self.process
+        if proc is None:
+            return
+        problems = []
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                problems.append("annslicer mount did not exit 30s after SIGTERM")
+        if proc.returncode not in (0, -signal.SIGTERM) and not problems and not failed_start:
+            problems.append(_cli.cli_message(self._read_stderr(), proc.returncode))
+        if is_mounted(self.mountpoint):
+            # the process is gone but the kernel still has the mount
+            try:
+                _cli.run(["unmount", "--", self.mountpoint])
+            except Exception as e:  # reported below
+                problems.append(f"unmount: {e}")
+            if is_mounted(self.mountpoint):
+                problems.append("still mounted")
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        self.process = None
+        if problems and not quiet:
+            raise RuntimeError(f"{self.mountpoint}: " + "; ".join(problems))
+        if problems:
+            warnings.warn(f"{self.mountpoint}: " + "; ".join(problems), RuntimeWarning, stacklevel=3)
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        # On an exception in the block, unmount without masking it.
+        self._stop(quiet=exc_type is not None)
+        return False
+
+    def __repr__(self):
+        state = "mounted" if self.running else "not mounted"
+        return f"<annslicer.Mount {self.input_file} at {self.mountpoint}, {len(self.shards)} shards, {state}>"
+
+
+def mount(input_file, mountpoint, shard_size=10000, shuffle=False, seed=None, format="h5ad",
+          *, timeout=60.0):
+    """Serve the shards of ``input_file`` as ``mountpoint/shard_N.h5ad``
+    through FUSE (read-only, built on read), for the duration of a ``with``
+    block::
+
+        with annslicer.mount("atlas.h5ad", "/mnt/shards", shuffle=True, seed=0) as m:
+            for path in m.shards:
+                adata = anndata.read_h5ad(path, backed="r")
+
+    The mount point must be an existing directory; mounting needs FUSE
+    (/dev/fuse and the right to mount). ``timeout``: seconds to wait for the
+    shards to become visible. Returns a :class:`Mount` (not yet started;
+    ``with`` starts it, or call ``start()``/``stop()``).
+    """
+    return Mount(input_file, mountpoint, shard_size=shard_size, shuffle=shuffle, seed=seed,
+                 format=format, timeout=timeout)
