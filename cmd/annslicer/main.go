@@ -66,12 +66,14 @@ type shardFlags struct {
 	seed        uint64
 	compression string
 	overwrite   bool
+	format      string
 }
 
 func (f *shardFlags) register(c *cobra.Command, writes bool) {
 	c.Flags().Int64Var(&f.size, "size", 10000, "cells per shard (the last shard takes the rest)")
 	c.Flags().BoolVar(&f.shuffle, "shuffle", false, "shuffle cells across shards (a random permutation of all cells)")
 	c.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the shuffle (requires --shuffle); the same seed always gives the same shards")
+	c.Flags().StringVar(&f.format, "format", "h5ad", "format of the shards: h5ad or zarr")
 	if writes {
 		c.Flags().StringVar(&f.compression, "compression", "", "compress arrays: gzip or lzf (default: none, the fastest; shards are then byte-identical to the mounted ones)")
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
@@ -94,18 +96,38 @@ func (f *shardFlags) validate() error {
 	if f.size <= 0 {
 		return usageError{fmt.Errorf("--size must be a positive number of cells, got %d", f.size)}
 	}
-	switch f.compression {
-	case "", "gzip", "lzf":
+	switch f.format {
+	case "h5ad":
+		switch f.compression {
+		case "", "gzip", "lzf":
+		default:
+			return usageError{fmt.Errorf("--compression %q is not supported for h5ad shards: use gzip or lzf", f.compression)}
+		}
+	case "zarr":
 	default:
-		return usageError{fmt.Errorf("--compression %q is not supported: use gzip or lzf", f.compression)}
+		return usageError{fmt.Errorf("--format %q is not supported: use h5ad or zarr", f.format)}
 	}
 	return nil
 }
 
+// isZarr reports whether path names a zarr store (a directory *.zarr).
+func isZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") }
+
+// shardJob is a slice/materialize run, as handed to the zarr writer.
+type shardJob struct {
+	Cmd       *cobra.Command
+	Flags     *shardFlags
+	Input     string
+	Name      func(k int) string // output path of shard k
+	Given     int                // names supplied by --names, -1 when generated
+	NamesFile string
+}
+
+// zarrShards writes shards when the input or the output is zarr; set by
+// zarr.go. Nil means zarr is not available in this build.
+var zarrShards func(job shardJob) error
+
 func openSource(path string) (*h5ad.Source, error) {
-	if strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") {
-		return nil, fmt.Errorf("%s: zarr sources are not supported yet; convert to .h5ad with anndata", path)
-	}
 	return h5ad.Open(path)
 }
 
@@ -128,7 +150,7 @@ func sliceCmd() *cobra.Command {
 				if names != nil {
 					return names[k]
 				}
-				return fmt.Sprintf("%s_shard_%d.h5ad", args[1], k)
+				return fmt.Sprintf("%s_shard_%d.%s", args[1], k, f.format)
 			}, len(names), namesFile)
 		},
 	}
@@ -163,7 +185,7 @@ func materializeCmd() *cobra.Command {
 				return fmt.Errorf("%s: cannot create the output directory: %v", args[1], errors.Unwrap(err))
 			}
 			return runShards(c, &f, args[0], func(k int) string {
-				return filepath.Join(args[1], fmt.Sprintf("shard_%d.h5ad", k))
+				return filepath.Join(args[1], fmt.Sprintf("shard_%d.%s", k, f.format))
 			}, -1, "")
 		},
 	}
@@ -188,6 +210,12 @@ func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) str
 	}
 	if c.Flags().Changed("seed") && !f.shuffle {
 		return usageError{errors.New("--seed only applies with --shuffle")}
+	}
+	if isZarr(input) || f.format == "zarr" {
+		if zarrShards == nil {
+			return fmt.Errorf("%s: zarr is not supported yet", input)
+		}
+		return zarrShards(shardJob{c, f, input, name, given, namesFile})
 	}
 	src, err := openSource(input)
 	if err != nil {

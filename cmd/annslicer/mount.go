@@ -21,7 +21,6 @@ import (
 
 func mountCmd() *cobra.Command {
 	var f shardFlags
-	var format string
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
 		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad, made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
@@ -30,14 +29,10 @@ func mountCmd() *cobra.Command {
 			if err := f.validate(); err != nil {
 				return err
 			}
-			if format != "h5ad" {
-				return usageError{fmt.Errorf("--format %q: only h5ad shards can be mounted so far", format)}
-			}
 			return runMount(c, &f, args[0], args[1])
 		},
 	}
 	f.register(c, false)
-	c.Flags().StringVar(&format, "format", "h5ad", "format of the virtual shards: h5ad")
 	return c
 }
 
@@ -59,26 +54,39 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 	if st, err := os.Stat(mnt); err != nil || !st.IsDir() {
 		return fmt.Errorf("%s: the mount point must be an existing directory", mnt)
 	}
-	src, err := openSource(input)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	plan, err := f.plan(c, src.NObs)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "annslicer-mount-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ms := newMountSource(src, plan, dir, input)
+	var ms vfs.Source
+	if isZarr(input) || f.format == "zarr" {
+		if zarrMountSource == nil {
+			return fmt.Errorf("%s: zarr is not supported yet", input)
+		}
+		zs, closeFn, err := zarrMountSource(c, f, input, dir)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		ms = zs
+	} else {
+		src, err := openSource(input)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		plan, err := f.plan(c, src.NObs)
+		if err != nil {
+			return err
+		}
+		ms = newMountSource(src, plan, dir, input)
+	}
 	srv, err := vfs.Mount(mnt, ms, vfs.Options{Debug: debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1", Logger: log.New(os.Stderr, "annslicer: ", 0)})
 	if err != nil {
 		return fmt.Errorf("%s: cannot mount: %v", mnt, err)
 	}
-	fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", plan.Shards(), input, mnt, mnt)
+	fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(ms.Shards()), input, mnt, mnt)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -93,6 +101,11 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 	}
 	return nil
 }
+
+// zarrMountSource serves zarr shards (from an h5ad or zarr input, or h5ad
+// shards of a zarr input); set by zarr.go. dir is a scratch directory
+// removed after unmount; closeFn runs after unmount.
+var zarrMountSource func(c *cobra.Command, f *shardFlags, input, dir string) (src vfs.Source, closeFn func(), err error)
 
 // mountSource serves a plan's shards as h5ad images built on first use.
 type mountSource struct {
