@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make bench: the DESIGN shape (200k cells x 10k genes, 1% CSR X and counts,
+# float64 obsm 10 wide) and twice its cells; wall time (median of 3) and
+# peak RSS of slice, slice --shuffle and cp of the source, in one run; then
+# the mount benchmark. Results: bench/out/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+OUT=${BENCH_DIR:-bench/out}
+mkdir -p "$OUT"
+go build -o bin/fuseceiling ./bench/fuseceiling
+
+for spec in "src:200000" "src2x:400000"; do
+  name=${spec%%:*}; cells=${spec##*:}
+  [ -f "$OUT/$name.h5ad" ] || $PY testdata/make_bench.py "$OUT/$name.h5ad" --cells "$cells" --no-verify
+done
+
+slice_spec() { # $1 name, $2 label
+  cat > "$OUT/spec-$1.py" <<PYSPEC
+src, out = "$OUT/$1.h5ad", "$OUT/s"
+clean = f"rm -rf {out} && mkdir -p {out} && cat {src} > /dev/null"
+BASELINE = "cp"
+REPEAT = 3
+BENCH = [
+    {"name": "cp", "setup": clean, "cmd": f"cp {src} {out}/copy.h5ad"},
+    {"name": "slice --size 10000", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000"},
+    {"name": "slice --size 10000 --shuffle", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --shuffle --seed 0"},
+    {"name": "slice --size 10000 --compression gzip", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --compression gzip"},
+]
+PYSPEC
+}
+
+{
+  echo "## slice, 200k cells ($(date -u +%Y-%m-%d), $(nproc) cores)"
+  echo
+  slice_spec src; $PY bench/bench.py "$OUT/spec-src.py" --json "$OUT/slice-200k.json"
+  echo
+  echo "## slice, 400k cells (2x): memory must not grow"
+  echo
+  slice_spec src2x; $PY bench/bench.py "$OUT/spec-src2x.py" --json "$OUT/slice-400k.json"
+  echo
+  echo "## mount, 200k cells"
+  echo
+  $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount.json"
+} | tee "$OUT/results.md"
+rm -rf "$OUT/s"
