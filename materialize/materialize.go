@@ -4,6 +4,7 @@
 package materialize
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +31,7 @@ type Options struct {
 	Compression engine.Compression
 	Overwrite   bool
 	Progress    Progress
+	Ctx         context.Context // cancelled (Ctrl-C): stop, and remove what this run wrote
 }
 
 const window = 8 << 20 // bytes generated per write
@@ -38,6 +40,9 @@ const window = 8 << 20 // bytes generated per write
 // Outputs appear under their names only when complete; on failure nothing
 // this run wrote is left behind.
 func Shards(src *h5ad.Source, names []string, o Options) error {
+	if o.Ctx == nil {
+		o.Ctx = context.Background()
+	}
 	if len(names) != o.Plan.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
 	}
@@ -65,7 +70,7 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 				mu.Lock()
 				k := next
 				next++
-				stop := first != nil || k >= len(names)
+				stop := first != nil || k >= len(names) || o.Ctx.Err() != nil
 				mu.Unlock()
 				if stop {
 					return
@@ -89,6 +94,9 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 		}()
 	}
 	wg.Wait()
+	if first == nil && o.Ctx.Err() != nil {
+		first = o.Ctx.Err()
+	}
 	if first != nil {
 		for _, p := range done {
 			os.Remove(p)
@@ -150,7 +158,7 @@ func writeShard(src *h5ad.Source, rows []int64, name string, o Options) (err err
 		if err != nil {
 			return err
 		}
-		err = h5ad.WriteExtents(f, extents, window, nil)
+		err = h5ad.WriteExtents(o.Ctx, f, extents, window, nil)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

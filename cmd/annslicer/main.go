@@ -3,12 +3,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +24,11 @@ var debug bool
 
 // moreCommands are registered by other files of this package (init).
 var moreCommands []func() *cobra.Command
+
+// interrupted: Ctrl-C or SIGTERM stopped a run; its outputs were removed.
+type interrupted struct{}
+
+func (interrupted) Error() string { return "interrupted; the shards of this run were removed" }
 
 // usageError marks a wrong invocation (exit 2) as opposed to a failure (1).
 type usageError struct{ error }
@@ -49,6 +57,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
 		var ue usageError
+		if errors.As(err, &interrupted{}) {
+			os.Exit(130)
+		}
 		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
 			os.Exit(2)
 		}
@@ -236,10 +247,16 @@ func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) str
 	if debug {
 		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
 	}
-	return materialize.Shards(src, names, materialize.Options{
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = materialize.Shards(src, names, materialize.Options{
 		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite,
-		Progress: newProgress(),
+		Progress: newProgress(), Ctx: ctx,
 	})
+	if ctx.Err() != nil {
+		return interrupted{}
+	}
+	return err
 }
 
 func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "annslicer: "+format+"\n", a...) }

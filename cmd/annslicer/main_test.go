@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests run the real binary on fixtures written by Python anndata, and
@@ -316,5 +317,45 @@ func TestNamesFileChoosesOutputPaths(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.h5ad")); err == nil {
 		t.Fatal("a shard was written despite too few names")
+	}
+}
+
+// Ctrl-C in the middle of a run leaves nothing behind: neither temporary
+// files nor the shards already finished.
+func TestInterruptLeavesNoOutput(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.h5ad")
+	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "make_bench.py"), src, "--cells", "60000", "--genes", "3000", "--no-verify").CombinedOutput(); err != nil {
+		t.Fatalf("make_bench: %v\n%s", err, out)
+	}
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	for _, delay := range []time.Duration{50 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
+		cmd := exec.Command(binPath, "slice", src, filepath.Join(outDir, "s"), "--size", "2000", "--shuffle", "--seed", "1", "--overwrite")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		left, _ := os.ReadDir(outDir)
+		if err == nil { // finished before the signal: every shard, no temporaries
+			if len(left) != 30 {
+				t.Errorf("completed run left %d files, want 30", len(left))
+			}
+		} else {
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("interrupted run: %v %q", err, stderr.String())
+			}
+			if len(left) != 0 {
+				t.Errorf("interrupted run left %d files", len(left))
+			}
+		}
+		for _, f := range left {
+			os.Remove(filepath.Join(outDir, f.Name()))
+		}
 	}
 }

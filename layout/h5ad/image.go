@@ -1,6 +1,7 @@
 package h5ad
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -104,10 +105,13 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 
 // WriteExtents writes every extent's bytes into f (the skeleton itself, at
 // materialize time) in windows of at most window bytes.
-func WriteExtents(f *os.File, extents []Extent, window int64, progress func(int64)) error {
+func WriteExtents(ctx context.Context, f *os.File, extents []Extent, window int64, progress func(int64)) error {
 	buf := make([]byte, window)
 	for _, e := range extents {
 		for pos := int64(0); pos < e.Size; pos += window {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			n := min(window, e.Size-pos)
 			if e.Spans != nil {
 				if src, spans, ok := e.Spans(pos, n); ok {
