@@ -41,6 +41,8 @@ PYSPEC
   echo
   echo "## mount, 200k cells"
   echo
-  $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount.json"
+  $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --contiguous --json "$OUT/mount-contiguous.json"
+  echo
+  $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
 } | tee "$OUT/results.md"
 rm -rf "$OUT/s"

@@ -90,27 +90,60 @@ var spanPool = sync.Pool{New: func() any { b := make([]byte, maxSpan); return &b
 // Reads are issued in source order (sequential I/O); each lands at its
 // output place, so output keeps shard order.
 func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
-	return func(p []byte, off int64) error {
-		u0 := off / unit
-		u1 := (off + int64(len(p)) + unit - 1) / unit
-		buf := p
-		if off%unit != 0 || int64(len(p))%unit != 0 {
-			buf = make([]byte, (u1-u0)*unit)
+	var fill h5ad.Fill
+	fill = func(p []byte, off int64) error {
+		end := off + int64(len(p))
+		a0 := (off + unit - 1) / unit * unit
+		a1 := end / unit * unit
+		if a0 >= a1 || off%unit != 0 || end%unit != 0 {
+			// partial units at the edges go through a one-unit buffer; the
+			// aligned middle is read in place, without a copy
+			if a0 < a1 {
+				if err := fill(p[a0-off:a1-off], a0); err != nil {
+					return err
+				}
+			}
+			tmp := make([]byte, unit)
+			for _, u := range edgeUnits(off, end, a0, a1, unit) {
+				if err := fill(tmp, u); err != nil {
+					return err
+				}
+				lo, hi := max(off, u), min(end, u+unit)
+				copy(p[lo-off:hi-off], tmp[lo-u:hi-u])
+			}
+			return nil
 		}
+		u0, u1 := off/unit, end/unit
 		var c coalescer
 		mapRuns(u0, u1, c.emit)
 		runs := c.runs
 		if len(runs) > 1 {
 			slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.src, b.src) })
 		}
-		if err := readRunsParallel(src, unit, runs, buf, u0); err != nil {
-			return err
-		}
-		if &buf[0] != &p[0] {
-			copy(p, buf[off-u0*unit:])
-		}
-		return nil
+		return readRunsParallel(src, unit, runs, p, u0)
 	}
+	return fill
+}
+
+// edgeUnits are the byte offsets of the units cut by [off, end) outside
+// its aligned middle [a0, a1).
+func edgeUnits(off, end, a0, a1, unit int64) []int64 {
+	first := off / unit * unit
+	last := (end - 1) / unit * unit
+	if a0 >= a1 { // no whole unit: one or two partial ones
+		if first == last {
+			return []int64{first}
+		}
+		return []int64{first, last}
+	}
+	var us []int64
+	if first < a0 {
+		us = append(us, first)
+	}
+	if last >= a1 {
+		us = append(us, last)
+	}
+	return us
 }
 
 // parallelRuns is the number of scattered reads from which one fill is

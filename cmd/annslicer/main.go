@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	rtdebug "runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -34,6 +35,9 @@ func (interrupted) Error() string { return "interrupted; the shards of this run 
 type usageError struct{ error }
 
 func main() {
+	// Garbage from read windows would otherwise let the heap float far above
+	// what is live; a soft limit keeps peak RSS near the working set.
+	rtdebug.SetMemoryLimit(48 << 20)
 	root := &cobra.Command{
 		Use:           "annslicer",
 		Short:         "Shard large AnnData files (.h5ad) out of core, mount shards virtually, merge them back",
