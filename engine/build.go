@@ -42,7 +42,7 @@ func BuildH5AD(src *h5ad.Source, rows []int64, path string, comp Compression) (*
 	default:
 		return nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
 	}
-	f, err := h5.Create(path)
+	f, err := startFromTemplate(src, path)
 	if err != nil {
 		return nil, err
 	}
@@ -82,15 +82,17 @@ func (b *builder) array(ds *h5.Dataset) *h5ad.Array {
 	return b.src.Array(ds)
 }
 
+// root writes the elements that depend on the shard's rows; the root's
+// attributes and the verbatim elements come with the template.
 func (b *builder) root(s, d *h5.Group) error {
-	if err := s.CopyAttrsTo(&d.Object); err != nil {
-		return err
-	}
 	kids, err := s.Children()
 	if err != nil {
 		return err
 	}
 	for _, k := range kids {
+		if verbatim(k.Name) {
+			continue
+		}
 		switch k.Name {
 		case "X", "obs":
 			err = b.rowElement(s, d, k.Name)
@@ -105,8 +107,6 @@ func (b *builder) root(s, d *h5.Group) error {
 				}
 				return d.CopyFrom(s, name, name)
 			})
-		default: // var, varm, varp, uns and anything else: whole, verbatim
-			err = d.CopyFrom(s, k.Name, k.Name)
 		}
 		if err != nil {
 			return err

@@ -529,3 +529,15 @@ func (f *File) Sizes() (addr, length int, err error) {
 	}
 	return int(a), int(l), nil
 }
+
+// OpenRW opens an existing file for reading and writing.
+func OpenRW(path string) (*File, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	quiet()
+	f, err := hdf5.OpenFile(path, hdf5.F_ACC_RDWR)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s for writing: %s", path, trimH5(lastError(), err))
+	}
+	return &File{gf: f, id: C.hid_t(f.ID()), Path: path}, nil
+}

@@ -29,6 +29,7 @@ type Source struct {
 	mu     sync.Mutex
 	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
 	heaps  heapCache
+	scr    scratch
 }
 
 // Open opens path as an AnnData source, checking it is one.
@@ -67,6 +68,7 @@ func Open(path string) (*Source, error) {
 }
 
 func (s *Source) Close() {
+	s.removeScratch()
 	if s.raw != nil {
 		s.raw.Close()
 	}

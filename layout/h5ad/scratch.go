@@ -1,0 +1,44 @@
+package h5ad
+
+import (
+	"os"
+	"sync"
+)
+
+// scratch holds files derived from a source once and reused by every
+// shard (e.g. the template of its verbatim elements), removed at Close.
+type scratch struct {
+	mu   sync.Mutex
+	dir  string
+	made map[string]string
+	errs map[string]error
+}
+
+// Scratch returns the file made by build for key, building it on first use
+// in a private temporary directory.
+func (s *Source) Scratch(key string, build func(src *Source, dir string) (string, error)) (string, error) {
+	s.scr.mu.Lock()
+	defer s.scr.mu.Unlock()
+	if p, ok := s.scr.made[key]; ok {
+		return p, s.scr.errs[key]
+	}
+	if s.scr.dir == "" {
+		d, err := os.MkdirTemp("", "annslicer-src-")
+		if err != nil {
+			return "", err
+		}
+		s.scr.dir, s.scr.made, s.scr.errs = d, map[string]string{}, map[string]error{}
+	}
+	p, err := build(s, s.scr.dir)
+	s.scr.made[key], s.scr.errs[key] = p, err
+	return p, err
+}
+
+func (s *Source) removeScratch() {
+	s.scr.mu.Lock()
+	defer s.scr.mu.Unlock()
+	if s.scr.dir != "" {
+		os.RemoveAll(s.scr.dir)
+		s.scr.dir = ""
+	}
+}
