@@ -5,7 +5,7 @@ export CGO_ENABLED := 1
 PYTHON := /usr/bin/python3
 GO ?= go
 
-.PHONY: all setup build demo test test-go test-python bench clean
+.PHONY: all setup build demo test bench clean
 
 all: build
 
@@ -21,7 +21,7 @@ demo: build
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
-	$(PYTHON) -m pytest -q testdata
+	$(PYTHON) -m pytest -q testdata python/tests
 
 bench: build
 	@bench/run.sh

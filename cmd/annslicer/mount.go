@@ -51,8 +51,10 @@ func unmountCmd() *cobra.Command {
 }
 
 func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
-	if st, err := os.Stat(mnt); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: the mount point must be an existing directory", mnt)
+	if st, err := os.Stat(mnt); err != nil {
+		return fmt.Errorf("%s: no such file or directory; create the mount point first", mnt)
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s: not a directory; the mount point must be an existing directory", mnt)
 	}
 	dir, err := os.MkdirTemp("", "annslicer-mount-")
 	if err != nil {

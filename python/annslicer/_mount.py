@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -67,7 +68,8 @@ class Mount:
     def __init__(self, input_file, mountpoint, shard_size=10000, shuffle=False,
                  seed=None, format="h5ad", *, timeout=60.0):
         self.input_file = _cli.fspath(input_file)
-        self.mountpoint = os.path.abspath(_cli.fspath(mountpoint))
+        self._mountpoint_arg = _cli.fspath(mountpoint)
+        self.mountpoint = os.path.abspath(self._mountpoint_arg)
         self.args = ["mount", "--size=%d" % operator.index(shard_size), "--format=%s" % format]
         if shuffle:
             self.args.append("--shuffle")
@@ -88,7 +90,7 @@ class Mount:
         binary = _cli.find_binary()
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            _die_with_parent() + [binary] + self.args + ["--", self.input_file, self.mountpoint],
+            _die_with_parent() + [binary] + self.args + ["--", self.input_file, self._mountpoint_arg],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
             # Ctrl-C reaches Python only; leaving the `with` block unmounts.
             start_new_session=True)
@@ -136,15 +138,30 @@ class Mount:
         if proc is None:
             return
         problems = []
+        detached = False
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                problems.append("annslicer mount did not exit 30s after SIGTERM")
-        if proc.returncode not in (0, -signal.SIGTERM) and not problems and not failed_start:
+            deadline = time.monotonic() + 30
+            while proc.poll() is None:
+                if not failed_start and not is_mounted(self.mountpoint):
+                    # Detached lazily because a file in it is still open: the
+                    # process serves that file until it is closed, then exits.
+                    # Not our business to break it; reap it in the background.
+                    try:
+                        proc.wait(timeout=1)
+                    except subprocess.TimeoutExpired:
+                        threading.Thread(target=proc.wait, daemon=True,
+                                         name="annslicer-mount-reaper").start()
+                        detached = True
+                        break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait()
+                    problems.append("annslicer mount did not exit 30s after SIGTERM")
+                    break
+                time.sleep(0.01)
+        if not detached and proc.returncode not in (0, -signal.SIGTERM) and not problems \
+                and not failed_start:
             problems.append(_cli.cli_message(self._read_stderr(), proc.returncode))
         if is_mounted(self.mountpoint):
             # the process is gone but the kernel still has the mount

@@ -80,16 +80,6 @@ def need_fuse(binary):
         pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
-def need_merge(binary):
-    """Fails (never skips) when the binary has no `merge` command yet."""
-    p = subprocess.run([binary, "merge", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        msg = p.stderr.decode(errors="replace").strip()
-        pytest.fail(f"`annslicer merge` is missing from {binary} ({msg}); "
-                    "merge_out_of_core needs cmd/annslicer/merge.go built in")
-
-
 @pytest.fixture
 def mountpoint(tmp_path):
     d = tmp_path / "mnt"

@@ -1,6 +1,10 @@
 """Checks with anndata: a shard holds exactly the source's rows."""
 
+import os
+import subprocess
+
 import numpy as np
+import pytest
 import pandas as pd
 import scipy.sparse as sp
 
@@ -38,3 +42,17 @@ def rows_of(shard_path, source):
     """Source positions of a shard's cells, found by obs name."""
     pos = pd.Series(np.arange(source.n_obs), index=source.obs_names)
     return pos[list(read(shard_path).obs_names)].to_numpy()
+
+
+_merge_missing = []
+
+
+def require_merge():
+    """Fails the calling test (never skips) while the binary has no `merge`."""
+    binary = os.environ["ANNSLICER_BIN"]
+    if not _merge_missing:
+        p = subprocess.run([binary, "merge", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _merge_missing.append(p.stderr.decode(errors="replace").strip() if p.returncode else "")
+    if _merge_missing[0]:
+        pytest.fail(f"`annslicer merge` is missing from {binary} ({_merge_missing[0]}); "
+                    "merge_out_of_core needs cmd/annslicer/merge.go built in", pytrace=False)
