@@ -359,3 +359,33 @@ func TestInterruptLeavesNoOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptySourceGivesOneEmptyShard(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "empty.h5ad")
+	script := `
+import sys, warnings
+warnings.filterwarnings("ignore")
+import anndata, numpy as np, scipy.sparse as sp, pandas as pd
+a = anndata.AnnData(X=sp.csr_matrix((0, 5), dtype=np.float32), obs=pd.DataFrame(index=pd.Index([], dtype=str)),
+                    var=pd.DataFrame(index=[f"g{i}" for i in range(5)]))
+a.obs["c"] = pd.Categorical([], categories=["a", "b"])
+a.write_h5ad(sys.argv[1])
+`
+	if out, err := exec.Command(python, "-c", script, src).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	mustSlice(t, "slice", src, filepath.Join(dir, "e"), "--size", "10")
+	check := `
+import sys, warnings
+warnings.filterwarnings("ignore")
+import anndata
+a = anndata.read_h5ad(sys.argv[1])
+assert a.shape == (0, 5), a.shape
+assert list(a.obs["c"].cat.categories) == ["a", "b"]
+`
+	if out, err := exec.Command(python, "-c", check, filepath.Join(dir, "e_shard_0.h5ad")).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
