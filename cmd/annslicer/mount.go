@@ -84,7 +84,11 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 		}
 		ms = newMountSource(src, plan, dir, input)
 	}
-	srv, err := vfs.Mount(mnt, ms, vfs.Options{Debug: debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1", Logger: log.New(os.Stderr, "annslicer: ", 0)})
+	srv, err := vfs.Mount(mnt, ms, vfs.Options{
+		Debug:     debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1",
+		Logger:    log.New(os.Stderr, "annslicer: ", 0),
+		MaxImages: maxImages(f.size),
+	})
 	if err != nil {
 		return fmt.Errorf("%s: cannot mount: %v", mnt, err)
 	}
@@ -102,6 +106,18 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 		logf("%s: unmounted", mnt)
 	}
 	return nil
+}
+
+// A built image keeps O(its cells) of row offsets (two int64 per cell and
+// sparse matrix); the number kept built is bounded so that they stay
+// within imageBudget whatever the shard size.
+const (
+	imageBudget      = 64 << 20
+	imageBytesPerRow = 64
+)
+
+func maxImages(size int64) int {
+	return int(max(8, min(256, imageBudget/(max(size, 1)*imageBytesPerRow))))
 }
 
 // zarrMountSource serves zarr shards (from an h5ad or zarr input, or h5ad
