@@ -2,10 +2,10 @@ package engine
 
 import (
 	"cmp"
-	"slices"
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 

@@ -132,3 +132,29 @@ int ans_ds_int_signed(hid_t ds) {
     H5Tclose(t);
     return r;
 }
+
+/* A scalar attribute read as a truth value whatever its type (h5py writes
+ * numpy bools as an enum over int8): 1 when any byte is non-zero, 0 when
+ * all are zero, -1 when absent or not a scalar of at most 8 bytes. */
+int ans_attr_truth(hid_t obj, const char *name) {
+    ans_quiet();
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    int r = -1;
+    size_t sz = H5Tget_size(type);
+    H5T_class_t cls = H5Tget_class(type);
+    if (H5Sget_simple_extent_npoints(space) == 1 && sz <= 8 &&
+        (cls == H5T_INTEGER || cls == H5T_ENUM || cls == H5T_BITFIELD)) {
+        unsigned char buf[8] = {0};
+        if (H5Aread(a, type, buf) >= 0) {
+            r = 0;
+            for (size_t i = 0; i < sz; i++) if (buf[i]) r = 1;
+        }
+    }
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(a);
+    return r;
+}

@@ -37,16 +37,24 @@ func (d *Dataset) WriteStringRows(strs []string, row0 int64, cset int) error {
 	if n == 0 {
 		return nil
 	}
-	arr := unsafe.Slice((**C.char)(C.malloc(C.size_t(n)*C.size_t(unsafe.Sizeof(uintptr(0))))), n)
-	for i, s := range strs {
-		arr[i] = C.CString(s)
+	// one C block for the bytes, one for the pointers: not a malloc per string
+	total := 0
+	for _, s := range strs {
+		total += len(s) + 1
 	}
-	defer func() {
-		for _, p := range arr {
-			C.free(unsafe.Pointer(p))
-		}
-		C.free(unsafe.Pointer(&arr[0]))
-	}()
+	block := C.malloc(C.size_t(total))
+	defer C.free(block)
+	ptrs := C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(ptrs)
+	bytes := unsafe.Slice((*byte)(block), total)
+	arr := unsafe.Slice((**C.char)(ptrs), n)
+	pos := 0
+	for i, s := range strs {
+		copy(bytes[pos:], s)
+		bytes[pos+len(s)] = 0
+		arr[i] = (*C.char)(unsafe.Pointer(&bytes[pos]))
+		pos += len(s) + 1
+	}
 	if C.ans_write_string_rows(d.id, C.hsize_t(row0), &arr[0], C.size_t(n), C.int(cset)) < 0 {
 		return fail("write strings of", d.Path)
 	}
@@ -116,3 +124,12 @@ func (d *Dataset) SameType(o *Dataset) bool { return C.ans_ds_types_equal(d.id, 
 
 // Signed reports whether an integer dataset holds signed integers.
 func (d *Dataset) Signed() bool { return C.ans_ds_int_signed(d.id) == 1 }
+
+// AttrBool reads a scalar integer, enum or bool attribute as a truth
+// value; ok is false when it is absent or not such a scalar.
+func (o *Object) AttrBool(name string) (v, ok bool) {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	r := C.ans_attr_truth(o.id, cs)
+	return r == 1, r >= 0
+}

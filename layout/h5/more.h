@@ -14,5 +14,6 @@ herr_t ans_write_attr_strings(hid_t obj, const char *name, char **s, size_t n);
 herr_t ans_write_attr_f64s(hid_t obj, const char *name, const double *v, size_t n);
 int ans_ds_types_equal(hid_t a, hid_t b);
 int ans_ds_int_signed(hid_t ds);
+int ans_attr_truth(hid_t obj, const char *name);
 
 #endif

@@ -118,9 +118,9 @@ def test_missing_input_is_file_not_found(mountpoint, tmp_path):
     assert not is_mounted(mountpoint)
 
 
-def test_missing_mountpoint_is_a_runtime_error_with_the_cli_message(full, tmp_path):
+def test_missing_mountpoint_is_a_file_not_found_error_with_the_cli_message(full, tmp_path):
     mnt = str(tmp_path / "absent")
-    with pytest.raises(RuntimeError) as e:
+    with pytest.raises(FileNotFoundError) as e:
         with annslicer.mount(full, mnt):
             pass
-    assert str(e.value) == f"{os.path.abspath(mnt)}: the mount point must be an existing directory"
+    assert str(e.value) == f"{os.path.abspath(mnt)}: no such file or directory; create the mount point first"

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/annslicer/annslicer/materialize"
+)
+
+func init() { moreCommands = append(moreCommands, mergeCmd) }
+
+func mergeCmd() *cobra.Command {
+	var join string
+	var overwrite bool
+	c := &cobra.Command{
+		Use:   "merge OUTPUT INPUT...",
+		Short: "Merge .h5ad files into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
+		Long: `Merge .h5ad files into OUTPUT (.h5ad), streaming: memory stays bounded by
+one input's arrays whatever the total.
+
+Cells are stacked in input order; an INPUT may be a quoted glob pattern
+('shards/s_shard_*.h5ad'), expanded in natural order (shard_2 before
+shard_10), so merging the shards of a slice restores the source order.
+
+obs columns are concatenated (categoricals with different categories get
+the sorted union); X, layers, obsm and raw/X are stacked; obsp graphs are
+stacked block-diagonally; uns comes from the first input; varm and varp
+too when var is identical in every input. Elements not in every input are
+left out with a warning. When var names differ, --join outer keeps every
+gene (the first input's order, then new genes as they appear; absent
+values are zeros), --join inner the genes of every input (the first
+input's order); var then keeps only its index, as anndata.concat does.
+Dtypes never change.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{fmt.Errorf("merge takes an OUTPUT and at least one INPUT, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if join != "outer" && join != "inner" {
+				return usageError{fmt.Errorf("--join %q is not supported: use outer or inner", join)}
+			}
+			out := args[0]
+			switch trimmed := strings.TrimRight(out, "/"); {
+			case strings.HasSuffix(trimmed, ".zarr"):
+				return fmt.Errorf("%s: writing .zarr is not supported yet; write an .h5ad output", out)
+			case !strings.HasSuffix(trimmed, ".h5ad"):
+				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad (or .zarr, not supported yet)", out)}
+			}
+			inputs, err := expandInputs(args[1:])
+			if err != nil {
+				return err
+			}
+			if debug {
+				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
+			}
+			return materialize.Merge(out, inputs, materialize.MergeOptions{
+				Join: join, Overwrite: overwrite, Progress: newProgress(),
+				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
+			})
+		},
+	}
+	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
+	return c
+}
+
+// expandInputs turns arguments into files: an existing path is taken as
+// it is, anything else with glob characters is expanded in natural order,
+// and a pattern without a match is an error.
+func expandInputs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if strings.HasSuffix(strings.TrimRight(a, "/"), ".zarr") {
+			return nil, fmt.Errorf("%s: merging .zarr inputs is not supported yet; convert them to .h5ad with anndata", a)
+		}
+		if _, err := os.Stat(a); err == nil || !strings.ContainsAny(a, "*?[") {
+			out = append(out, a)
+			continue
+		}
+		matches, err := filepath.Glob(a)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: bad glob pattern: %v", a, err)}
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("%s: no file matches this pattern; check the path (and quote the pattern so the shell leaves it alone)", a)
+		}
+		slices.SortFunc(matches, naturalCompare)
+		out = append(out, matches...)
+	}
+	return out, nil
+}
+
+// naturalCompare orders strings with digit runs compared as numbers:
+// shard_2 before shard_10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := isDigit(a[0]), isDigit(b[0])
+		if da && db {
+			na, ra := digitRun(a)
+			nb, rb := digitRun(b)
+			ta, tb := strings.TrimLeft(na, "0"), strings.TrimLeft(nb, "0")
+			if len(ta) != len(tb) {
+				return len(ta) - len(tb)
+			}
+			if c := strings.Compare(ta, tb); c != 0 {
+				return c
+			}
+			if len(na) != len(nb) { // same number, fewer leading zeros first
+				return len(na) - len(nb)
+			}
+			a, b = ra, rb
+			continue
+		}
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digitRun(s string) (run, rest string) {
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return s[:i], s[i:]
+}
