@@ -30,10 +30,29 @@ BENCH = [
 PYSPEC
 }
 
+[ -d "$OUT/src.zarr" ] || $PY -c "import sys, warnings; warnings.filterwarnings('ignore'); import anndata; anndata.read_h5ad(sys.argv[1]).write_zarr(sys.argv[2])" "$OUT/src.h5ad" "$OUT/src.zarr"
+cat > "$OUT/spec-zarr.py" <<PYSPEC
+src, out = "$OUT/src.zarr", "$OUT/s"
+clean = f"rm -rf {out} && mkdir -p {out} && find {src} -type f -exec cat {{}} + > /dev/null"
+BASELINE = "cp -r"
+REPEAT = 3
+BENCH = [
+    {"name": "cp -r", "setup": clean, "cmd": f"cp -r {src} {out}/copy.zarr"},
+    {"name": "slice --size 10000 --format zarr", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --format zarr"},
+    {"name": "slice --size 10000 --format zarr --shuffle", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --format zarr --shuffle --seed 0"},
+    {"name": "slice --size 10000 (to h5ad)", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000"},
+    {"name": "slice --size 10000 --shuffle (to h5ad)", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --shuffle --seed 0"},
+]
+PYSPEC
+
 {
   echo "## slice, 200k cells ($(date -u +%Y-%m-%d), $(nproc) cores)"
   echo
   slice_spec src; $PY bench/bench.py "$OUT/spec-src.py" --json "$OUT/slice-200k.json"
+  echo
+  echo "## slice, 200k cells, zarr source (anndata write_zarr: Blosc lz4)"
+  echo
+  $PY bench/bench.py "$OUT/spec-zarr.py" --json "$OUT/slice-zarr-200k.json"
   echo
   echo "## slice, 400k cells (2x): memory must not grow"
   echo

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/vfs"
+)
+
+// Zarr in and out: .zarr sources, --format zarr shards, zarr mounts.
+
+func init() {
+	zarrShards = runZarrShards
+	zarrMountSource = newZarrMount
+}
+
+// zarrCacheBytes bounds the decoded chunks of a zarr source, shared by all
+// shards of a run.
+const zarrCacheBytes = 128 << 20
+
+func runZarrShards(job shardJob) error {
+	f := job.Flags
+	var codec zarr.Codec
+	var err error
+	if f.format == "zarr" {
+		if codec, err = engine.ZarrCodec(f.compression); err != nil {
+			return usageError{err}
+		}
+	}
+	var h5src *h5ad.Source
+	var tree *engine.Tree
+	if isZarr(job.Input) {
+		if tree, err = engine.ZarrTree(job.Input, zarr.NewCache(zarrCacheBytes)); err != nil {
+			return err
+		}
+	} else {
+		if h5src, err = openSource(job.Input); err != nil {
+			return err
+		}
+		defer h5src.Close()
+		tree = engine.H5ADTree(h5src)
+	}
+	defer tree.Close()
+	plan, err := f.plan(job.Cmd, tree.NObs)
+	if err != nil {
+		return err
+	}
+	if job.NamesFile != "" && job.Given < plan.Shards() {
+		return usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, plan.Shards())}
+	}
+	names := make([]string, plan.Shards())
+	for k := range names {
+		names[k] = job.Name(k)
+	}
+	if err := checkZarrOutputs(names, f.overwrite); err != nil {
+		return err
+	}
+	if debug {
+		logf("%s: %d cells -> %d zarr shards of %d (shuffle=%v seed=%d)", job.Input, tree.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
+	}
+	prog := newProgress()
+	prog.Begin(len(names), plan.N)
+	defer prog.End()
+	workers := max(1, min(len(names), runtime.GOMAXPROCS(0), 4))
+	// Shards are written in groups, in lockstep within a group (every
+	// shard reads the same source array at the same time); a group holds
+	// at most zarrCellsInFlight cells of row tables and strings.
+	group := int(max(int64(workers), zarrCellsInFlight/max(1, plan.Size)))
+	var done []string
+	for k0 := 0; k0 < len(names); k0 += group {
+		ks := names[k0:min(len(names), k0+group)]
+		start := time.Now()
+		if err := writeShardGroup(job, tree, plan, k0, ks, codec, workers); err != nil {
+			for _, p := range done {
+				os.RemoveAll(p)
+			}
+			return err
+		}
+		for i, name := range ks {
+			done = append(done, name)
+			n := plan.Count(k0 + i)
+			prog.Cells(n)
+			prog.ShardDone(k0+i, name, n, time.Since(start))
+		}
+	}
+	return nil
+}
+
+// zarrCellsInFlight bounds the cells of the shards written together.
+const zarrCellsInFlight = 1 << 20
+
+// writeShardGroup writes shards k0.. (named names) at temporary names and
+// renames them into place once all are complete; on failure it leaves
+// nothing behind.
+func writeShardGroup(job shardJob, tree *engine.Tree, plan *engine.Plan, k0 int, names []string, codec zarr.Codec, workers int) (err error) {
+	f := job.Flags
+	tmps := make([]string, len(names))
+	var shards []*engine.ZarrShard
+	defer func() {
+		for _, sh := range shards {
+			sh.Close()
+		}
+		if err != nil {
+			for _, t := range tmps {
+				os.RemoveAll(t)
+			}
+		}
+	}()
+	for i, name := range names {
+		tmps[i] = engine.ZarrShardDir(name)
+		os.RemoveAll(tmps[i])
+		sh, err := tree.BuildZarr(plan.Rows(k0 + i))
+		if err != nil {
+			return err
+		}
+		shards = append(shards, sh)
+	}
+	if f.format == "zarr" {
+		err = engine.WriteZarrShards(shards, tmps, codec, workers)
+	} else {
+		err = engine.WriteH5ADShards(context.Background(), shards, tmps, engine.Compression(f.compression), workers)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", tree.Path, err)
+	}
+	for i, name := range names {
+		if st, err := os.Stat(name); err == nil {
+			if f.format == "h5ad" && st.IsDir() {
+				return fmt.Errorf("%s: exists and is a directory", name)
+			}
+			if f.overwrite {
+				if err := os.RemoveAll(name); err != nil {
+					return fmt.Errorf("%s: cannot replace: %v", name, err)
+				}
+			}
+		}
+		if err := os.Rename(tmps[i], name); err != nil {
+			for _, prev := range names[:i] {
+				os.RemoveAll(prev)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// checkZarrOutputs refuses to clobber outputs and finds unwritable places
+// before anything is written.
+func checkZarrOutputs(names []string, overwrite bool) error {
+	dirs := map[string]bool{}
+	for _, n := range names {
+		if _, err := os.Lstat(n); err == nil && !overwrite {
+			return fmt.Errorf("%s: already exists; pass --overwrite to replace it", n)
+		}
+		dirs[filepath.Dir(n)] = true
+	}
+	for d := range dirs {
+		f, err := os.CreateTemp(d, ".annslicer-check-*")
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("%s: cannot write there: %v", d, err)
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return nil
+}
+
+// ---- mount ----
+
+type zarrMount struct {
+	tree     *engine.Tree
+	plan     *engine.Plan
+	shards   []vfs.ShardInfo
+	manifest []byte
+	changed  func() error
+	dir      string // scratch directory for h5ad skeletons
+
+	mu    sync.Mutex
+	built []*engine.ZarrShard
+	last  time.Time
+	err   error
+}
+
+func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string) (vfs.Source, func(), error) {
+	var tree *engine.Tree
+	var changed func() error
+	var closeSrc func()
+	if isZarr(input) {
+		t, err := engine.ZarrTree(input, zarr.NewCache(zarrCacheBytes))
+		if err != nil {
+			return nil, nil, err
+		}
+		tree, changed, closeSrc = t, storeWatcher(input), func() {}
+	} else {
+		src, err := openSource(input)
+		if err != nil {
+			return nil, nil, err
+		}
+		tree, changed, closeSrc = engine.H5ADTree(src), src.Changed, src.Close
+	}
+	plan, err := f.plan(c, tree.NObs)
+	if err != nil {
+		closeSrc()
+		return nil, nil, err
+	}
+	m := &zarrMount{tree: tree, plan: plan, changed: changed, dir: dir}
+	type shardJSON struct {
+		Name  string `json:"name"`
+		Cells int64  `json:"cells"`
+	}
+	var list []shardJSON
+	for k := 0; k < plan.Shards(); k++ {
+		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.%s", k, f.format), Cells: plan.Count(k)}
+		m.shards = append(m.shards, info)
+		list = append(list, shardJSON{info.Name, info.Cells})
+	}
+	abs, _ := filepath.Abs(input)
+	var seed *uint64
+	if plan.Shuffle {
+		seed = &plan.Seed
+	}
+	m.manifest, _ = json.MarshalIndent(struct {
+		Input   string      `json:"input"`
+		Format  string      `json:"format"`
+		NObs    int64       `json:"n_obs"`
+		Size    int64       `json:"size"`
+		Shuffle bool        `json:"shuffle"`
+		Seed    *uint64     `json:"seed"`
+		Shards  []shardJSON `json:"shards"`
+	}{abs, f.format, tree.NObs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+	m.manifest = append(m.manifest, '\n')
+	closeFn := func() {
+		m.mu.Lock()
+		for _, s := range m.built {
+			s.Close()
+		}
+		m.built = nil
+		m.mu.Unlock()
+		tree.Close()
+		closeSrc()
+	}
+	return m, closeFn, nil
+}
+
+func (m *zarrMount) Shards() []vfs.ShardInfo { return m.shards }
+func (m *zarrMount) Manifest() []byte        { return m.manifest }
+
+// OpenFile builds h5ad shard i of a zarr source.
+func (m *zarrMount) OpenFile(i int) (image.File, error) {
+	start := time.Now()
+	im, err := m.tree.H5ADImage(m.plan.Rows(i), m.dir)
+	if err != nil {
+		return nil, err
+	}
+	if debug {
+		logf("built image of %s (%d bytes) in %.3fs", m.shards[i].Name, im.Size(), time.Since(start).Seconds())
+	}
+	return im, nil
+}
+
+func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
+	start := time.Now()
+	sh, err := m.tree.BuildZarr(m.plan.Rows(i))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := sh.Entries()
+	if err != nil {
+		sh.Close()
+		return nil, err
+	}
+	m.mu.Lock()
+	m.built = append(m.built, sh) // trees stay served until unmount
+	m.mu.Unlock()
+	if debug {
+		logf("built %s (%d files) in %.3fs", m.shards[i].Name, len(entries), time.Since(start).Seconds())
+	}
+	return entries, nil
+}
+
+func (m *zarrMount) Check() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil && time.Since(m.last) >= checkEvery {
+		m.err = m.changed()
+		m.last = time.Now()
+	}
+	return m.err
+}
+
+// storeWatcher reports a zarr store as changed once its root directory or
+// root metadata changes (anndata rewriting it, a store replaced by rename).
+func storeWatcher(dir string) func() error {
+	stamp := func() string {
+		var b []byte
+		for _, p := range []string{dir, filepath.Join(dir, ".zgroup"), filepath.Join(dir, ".zattrs"), filepath.Join(dir, ".zmetadata"), filepath.Join(dir, "zarr.json")} {
+			if st, err := os.Stat(p); err == nil {
+				b = fmt.Appendf(b, "%s %d %d;", p, st.Size(), st.ModTime().UnixNano())
+			}
+		}
+		return string(b)
+	}
+	first := stamp()
+	return func() error {
+		if stamp() != first {
+			return fmt.Errorf("%s: changed since it was opened; remount to serve the new store", dir)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,427 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/zarr"
+)
+
+// Writing a shard laid out by BuildZarr (usually from a zarr source) as an
+// h5ad file, with the HDF5 types and attributes anndata/h5py give the same
+// values: strings variable-length UTF-8, bools h5py's enum, scalars 0-d.
+
+// WriteH5AD writes the shard to path. With comp "" large arrays are
+// contiguous extents reserved but not written (returned, to fill in place
+// or serve as an image, like BuildH5AD's); with "gzip" or "lzf" the file is
+// complete.
+func (z *ZarrShard) WriteH5AD(path string, comp Compression) ([]h5ad.Extent, error) {
+	var filter h5.Filter
+	switch comp {
+	case "":
+	case "gzip":
+		filter = h5.Gzip
+	case "lzf":
+		filter = h5.LZF
+	default:
+		return nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
+	}
+	f, err := h5.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &h5writer{filter: filter, groups: map[string]*h5.Group{}}
+	err = w.write(f, z)
+	for _, g := range w.groups {
+		g.Close()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.extents, nil
+}
+
+type pendingRef struct{ obj, name, group, target string }
+
+type h5writer struct {
+	filter  h5.Filter
+	groups  map[string]*h5.Group
+	extents []h5ad.Extent
+	refs    []pendingRef
+	buf     []byte
+}
+
+func parentOf(p string) (string, string) {
+	d, b := path.Split(p)
+	return trimSlash(d), b
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (w *h5writer) write(f *h5.File, z *ZarrShard) error {
+	root, err := f.Root()
+	if err != nil {
+		return err
+	}
+	w.groups[""] = root
+	for _, g := range z.groups {
+		hg := root
+		if g.path != "" {
+			dir, base := parentOf(g.path)
+			parent, ok := w.groups[dir]
+			if !ok {
+				return fmt.Errorf("/%s: parent group missing", g.path)
+			}
+			if hg, err = parent.CreateGroup(base); err != nil {
+				return err
+			}
+			w.groups[g.path] = hg
+		}
+		if err := w.attrs(&hg.Object, g.path, g.attrs); err != nil {
+			return err
+		}
+	}
+	for _, a := range z.arrays {
+		if err := w.array(a); err != nil {
+			return err
+		}
+	}
+	for _, r := range w.refs {
+		o, err := root.OpenObject(r.obj)
+		if err != nil {
+			return err
+		}
+		g, ok := w.groups[r.group]
+		if ok && g.Has(r.target) {
+			err = o.WriteAttrRef(r.name, g, r.target)
+		} else {
+			err = o.WriteAttrString(r.name, r.target)
+		}
+		o.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func h5Type(dt zarr.DType) (h5.TypeInfo, error) {
+	be := dt.Order == '>'
+	switch dt.Kind {
+	case 'b':
+		return h5.TypeInfo{Class: h5.ClassBool, Size: 1}, nil
+	case 'i', 'u':
+		return h5.TypeInfo{Class: h5.ClassInt, Size: dt.Size, Signed: dt.Kind == 'i', BigEndian: be}, nil
+	case 'f':
+		return h5.TypeInfo{Class: h5.ClassFloat, Size: dt.Size, BigEndian: be}, nil
+	case 'S':
+		return h5.TypeInfo{Class: h5.ClassString, Size: dt.Size}, nil
+	case 'O':
+		return h5.TypeInfo{Class: h5.ClassString, Vlen: true, Cset: 1}, nil
+	}
+	return h5.TypeInfo{}, fmt.Errorf("dtype %s has no h5ad equivalent here", dt)
+}
+
+func (w *h5writer) array(a *zarrayOut) error {
+	dir, base := parentOf(a.path)
+	g, ok := w.groups[dir]
+	if !ok {
+		return fmt.Errorf("/%s: parent group missing", a.path)
+	}
+	strs := a.strs
+	dt := a.dtype
+	if dt.Kind == 'U' && len(a.shape) == 0 {
+		// a numpy unicode scalar (anndata's zarr string): h5py writes str
+		// as a variable-length UTF-8 scalar
+		raw := make([]byte, dt.Size)
+		if err := a.fill(raw, 0); err != nil {
+			return err
+		}
+		rs := make([]rune, 0, dt.Size/4)
+		for i := 0; i+4 <= len(raw); i += 4 {
+			r := rune(binary.LittleEndian.Uint32(raw[i:]))
+			if r == 0 {
+				break
+			}
+			rs = append(rs, r)
+		}
+		strs, dt = []string{string(rs)}, zarr.DType{Kind: 'O', Order: '|'}
+	}
+	t, err := h5Type(dt)
+	if err != nil {
+		return fmt.Errorf("/%s: %v", a.path, err)
+	}
+	var ds *h5.Dataset
+	switch {
+	case dt.Kind == 'O':
+		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{}); err != nil {
+			return err
+		}
+		err = ds.WriteStrings(strs, 1)
+	case len(a.shape) == 0:
+		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{}); err != nil {
+			return err
+		}
+		raw := make([]byte, dt.Size)
+		if err = a.fill(raw, 0); err == nil {
+			err = ds.WriteAll(raw)
+		}
+	case w.filter == h5.NoFilter:
+		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{Extent: true}); err != nil {
+			return err
+		}
+		size := a.rowElems() * a.shape[0] * int64(dt.Size)
+		if size > 0 {
+			off := ds.Offset()
+			if off < 0 {
+				err = fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
+			} else {
+				w.extents = append(w.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: a.fill})
+			}
+		}
+	default:
+		err = w.filtered(g, base, t, a, &ds)
+	}
+	if ds != nil {
+		defer ds.Close()
+	}
+	if err != nil {
+		return err
+	}
+	return w.attrs(&ds.Object, a.path, a.attrs)
+}
+
+func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *zarrayOut, out **h5.Dataset) error {
+	rowBytes := a.rowElems() * int64(a.dtype.Size)
+	n := a.shape[0]
+	l := h5.Layout{}
+	if n > 0 && rowBytes > 0 {
+		l.Chunk = append([]int64{min(n, max(1, chunkTarget/rowBytes))}, a.shape[1:]...)
+		l.Filter = w.filter
+		if w.filter == h5.Gzip {
+			l.Level = 4
+		}
+	}
+	ds, err := g.CreateTyped(name, t, a.shape, l)
+	if err != nil {
+		return err
+	}
+	*out = ds
+	if rowBytes == 0 {
+		return nil
+	}
+	step := max(1, window/rowBytes)
+	w.buf = grow(w.buf, step*rowBytes)
+	for r := int64(0); r < n; r += step {
+		k := min(step, n-r)
+		p := w.buf[:k*rowBytes]
+		if err := a.fill(p, r*rowBytes); err != nil {
+			return fmt.Errorf("%s: %w", ds.Path, err)
+		}
+		if err := ds.WriteRows(p, r, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attrs writes JSON attributes as h5py writes the same Python values.
+func (w *h5writer) attrs(o *h5.Object, p string, attrs zarr.Attrs) error {
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same calls give the same bytes
+	for _, name := range names {
+		raw := attrs[name]
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
+		}
+		if s, ok := v.(string); ok && name == "categories" {
+			// anndata 0.7's zarr layout names a column's categories by
+			// path; its h5ad layout holds an object reference (written
+			// once every target exists)
+			dir, _ := parentOf(p)
+			w.refs = append(w.refs, pendingRef{obj: p, name: name, group: dir, target: s})
+			continue
+		}
+		if err := writeAttr(o, name, v); err != nil {
+			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
+		}
+	}
+	return nil
+}
+
+func writeAttr(o *h5.Object, name string, v any) error {
+	switch x := v.(type) {
+	case string:
+		return o.WriteAttrString(name, x)
+	case bool:
+		return o.WriteAttrBools(name, []bool{x}, true)
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return o.WriteAttrInt64s(name, []int64{i}, true)
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return err
+		}
+		return o.WriteAttrFloat64(name, f)
+	case []any:
+		if len(x) == 0 {
+			return o.WriteAttrFloat64s(name, nil) // h5py writes [] as float64
+		}
+		var ss []string
+		var bs []bool
+		var is []int64
+		var fs []float64
+		floats := false
+		for _, e := range x {
+			switch y := e.(type) {
+			case string:
+				ss = append(ss, y)
+			case bool:
+				bs = append(bs, y)
+			case json.Number:
+				f, err := y.Float64()
+				if err != nil {
+					return err
+				}
+				fs = append(fs, f)
+				if i, err := y.Int64(); err == nil {
+					is = append(is, i)
+				} else {
+					floats = true
+				}
+			default:
+				return fmt.Errorf("unsupported list element %v", e)
+			}
+		}
+		switch {
+		case len(ss) == len(x):
+			return o.WriteAttrStrings(name, ss)
+		case len(bs) == len(x):
+			return o.WriteAttrBools(name, bs, false)
+		case len(fs) == len(x) && !floats:
+			return o.WriteAttrInt64s(name, is, false)
+		case len(fs) == len(x):
+			return o.WriteAttrFloat64s(name, fs)
+		}
+		return fmt.Errorf("mixed list %v", x)
+	}
+	return fmt.Errorf("unsupported value %v (h5ad attributes hold strings, numbers, booleans and lists of them)", v)
+}
+
+// H5ADImage builds shard `rows` of the tree as an h5ad image: the
+// skeleton in a file in dir, unlinked at once, extents made on read.
+func (t *Tree) H5ADImage(rows []int64, dir string) (*h5ad.Image, error) {
+	z, err := t.BuildZarr(rows)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, "skeleton-*.h5")
+	if err != nil {
+		z.Close()
+		return nil, err
+	}
+	p := f.Name()
+	f.Close()
+	defer os.Remove(p)
+	extents, err := z.WriteH5AD(p, "")
+	if err != nil {
+		z.Close()
+		return nil, fmt.Errorf("%s: %w", t.Path, err)
+	}
+	skel, err := os.Open(filepath.Clean(p))
+	if err != nil {
+		z.Close()
+		return nil, err
+	}
+	im, err := h5ad.NewImage(skel, extents, nil)
+	if err != nil {
+		skel.Close()
+		z.Close()
+		return nil, err
+	}
+	runtime.AddCleanup(im, func(z *ZarrShard) { z.Close() }, z)
+	return im, nil
+}
+
+// WriteH5ADShards writes shards of one tree as h5ad files: the skeletons one
+// by one (libhdf5 serialises them anyway), then, uncompressed, their
+// extents in lockstep, array by array (see WriteZarrShards).
+func WriteH5ADShards(ctx context.Context, shards []*ZarrShard, paths []string, comp Compression, workers int) error {
+	exts := make([][]h5ad.Extent, len(shards))
+	var order []string
+	seen := map[string]bool{}
+	for g, z := range shards {
+		var err error
+		if exts[g], err = z.WriteH5AD(paths[g], comp); err != nil {
+			return err
+		}
+		for _, e := range exts[g] {
+			if !seen[e.Name] {
+				seen[e.Name] = true
+				order = append(order, e.Name)
+			}
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	files := make([]*os.File, len(shards))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for g, p := range paths {
+		var err error
+		if files[g], err = os.OpenFile(p, os.O_RDWR, 0); err != nil {
+			return err
+		}
+	}
+	for _, name := range order {
+		err := lockstep(len(shards), workers, func(g int) error {
+			for _, e := range exts[g] {
+				if e.Name == name {
+					return h5ad.WriteExtents(ctx, files[g], []h5ad.Extent{e}, zarrWindow, nil)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for g, f := range files {
+		files[g] = nil
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
