@@ -90,7 +90,7 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 	c.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the shuffle (requires --shuffle); the same seed always gives the same shards")
 	c.Flags().StringVar(&f.format, "format", "h5ad", "format of the shards: h5ad or zarr")
 	if writes {
-		c.Flags().StringVar(&f.compression, "compression", "", "compress arrays: gzip or lzf (default: none, the fastest; shards are then byte-identical to the mounted ones)")
+		c.Flags().StringVar(&f.compression, "compression", "", "h5ad shards: gzip or lzf (default none: the fastest, and byte-identical to the mounted shards); zarr shards: blosc (default, lz4 as anndata), zstd, gzip, zlib or none (byte-identical to the mounted shards)")
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
 	}
 }
@@ -170,7 +170,7 @@ func sliceCmd() *cobra.Command {
 		},
 	}
 	f.register(c, true)
-	c.Flags().StringVar(&namesFile, "names", "", "file with one output path per line, used instead of OUT_PREFIX_shard_N.h5ad (at least one per shard)")
+	c.Flags().StringVar(&namesFile, "names", "", "file with one output path per line, used instead of OUT_PREFIX_shard_N.h5ad|zarr (at least one per shard)")
 	return c
 }
 
