@@ -492,36 +492,10 @@ func (b *builder) inducedCSR(s, d *h5.Group, name string) error {
 	defer c.Close()
 	defer c.closeArrays() // read now, into memory
 	ic := codecOf(c.indices)
-	isz, dsz := int64(c.indices.ElemSize), int64(c.data.ElemSize)
-	idxArr, dataArr := b.src.Array(c.indices), b.src.Array(c.data)
 	m := int64(len(b.rows))
-	newPtr := make([]int64, m+1)
-	var newIdx []int64
-	var newData []byte
-	type entry struct{ col, at int64 }
-	var ib, db []byte
-	var row []entry
-	for i := range b.rows {
-		n := c.newPtr[i+1] - c.newPtr[i]
-		ib, db = grow(ib, n*isz), grow(db, n*dsz)
-		if err := idxArr.ReadRows(ib, c.starts[i]); err != nil {
-			return err
-		}
-		if err := dataArr.ReadRows(db, c.starts[i]); err != nil {
-			return err
-		}
-		row = row[:0]
-		for j := int64(0); j < n; j++ {
-			if p, ok := b.pos[ic.get(ib[j*isz:])]; ok {
-				row = append(row, entry{p, j})
-			}
-		}
-		sort.Slice(row, func(x, y int) bool { return row[x].col < row[y].col })
-		for _, e := range row {
-			newIdx = append(newIdx, e.col)
-			newData = append(newData, db[e.at*dsz:(e.at+1)*dsz]...)
-		}
-		newPtr[i+1] = int64(len(newIdx))
+	newPtr, newIdx, newData, err := inducedGraph(len(b.rows), b.pos, c.starts, c.newPtr, b.src.Array(c.indices), b.src.Array(c.data), ic)
+	if err != nil {
+		return err
 	}
 	nnz := int64(len(newIdx))
 	return b.writeCSR(c, d, name, []int64{m, m}, []array{

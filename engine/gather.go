@@ -293,3 +293,38 @@ func bytesFill(b []byte) h5ad.Fill {
 		return nil
 	}
 }
+
+// inducedGraph is the sub-graph of a CSR graph over the shard's cells:
+// row i keeps the entries of source row rows[i] whose column is a shard
+// cell, renumbered by pos and sorted. starts/ptr locate the source rows
+// (as rowRanges gives them); indices and data are read as raw elements.
+func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, data RowReader, ic intCodec) (newPtr, newIdx []int64, newData []byte, err error) {
+	isz, dsz := indices.RowBytes(), data.RowBytes()
+	newPtr = make([]int64, nrows+1)
+	type entry struct{ col, at int64 }
+	var ib, db []byte
+	var row []entry
+	for i := 0; i < nrows; i++ {
+		n := ptr[i+1] - ptr[i]
+		ib, db = grow(ib, n*isz), grow(db, n*dsz)
+		if err := indices.ReadRows(ib, starts[i]); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := data.ReadRows(db, starts[i]); err != nil {
+			return nil, nil, nil, err
+		}
+		row = row[:0]
+		for j := int64(0); j < n; j++ {
+			if p, ok := pos[ic.get(ib[j*isz:])]; ok {
+				row = append(row, entry{p, j})
+			}
+		}
+		slices.SortFunc(row, func(a, b entry) int { return cmp.Compare(a.col, b.col) })
+		for _, e := range row {
+			newIdx = append(newIdx, e.col)
+			newData = append(newData, db[e.at*dsz:(e.at+1)*dsz]...)
+		}
+		newPtr[i+1] = int64(len(newIdx))
+	}
+	return newPtr, newIdx, newData, nil
+}

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/layout/zarr"
@@ -527,36 +526,10 @@ func (b *zbuilder) graphElement(s tgroup, k tchild, dst string) error {
 	if !ok {
 		return fmt.Errorf("%s: sparse indices are not integers", c.indices.path())
 	}
-	ir, dr := c.indices.rows(), c.data.rows()
-	isz, dsz := ir.RowBytes(), dr.RowBytes()
 	m := int64(len(b.rows))
-	newPtr := make([]int64, m+1)
-	var newIdx []int64
-	var newData []byte
-	type entry struct{ col, at int64 }
-	var ib, db []byte
-	var row []entry
-	for i := range b.rows {
-		n := c.newPtr[i+1] - c.newPtr[i]
-		ib, db = grow(ib, n*isz), grow(db, n*dsz)
-		if err := ir.ReadRows(ib, c.starts[i]); err != nil {
-			return err
-		}
-		if err := dr.ReadRows(db, c.starts[i]); err != nil {
-			return err
-		}
-		row = row[:0]
-		for j := int64(0); j < n; j++ {
-			if p, ok := b.pos[ic.get(ib[j*isz:])]; ok {
-				row = append(row, entry{p, j})
-			}
-		}
-		sort.Slice(row, func(x, y int) bool { return row[x].col < row[y].col })
-		for _, e := range row {
-			newIdx = append(newIdx, e.col)
-			newData = append(newData, db[e.at*dsz:(e.at+1)*dsz]...)
-		}
-		newPtr[i+1] = int64(len(newIdx))
+	newPtr, newIdx, newData, err := inducedGraph(len(b.rows), b.pos, c.starts, c.newPtr, c.indices.rows(), c.data.rows(), ic)
+	if err != nil {
+		return err
 	}
 	nnz := int64(len(newIdx))
 	d := join2(dst, k.name)

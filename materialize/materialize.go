@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 	if len(names) != o.Plan.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
 	}
-	if err := checkOutputs(names, o.Overwrite); err != nil {
+	if err := CheckOutputs(names, o.Overwrite); err != nil {
 		return err
 	}
 	if o.Progress != nil {
@@ -107,13 +108,13 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 
 func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
 
-// checkOutputs refuses to clobber files and finds unwritable places before
-// anything is written.
-func checkOutputs(names []string, overwrite bool) error {
+// CheckOutputs refuses to clobber outputs (files, or zarr directories
+// named *.zarr) and finds unwritable places before anything is written.
+func CheckOutputs(names []string, overwrite bool) error {
 	dirs := map[string]bool{}
 	for _, n := range names {
 		if st, err := os.Stat(n); err == nil {
-			if st.IsDir() {
+			if st.IsDir() && !strings.HasSuffix(n, ".zarr") {
 				return fmt.Errorf("%s: exists and is a directory", n)
 			}
 			if !overwrite {

@@ -49,7 +49,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 			return fmt.Errorf("%s: the output is also an input; write the merge to a new file", output)
 		}
 	}
-	if err := checkOutputs([]string{output}, o.Overwrite); err != nil {
+	if err := CheckOutputs([]string{output}, o.Overwrite); err != nil {
 		return err
 	}
 	m := &merger{o: o}

@@ -140,14 +140,23 @@ type mountSource struct {
 
 func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string) *mountSource {
 	ms := &mountSource{src: src, plan: plan, dir: dir}
+	ms.shards, ms.manifest = shardList(plan, "h5ad", input, src.NObs)
+	return ms
+}
+
+// shardList names the shards of a mount and writes its shards.json: the
+// input, the plan (with the seed actually used, so the same shards can be
+// materialized later) and every shard's name and cell count.
+func shardList(plan *engine.Plan, format, input string, nobs int64) ([]vfs.ShardInfo, []byte) {
 	type shardJSON struct {
 		Name  string `json:"name"`
 		Cells int64  `json:"cells"`
 	}
+	var infos []vfs.ShardInfo
 	var list []shardJSON
 	for k := 0; k < plan.Shards(); k++ {
-		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.h5ad", k), Cells: plan.Count(k)}
-		ms.shards = append(ms.shards, info)
+		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.%s", k, format), Cells: plan.Count(k)}
+		infos = append(infos, info)
 		list = append(list, shardJSON{info.Name, info.Cells})
 	}
 	abs, _ := filepath.Abs(input)
@@ -155,7 +164,7 @@ func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string) *mou
 	if plan.Shuffle {
 		seed = &plan.Seed
 	}
-	ms.manifest, _ = json.MarshalIndent(struct {
+	manifest, _ := json.MarshalIndent(struct {
 		Input   string      `json:"input"`
 		Format  string      `json:"format"`
 		NObs    int64       `json:"n_obs"`
@@ -163,9 +172,8 @@ func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string) *mou
 		Shuffle bool        `json:"shuffle"`
 		Seed    *uint64     `json:"seed"`
 		Shards  []shardJSON `json:"shards"`
-	}{abs, "h5ad", src.NObs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
-	ms.manifest = append(ms.manifest, '\n')
-	return ms
+	}{abs, format, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+	return infos, append(manifest, '\n')
 }
 
 func (m *mountSource) Shards() []vfs.ShardInfo { return m.shards }

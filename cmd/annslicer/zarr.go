@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/materialize"
 	"github.com/annslicer/annslicer/vfs"
 )
 
@@ -65,7 +64,7 @@ func runZarrShards(job shardJob) error {
 	for k := range names {
 		names[k] = job.Name(k)
 	}
-	if err := checkZarrOutputs(names, f.overwrite); err != nil {
+	if err := materialize.CheckOutputs(names, f.overwrite); err != nil {
 		return err
 	}
 	if debug {
@@ -157,31 +156,6 @@ func writeShardGroup(job shardJob, tree *engine.Tree, plan *engine.Plan, k0 int,
 	return nil
 }
 
-// checkZarrOutputs refuses to clobber outputs and finds unwritable places
-// before anything is written.
-func checkZarrOutputs(names []string, overwrite bool) error {
-	dirs := map[string]bool{}
-	for _, n := range names {
-		if _, err := os.Lstat(n); err == nil && !overwrite {
-			return fmt.Errorf("%s: already exists; pass --overwrite to replace it", n)
-		}
-		dirs[filepath.Dir(n)] = true
-	}
-	for d := range dirs {
-		f, err := os.CreateTemp(d, ".annslicer-check-*")
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return fmt.Errorf("%s: cannot write there: %v", d, err)
-		}
-		f.Close()
-		os.Remove(f.Name())
-	}
-	return nil
-}
-
 // ---- mount ----
 
 type zarrMount struct {
@@ -221,31 +195,7 @@ func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string) (vfs.Sourc
 		return nil, nil, err
 	}
 	m := &zarrMount{tree: tree, plan: plan, changed: changed, dir: dir}
-	type shardJSON struct {
-		Name  string `json:"name"`
-		Cells int64  `json:"cells"`
-	}
-	var list []shardJSON
-	for k := 0; k < plan.Shards(); k++ {
-		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.%s", k, f.format), Cells: plan.Count(k)}
-		m.shards = append(m.shards, info)
-		list = append(list, shardJSON{info.Name, info.Cells})
-	}
-	abs, _ := filepath.Abs(input)
-	var seed *uint64
-	if plan.Shuffle {
-		seed = &plan.Seed
-	}
-	m.manifest, _ = json.MarshalIndent(struct {
-		Input   string      `json:"input"`
-		Format  string      `json:"format"`
-		NObs    int64       `json:"n_obs"`
-		Size    int64       `json:"size"`
-		Shuffle bool        `json:"shuffle"`
-		Seed    *uint64     `json:"seed"`
-		Shards  []shardJSON `json:"shards"`
-	}{abs, f.format, tree.NObs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
-	m.manifest = append(m.manifest, '\n')
+	m.shards, m.manifest = shardList(plan, f.format, input, tree.NObs)
 	closeFn := func() {
 		m.mu.Lock()
 		for _, s := range m.built {
