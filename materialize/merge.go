@@ -3,7 +3,6 @@ package materialize
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5"
@@ -18,7 +17,8 @@ type MergeOptions struct {
 	Progress  Progress         // one "shard" per input; may be nil
 }
 
-// Merge writes the inputs, cells stacked in input order, to output (.h5ad).
+// Merge writes the inputs, cells stacked in input order, to output (.h5ad,
+// or .zarr by its extension; inputs of either format, see merge_zarr.go).
 //
 // It streams: the output's skeleton (groups, attributes, small elements)
 // is written with libhdf5 with every large array allocated in place, then
@@ -38,13 +38,10 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	if len(inputs) == 0 {
 		return fmt.Errorf("no inputs to merge")
 	}
-	if strings.HasSuffix(strings.TrimRight(output, "/"), ".zarr") {
-		return fmt.Errorf("%s: writing .zarr is not supported yet; write an .h5ad output", output)
+	if needsZarrMerge(output, inputs) {
+		return mergeZarr(output, inputs, o) // see merge_zarr.go
 	}
 	for _, in := range inputs {
-		if strings.HasSuffix(strings.TrimRight(in, "/"), ".zarr") {
-			return fmt.Errorf("%s: merging .zarr inputs is not supported yet; convert them to .h5ad with anndata", in)
-		}
 		if same(in, output) {
 			return fmt.Errorf("%s: the output is also an input; write the merge to a new file", output)
 		}

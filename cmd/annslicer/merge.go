@@ -19,9 +19,13 @@ func mergeCmd() *cobra.Command {
 	var overwrite bool
 	c := &cobra.Command{
 		Use:   "merge OUTPUT INPUT...",
-		Short: "Merge .h5ad files into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
-		Long: `Merge .h5ad files into OUTPUT (.h5ad), streaming: memory stays bounded by
-one input's arrays whatever the total.
+		Short: "Merge .h5ad files or .zarr stores into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
+		Long: `Merge .h5ad files or .zarr stores (any mix) into OUTPUT, an .h5ad file or
+a .zarr store by its extension, streaming: memory stays bounded by one
+input's arrays whatever the total. .zarr inputs are staged as h5ad, and a
+.zarr OUTPUT is written (Blosc lz4 like anndata, consolidated metadata)
+from the merged h5ad, in a work directory next to OUTPUT that is removed
+at the end.
 
 Cells are stacked in input order; an INPUT may be a quoted glob pattern
 ('shards/s_shard_*.h5ad'), expanded in natural order (shard_2 before
@@ -47,11 +51,8 @@ Dtypes never change.`,
 				return usageError{fmt.Errorf("--join %q is not supported: use outer or inner", join)}
 			}
 			out := args[0]
-			switch trimmed := strings.TrimRight(out, "/"); {
-			case strings.HasSuffix(trimmed, ".zarr"):
-				return fmt.Errorf("%s: writing .zarr is not supported yet; write an .h5ad output", out)
-			case !strings.HasSuffix(trimmed, ".h5ad"):
-				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad (or .zarr, not supported yet)", out)}
+			if trimmed := strings.TrimRight(out, "/"); !strings.HasSuffix(trimmed, ".zarr") && !strings.HasSuffix(trimmed, ".h5ad") {
+				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad or .zarr", out)}
 			}
 			inputs, err := expandInputs(args[1:])
 			if err != nil {
@@ -77,9 +78,6 @@ Dtypes never change.`,
 func expandInputs(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
-		if strings.HasSuffix(strings.TrimRight(a, "/"), ".zarr") {
-			return nil, fmt.Errorf("%s: merging .zarr inputs is not supported yet; convert them to .h5ad with anndata", a)
-		}
 		if _, err := os.Stat(a); err == nil || !strings.ContainsAny(a, "*?[") {
 			out = append(out, a)
 			continue

@@ -285,8 +285,8 @@ func TestMergeBadInputsFailCleanly(t *testing.T) {
 		{"no glob match", func(o string) []string {
 			return []string{o + ".h5ad", filepath.Join(filepath.Dir(fixture("x")), "zz_*.h5ad")}
 		}, []string{"zz_*.h5ad", "no file matches"}, 1},
-		{"zarr output", func(o string) []string { return []string{o + ".zarr", fixture("full.h5ad")} }, []string{".zarr", "not supported yet"}, 1},
-		{"zarr input", func(o string) []string { return []string{o + ".h5ad", fixture("in.zarr")} }, []string{"in.zarr", "not supported yet"}, 1},
+		{"zarr output, inputs that differ", func(o string) []string { return []string{o + ".zarr", fixture("full.h5ad"), fixture("dense.h5ad")} }, []string{"dense.h5ad", "X is a dense array but a CSR matrix"}, 1},
+		{"missing zarr input", func(o string) []string { return []string{o + ".h5ad", fixture("in.zarr")} }, []string{"in.zarr", "no such file"}, 1},
 		{"output is an input", func(o string) []string { return []string{fixture("full.h5ad"), fixture("full.h5ad")} }, []string{"full.h5ad", "also an input"}, 1},
 		{"bad join", func(o string) []string { return []string{"--join", "left", o + ".h5ad", fixture("full.h5ad")} }, []string{"--join", "left"}, 2},
 		{"no inputs", func(o string) []string { return []string{o + ".h5ad"} }, []string{"merge takes"}, 2},
