@@ -258,12 +258,12 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 		denseRows(arr, b.rows), gatherSpans(arr, arr.RowBytes(), denseMapper(b.rows))})
 }
 
-// readStrings reads a string column at the shard's rows: whole ranges
-// through libhdf5 for contiguous shards, otherwise by gathering the
-// descriptors and resolving them from the global heap.
+// readStrings reads a string column at the shard's rows by gathering their
+// descriptors and resolving them from the global heap (libhdf5 when the
+// column is not stored plainly).
 func (b *builder) readStrings(ds *h5.Dataset) ([]string, int, error) {
 	desc := b.src.VlenDescriptors(ds)
-	if desc == nil || Contiguous(b.rows) {
+	if desc == nil {
 		return ds.ReadStrings(b.rows)
 	}
 	_, cset, err := ds.ReadStrings([]int64{})

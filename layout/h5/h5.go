@@ -458,23 +458,30 @@ func (d *Dataset) ReadStrings(rows []int64) (strs []string, cset int, err error)
 	return strs, int(cs), nil
 }
 
-// WriteStrings writes a whole 1-D variable-length string dataset.
+// WriteStrings writes a whole 1-D variable-length string dataset. The
+// strings go to C in one block (NUL-separated) rather than one allocation
+// each.
 func (d *Dataset) WriteStrings(strs []string, cset int) error {
 	n := len(strs)
 	if n == 0 {
 		return nil
 	}
-	arr := (*[1 << 40]*C.char)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0)))))[:n:n]
-	for i, s := range strs {
-		arr[i] = C.CString(s)
+	total := 0
+	for _, s := range strs {
+		total += len(s) + 1
 	}
-	defer func() {
-		for _, p := range arr {
-			C.free(unsafe.Pointer(p))
-		}
-		C.free(unsafe.Pointer(&arr[0]))
-	}()
-	if C.ans_write_strings(d.id, &arr[0], C.size_t(n), C.int(cset)) < 0 {
+	block := unsafe.Slice((*byte)(C.malloc(C.size_t(total))), total)
+	defer C.free(unsafe.Pointer(&block[0]))
+	ptrs := unsafe.Slice((**C.char)(C.malloc(C.size_t(n)*C.size_t(unsafe.Sizeof(uintptr(0))))), n)
+	defer C.free(unsafe.Pointer(&ptrs[0]))
+	at := 0
+	for i, s := range strs {
+		copy(block[at:], s)
+		block[at+len(s)] = 0
+		ptrs[i] = (*C.char)(unsafe.Pointer(&block[at]))
+		at += len(s) + 1
+	}
+	if C.ans_write_strings(d.id, &ptrs[0], C.size_t(n), C.int(cset)) < 0 {
 		return fail("write strings of", d.Path)
 	}
 	return nil
