@@ -26,6 +26,8 @@ BENCH = [
     {"name": "slice --size 10000", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000"},
     {"name": "slice --size 10000 --shuffle", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --shuffle --seed 0"},
     {"name": "slice --size 10000 --compression gzip", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --compression gzip"},
+    {"name": "merge of the 10000-cell shards", "setup": f"{clean} && bin/annslicer slice {src} {out}/x --size 10000 && cat {out}/x_shard_*.h5ad > /dev/null",
+     "cmd": f"bin/annslicer merge {out}/merged.h5ad '{out}/x_shard_*.h5ad'"},
 ]
 PYSPEC
 }
