@@ -379,7 +379,7 @@ func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err err
 		c, sz := codecOf(indptr), indptr.ElemSize
 		ends = make([]int64, m)
 		for i := range b.rows {
-			starts[i], ends[i] = c.get(raw[2*i*sz:]), c.get(raw[(2*i+1)*sz:])
+			starts[i], ends[i] = c.Get(raw[2*i*sz:]), c.Get(raw[(2*i+1)*sz:])
 		}
 	}
 	for i := range starts {
@@ -445,19 +445,9 @@ func (b *builder) writeCSR(c *csrParts, d *h5.Group, name string, shape []int64,
 	return nil
 }
 
-func codecOf(ds *h5.Dataset) intCodec { return intCodec{size: ds.ElemSize, be: ds.BigEndian} }
-
-func (c intCodec) get(b []byte) int64 {
-	switch c.size {
-	case 8:
-		return int64(c.order().Uint64(b))
-	case 4:
-		return int64(int32(c.order().Uint32(b)))
-	case 2:
-		return int64(int16(c.order().Uint16(b)))
-	default:
-		return int64(int8(b[0]))
-	}
+// codecOf is the integer dtype of a dataset.
+func codecOf(ds *h5.Dataset) Ints {
+	return Ints{Size: ds.ElemSize, BE: ds.BigEndian, Unsigned: !ds.Signed()}
 }
 
 // graphElement writes an obsp element as the induced sub-graph of the
@@ -523,27 +513,8 @@ func (b *builder) inducedDense(s, d *h5.Group, name string) error {
 		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", ds.Path, ds.Dims, b.src.NObs, b.src.NObs)
 	}
 	m := int64(len(b.rows))
-	esz := int64(ds.ElemSize)
-	src := b.array(ds)
-	rows := b.rows
-	rowFill := func(p []byte, off int64) error {
-		out := m * esz
-		j0, j1 := off/out, (off+int64(len(p))+out-1)/out
-		full := make([]byte, (j1-j0)*out)
-		tmp := make([]byte, src.RowBytes())
-		for j := j0; j < j1; j++ {
-			if err := src.ReadRows(tmp, rows[j]); err != nil {
-				return err
-			}
-			o := full[(j-j0)*out:]
-			for k, r := range rows {
-				copy(o[int64(k)*esz:int64(k+1)*esz], tmp[r*esz:(r+1)*esz])
-			}
-		}
-		copy(p, full[off-j0*out:])
-		return nil
-	}
-	return b.sink.array(d, name, ds, []int64{m, m}, gen{fill: rowFill})
+	fill := inducedDense(b.array(ds), b.rows, int64(ds.ElemSize))
+	return b.sink.array(d, name, ds, []int64{m, m}, gen{fill: fill})
 }
 
 // sink creates an array in a shard and arranges for its bytes.

@@ -158,11 +158,11 @@ func TestContiguousGatherIsOneRead(t *testing.T) {
 func TestIntsFillWritesTheSourceDtype(t *testing.T) {
 	vals := []int64{0, 5, 70000, 1 << 40}
 	for _, c := range []struct {
-		codec intCodec
+		codec Ints
 		want  []byte
 	}{
-		{intCodec{8, false}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0}},
-		{intCodec{4, true}, []byte{0, 0, 0, 0, 0, 0, 0, 5}},
+		{Ints{Size: 8}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0}},
+		{Ints{Size: 4, BE: true}, []byte{0, 0, 0, 0, 0, 0, 0, 5}},
 	} {
 		got := make([]byte, len(c.want))
 		if err := intsFill(vals, c.codec)(got, 0); err != nil {

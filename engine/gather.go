@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -237,46 +236,20 @@ func csrMapper(starts, indptr []int64) runMapper {
 	}
 }
 
-// intCodec writes integers in a source integer dtype (width, byte order).
-type intCodec struct {
-	size int
-	be   bool
-}
-
-func (c intCodec) order() binary.ByteOrder {
-	if c.be {
-		return binary.BigEndian
-	}
-	return binary.LittleEndian
-}
-
-func (c intCodec) put(b []byte, v int64) {
-	switch c.size {
-	case 8:
-		c.order().PutUint64(b, uint64(v))
-	case 4:
-		c.order().PutUint32(b, uint32(v))
-	case 2:
-		c.order().PutUint16(b, uint16(v))
-	default:
-		b[0] = byte(v)
-	}
-}
-
 // intsFill serves computed integers (a new indptr) in the source's dtype.
-func intsFill(vals []int64, c intCodec) h5ad.Fill {
-	sz := int64(c.size)
+func intsFill(vals []int64, c Ints) h5ad.Fill {
+	sz := int64(c.Size)
 	return func(p []byte, off int64) error {
 		var tmp [8]byte
 		for pos := int64(0); pos < int64(len(p)); {
 			i := (off + pos) / sz
 			inner := (off + pos) % sz
 			if inner == 0 && int64(len(p))-pos >= sz {
-				c.put(p[pos:], vals[i])
+				c.Put(p[pos:], vals[i])
 				pos += sz
 				continue
 			}
-			c.put(tmp[:], vals[i])
+			c.Put(tmp[:], vals[i])
 			pos += int64(copy(p[pos:], tmp[inner:sz]))
 		}
 		return nil
@@ -298,7 +271,7 @@ func bytesFill(b []byte) h5ad.Fill {
 // row i keeps the entries of source row rows[i] whose column is a shard
 // cell, renumbered by pos and sorted. starts/ptr locate the source rows
 // (as rowRanges gives them); indices and data are read as raw elements.
-func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, data RowReader, ic intCodec) (newPtr, newIdx []int64, newData []byte, err error) {
+func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, data RowReader, ic Ints) (newPtr, newIdx []int64, newData []byte, err error) {
 	isz, dsz := indices.RowBytes(), data.RowBytes()
 	newPtr = make([]int64, nrows+1)
 	type entry struct{ col, at int64 }
@@ -315,7 +288,7 @@ func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, 
 		}
 		row = row[:0]
 		for j := int64(0); j < n; j++ {
-			if p, ok := pos[ic.get(ib[j*isz:])]; ok {
+			if p, ok := pos[ic.Get(ib[j*isz:])]; ok {
 				row = append(row, entry{p, j})
 			}
 		}
@@ -327,4 +300,27 @@ func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, 
 		newPtr[i+1] = int64(len(newIdx))
 	}
 	return newPtr, newIdx, newData, nil
+}
+
+// inducedDense fills a dense graph's sub-graph over the shard's cells:
+// output row j is source row rows[j] at columns rows, esz bytes an entry.
+func inducedDense(src RowReader, rows []int64, esz int64) h5ad.Fill {
+	m := int64(len(rows))
+	return func(p []byte, off int64) error {
+		out := m * esz
+		j0, j1 := off/out, (off+int64(len(p))+out-1)/out
+		full := make([]byte, (j1-j0)*out)
+		tmp := make([]byte, src.RowBytes())
+		for j := j0; j < j1; j++ {
+			if err := src.ReadRows(tmp, rows[j]); err != nil {
+				return err
+			}
+			o := full[(j-j0)*out:]
+			for k, r := range rows {
+				copy(o[int64(k)*esz:int64(k+1)*esz], tmp[r*esz:(r+1)*esz])
+			}
+		}
+		copy(p, full[off-j0*out:])
+		return nil
+	}
 }

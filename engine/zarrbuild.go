@@ -364,7 +364,7 @@ type zcsr struct {
 	starts, newPtr        []int64
 	ncols                 int64
 	shapeAttr             string
-	ptrCodec              intCodec
+	ptrCodec              Ints
 }
 
 func (c *zcsr) closeAll() {
@@ -375,11 +375,11 @@ func (c *zcsr) closeAll() {
 	}
 }
 
-func intCodecOf(dt zarr.DType) (intCodec, bool) {
+func intCodecOf(dt zarr.DType) (Ints, bool) {
 	if dt.Kind != 'i' && dt.Kind != 'u' {
-		return intCodec{}, false
+		return Ints{}, false
 	}
-	return intCodec{size: dt.Size, be: dt.Order == '>'}, true
+	return Ints{Size: dt.Size, BE: dt.Order == '>', Unsigned: dt.Kind == 'u'}, true
 }
 
 func (b *zbuilder) openCSR(g tgroup, attrs zarr.Attrs) (*zcsr, error) {
@@ -419,7 +419,7 @@ func (b *zbuilder) openCSR(g tgroup, attrs zarr.Attrs) (*zcsr, error) {
 }
 
 // rowRanges reads indptr only at the shard's rows: O(shard) memory.
-func (b *zbuilder) rowRanges(indptr tarray, ic intCodec) (starts, newPtr []int64, err error) {
+func (b *zbuilder) rowRanges(indptr tarray, ic Ints) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -442,13 +442,13 @@ func (b *zbuilder) rowRanges(indptr tarray, ic intCodec) (starts, newPtr []int64
 	if err := denseRows(rr, pts)(raw, 0); err != nil {
 		return nil, nil, err
 	}
-	sz := ic.size
+	sz := ic.Size
 	for i := range b.rows {
 		var e int64
 		if pairs {
-			starts[i], e = ic.get(raw[2*i*sz:]), ic.get(raw[(2*i+1)*sz:])
+			starts[i], e = ic.Get(raw[2*i*sz:]), ic.Get(raw[(2*i+1)*sz:])
 		} else {
-			starts[i], e = ic.get(raw[i*sz:]), ic.get(raw[(i+1)*sz:])
+			starts[i], e = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
 		}
 		n := e - starts[i]
 		if n < 0 {
@@ -562,25 +562,7 @@ func (b *zbuilder) inducedDense(s tgroup, name, dst string) error {
 	b.keep(a)
 	m := int64(len(b.rows))
 	src := a.rows()
-	esz := src.RowBytes() / n
-	rows := b.rows
-	rowFill := func(p []byte, off int64) error {
-		out := m * esz
-		j0, j1 := off/out, (off+int64(len(p))+out-1)/out
-		full := make([]byte, (j1-j0)*out)
-		tmp := make([]byte, src.RowBytes())
-		for j := j0; j < j1; j++ {
-			if err := src.ReadRows(tmp, rows[j]); err != nil {
-				return err
-			}
-			o := full[(j-j0)*out:]
-			for k, r := range rows {
-				copy(o[int64(k)*esz:int64(k+1)*esz], tmp[r*esz:(r+1)*esz])
-			}
-		}
-		copy(p, full[off-j0*out:])
-		return nil
-	}
+	rowFill := inducedDense(src, b.rows, src.RowBytes()/n)
 	b.addArray(&zarrayOut{path: join2(dst, name), attrs: attrs, dtype: a.dtype(), shape: []int64{m, m}, fill: rowFill})
 	return nil
 }

@@ -328,18 +328,12 @@ type Layout struct {
 	Level  int
 }
 
-// CreateDataset creates a dataset with like's datatype and the given shape.
-func (g *Group) CreateDataset(name string, like *Dataset, dims []int64, l Layout) (*Dataset, error) {
-	cs := C.CString(name)
-	defer C.free(unsafe.Pointer(cs))
-	path := join(g.Path, name)
-	t := C.H5Dget_type(like.id)
-	defer C.H5Tclose(t)
-	cdims := make([]C.hsize_t, len(dims)+1)
+// cArgs converts a shape and layout for ans_create_*dataset.
+func (l Layout) cArgs(dims []int64) (cdims []C.hsize_t, chunk *C.hsize_t, ext C.int) {
+	cdims = make([]C.hsize_t, len(dims)+1)
 	for i, d := range dims {
 		cdims[i] = C.hsize_t(d)
 	}
-	var chunk *C.hsize_t
 	if l.Chunk != nil && !l.Extent {
 		cc := make([]C.hsize_t, len(dims)+1)
 		for i, c := range l.Chunk {
@@ -347,10 +341,20 @@ func (g *Group) CreateDataset(name string, like *Dataset, dims []int64, l Layout
 		}
 		chunk = &cc[0]
 	}
-	ext := C.int(0)
 	if l.Extent {
 		ext = 1
 	}
+	return cdims, chunk, ext
+}
+
+// CreateDataset creates a dataset with like's datatype and the given shape.
+func (g *Group) CreateDataset(name string, like *Dataset, dims []int64, l Layout) (*Dataset, error) {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	path := join(g.Path, name)
+	t := C.H5Dget_type(like.id)
+	defer C.H5Tclose(t)
+	cdims, chunk, ext := l.cArgs(dims)
 	id := C.ans_create_dataset(g.id, cs, t, C.int(len(dims)), &cdims[0], ext, chunk, C.int(l.Filter), C.int(l.Level))
 	if id < 0 {
 		return nil, fail("create dataset", path)

@@ -192,22 +192,7 @@ func (g *Group) CreateTyped(name string, t TypeInfo, dims []int64, l Layout) (*D
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	path := join(g.Path, name)
-	cdims := make([]C.hsize_t, len(dims)+1)
-	for i, d := range dims {
-		cdims[i] = C.hsize_t(d)
-	}
-	var chunk *C.hsize_t
-	if l.Chunk != nil && !l.Extent {
-		cc := make([]C.hsize_t, len(dims)+1)
-		for i, c := range l.Chunk {
-			cc[i] = C.hsize_t(c)
-		}
-		chunk = &cc[0]
-	}
-	ext := C.int(0)
-	if l.Extent {
-		ext = 1
-	}
+	cdims, chunk, ext := l.cArgs(dims)
 	id := C.ans_create_typed_dataset(g.id, cs, C.int(t.Class), C.int(t.Size), cbool(t.BigEndian), cbool(t.Signed),
 		cbool(t.Vlen), C.int(t.Cset), C.int(len(dims)), &cdims[0], ext, chunk, C.int(l.Filter), C.int(l.Level))
 	if id < 0 {
