@@ -94,15 +94,18 @@ func mustSlice(t *testing.T, args ...string) {
 }
 
 // shardFiles lists prefix_shard_N.h5ad in shard order (numeric).
-func shardFiles(t *testing.T, prefix string) []string {
+func shardFiles(t *testing.T, prefix string) []string { return shardPaths(t, prefix, ".h5ad") }
+
+// shardPaths lists prefix_shard_N<ext> in shard order (numeric).
+func shardPaths(t *testing.T, prefix, ext string) []string {
 	t.Helper()
-	files, err := filepath.Glob(prefix + "_shard_*.h5ad")
+	files, err := filepath.Glob(prefix + "_shard_*" + ext)
 	if err != nil {
 		t.Fatal(err)
 	}
 	num := func(p string) int {
 		var n int
-		fmt.Sscanf(strings.TrimSuffix(p[strings.LastIndex(p, "_shard_")+7:], ".h5ad"), "%d", &n)
+		fmt.Sscanf(strings.TrimSuffix(p[strings.LastIndex(p, "_shard_")+7:], ext), "%d", &n)
 		return n
 	}
 	sort.Slice(files, func(i, j int) bool { return num(files[i]) < num(files[j]) })
@@ -112,10 +115,17 @@ func shardFiles(t *testing.T, prefix string) []string {
 // checkShards runs the Python oracle on the shards of source.
 func checkShards(t *testing.T, source string, shards []string, extra ...string) {
 	t.Helper()
-	args := append([]string{filepath.Join(repoRoot, "testdata", "check_shards.py"), "--source", source}, extra...)
+	runOracle(t, "check_shards.py", source, shards, extra...)
+}
+
+// runOracle runs a checker of testdata/ on shards; it fails the test on
+// any difference from source[rows].
+func runOracle(t *testing.T, script, source string, shards []string, extra ...string) {
+	t.Helper()
+	args := append([]string{filepath.Join(repoRoot, "testdata", script), "--source", source}, extra...)
 	out, err := exec.Command(python, append(args, shards...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("check_shards: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 }
 
@@ -261,21 +271,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			r := annslicer(t, c.args(filepath.Join(dir, "out"))...)
-			if r.code != c.code {
-				t.Errorf("exit %d, want %d (stderr %q)", r.code, c.code, r.stderr)
-			}
-			msg := strings.TrimSuffix(r.stderr, "\n")
-			if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "annslicer: ") {
-				t.Errorf("want one line starting with 'annslicer: ', got %q", r.stderr)
-			}
-			for _, w := range c.wants {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message %q lacks %q", msg, w)
-				}
-			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Errorf("output left behind: %v", left)
-			}
+			wantCleanFailure(t, r, c.code, c.wants, dir)
 		})
 	}
 }
@@ -387,5 +383,26 @@ assert list(a.obs["c"].cat.categories) == ["a", "b"]
 `
 	if out, err := exec.Command(python, "-c", check, filepath.Join(dir, "e_shard_0.h5ad")).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// wantCleanFailure checks a failed run: its exit code, one line on stderr
+// saying what is wrong (wants), and nothing left in dir.
+func wantCleanFailure(t *testing.T, r result, code int, wants []string, dir string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit %d, want %d (stderr %q)", r.code, code, r.stderr)
+	}
+	msg := strings.TrimSuffix(r.stderr, "\n")
+	if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "annslicer: ") {
+		t.Errorf("want one line starting with 'annslicer: ', got %q", r.stderr)
+	}
+	for _, w := range wants {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q lacks %q", msg, w)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("output left behind: %v", left)
 	}
 }

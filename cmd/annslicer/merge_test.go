@@ -296,21 +296,7 @@ func TestMergeBadInputsFailCleanly(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			r := annslicer(t, append([]string{"merge"}, c.args(filepath.Join(dir, "out"))...)...)
-			if r.code != c.code {
-				t.Errorf("exit %d, want %d (stderr %q)", r.code, c.code, r.stderr)
-			}
-			msg := strings.TrimSuffix(r.stderr, "\n")
-			if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "annslicer: ") {
-				t.Errorf("want one line starting with 'annslicer: ', got %q", r.stderr)
-			}
-			for _, w := range c.wants {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message %q lacks %q", msg, w)
-				}
-			}
-			if left, _ := os.ReadDir(dir); len(left) != 0 {
-				t.Errorf("output left behind: %v", left)
-			}
+			wantCleanFailure(t, r, c.code, c.wants, dir)
 		})
 	}
 }

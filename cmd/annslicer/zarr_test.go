@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -44,29 +43,12 @@ func zarrFixture(t *testing.T, name string) string {
 	return out
 }
 
-// zarrShards lists prefix_shard_N.zarr in shard order.
-func zarrShardDirs(t *testing.T, prefix string) []string {
-	t.Helper()
-	dirs, err := filepath.Glob(prefix + "_shard_*.zarr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	num := func(p string) int {
-		var n int
-		fmt.Sscanf(strings.TrimSuffix(p[strings.LastIndex(p, "_shard_")+7:], ".zarr"), "%d", &n)
-		return n
-	}
-	sort.Slice(dirs, func(i, j int) bool { return num(dirs[i]) < num(dirs[j]) })
-	return dirs
-}
+// zarrShardDirs lists prefix_shard_N.zarr in shard order.
+func zarrShardDirs(t *testing.T, prefix string) []string { return shardPaths(t, prefix, ".zarr") }
 
 func checkZarrShards(t *testing.T, source string, shards []string, extra ...string) {
 	t.Helper()
-	args := append([]string{filepath.Join(repoRoot, "testdata", "check_zarr_shards.py"), "--source", source}, extra...)
-	out, err := exec.Command(python, append(args, shards...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("check_zarr_shards: %v\n%s", err, out)
-	}
+	runOracle(t, "check_zarr_shards.py", source, shards, extra...)
 }
 
 func TestZarrShardsFromH5ADEqualSourceRows(t *testing.T) {
