@@ -282,15 +282,15 @@ func (r *rootDir) newShardNode(ctx context.Context, i int) (*fs.Inode, syscall.E
 	}
 	id.Mode = fuse.S_IFDIR
 	dir := r.NewPersistentInode(ctx, &treeDir{st: r.st}, id)
-	if err := addTree(ctx, r.st, dir, sh.Name, entries); err != nil {
+	if err := addTree(ctx, r.st, dir, i, sh.Name, entries); err != nil {
 		return nil, r.st.errno("build "+sh.Name, err)
 	}
 	return dir, 0
 }
 
 // addTree adds entries under dir, making the directories their paths name.
-func addTree(ctx context.Context, st *state, dir *fs.Inode, shard string, entries []image.Entry) error {
-	for _, e := range entries {
+func addTree(ctx context.Context, st *state, dir *fs.Inode, i int, shard string, entries []image.Entry) error {
+	for k, e := range entries {
 		if e.File == nil {
 			return fmt.Errorf("entry %q has no file", e.Path)
 		}
@@ -314,7 +314,7 @@ func addTree(ctx context.Context, st *state, dir *fs.Inode, shard string, entrie
 		if p.GetChild(base) != nil {
 			return fmt.Errorf("duplicate entry %q", e.Path)
 		}
-		ch := p.NewPersistentInode(ctx, &treeFile{st: st, name: shard + "/" + e.Path, f: e.File}, fs.StableAttr{Mode: fuse.S_IFREG})
+		ch := p.NewPersistentInode(ctx, &treeFile{st: st, name: shard + "/" + e.Path, shard: i, idx: k, size: e.File.Size()}, fs.StableAttr{Mode: fuse.S_IFREG})
 		p.AddChild(base, ch, false)
 	}
 	return nil
@@ -384,18 +384,33 @@ func (d *treeDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOu
 	return 0
 }
 
-// treeFile is a file of a tree shard.
+// treeFile is a file of a tree shard. It holds only its place in the
+// tree: the files' contents come from the state's bounded cache of built
+// trees, rebuilt (to the same sizes and bytes) after an eviction.
 type treeFile struct {
 	fs.Inode
 	roFile
-	st   *state
-	name string
-	f    image.File
+	st    *state
+	name  string
+	shard int   // shard index
+	idx   int   // entry index within the shard's tree
+	size  int64 // pinned at the first build
 }
 
 func (t *treeFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fileAttr(t.st, &out.Attr, t.f.Size())
+	fileAttr(t.st, &out.Attr, t.size)
 	return 0
+}
+
+func (t *treeFile) file() (image.File, error) {
+	entries, err := t.st.trees.get(t.shard)
+	if err != nil {
+		return nil, err
+	}
+	if t.idx >= len(entries) || entries[t.idx].File.Size() != t.size {
+		return nil, fmt.Errorf("rebuilt tree of %s differs from the first build", t.name)
+	}
+	return entries[t.idx].File, nil
 }
 
 func (t *treeFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -403,5 +418,9 @@ func (t *treeFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 }
 
 func (t *treeFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return readAt(t.st, t.name, t.f, dest, off)
+	f, err := t.file()
+	if err != nil {
+		return nil, t.st.errno("read "+t.name, err)
+	}
+	return readAt(t.st, t.name, f, dest, off)
 }

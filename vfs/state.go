@@ -52,9 +52,9 @@ func newState(src Source, opts Options) (*state, error) {
 		st.byName[sh.Name] = i
 	}
 	st.images = newCache(opts.MaxImages, src.OpenFile)
-	// Trees become persistent nodes once built; this cache only merges
-	// concurrent first lookups.
-	st.trees = newCache(16, src.OpenTree)
+	// A tree's shape becomes persistent nodes once built; its files'
+	// contents stay in this cache, bounded like the images.
+	st.trees = newCache(opts.MaxImages, src.OpenTree)
 	return st, nil
 }
 

@@ -43,7 +43,8 @@ type Source interface {
 	// the result.
 	OpenFile(i int) (image.File, error)
 	// OpenTree builds the files of tree shard i, paths relative to the
-	// shard's directory. Called once, when the shard is first looked up.
+	// shard's directory. Called when the shard is first looked up, and
+	// again after vfs evicted it: it must give the same files each time.
 	OpenTree(i int) ([]image.Entry, error)
 	// Check returns non-nil once the source changed. It is called on every
 	// open and read, so it must be cheap (e.g. a stat at most every few ms).
@@ -72,7 +73,8 @@ type Options struct {
 	// cache, and then drops that cache. 0 means 1 s; negative disables the
 	// watcher (opens and reads still call Check).
 	CheckInterval time.Duration
-	// MaxImages bounds the number of file-shard images kept built; the
+	// MaxImages bounds the number of file-shard images (and, separately,
+	// of tree shards' file sets) kept built; the
 	// least recently used is dropped (and rebuilt on its next read).
 	// 0 means 256.
 	MaxImages int

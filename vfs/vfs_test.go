@@ -462,6 +462,30 @@ func TestEvictedImageIsRebuiltWithSameBytes(t *testing.T) {
 	}
 }
 
+func TestEvictedTreeIsRebuiltWithSameBytes(t *testing.T) {
+	src := newFakeSource()
+	src.shards = append(src.shards, ShardInfo{Name: "shard_4.zarr", Cells: 5})
+	src.trees[4] = []image.Entry{{Path: ".zgroup", File: image.Bytes(`{"zarr_format":2}`)}}
+	_, mnt := mountT(t, src, Options{MaxImages: 1})
+	for _, name := range []string{"shard_2.zarr/X/1.0", "shard_4.zarr/.zgroup"} {
+		if _, err := os.Stat(filepath.Join(mnt, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// shard_4.zarr evicted shard_2.zarr's files: reading one of them (not
+	// in the page cache yet) builds the tree again, with the same bytes.
+	got, err := os.ReadFile(filepath.Join(mnt, "shard_2.zarr/X/1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, []byte(src.trees[2][4].File.(image.Bytes))) {
+		t.Error("bytes differ after rebuild")
+	}
+	if n := src.openTree[2].Load(); n != 2 {
+		t.Errorf("shard_2.zarr built %d times, want 2 (lookup, then read after eviction)", n)
+	}
+}
+
 func TestWritesFailWithEROFS(t *testing.T) {
 	src := newFakeSource()
 	_, mnt := mountT(t, src, Options{})

@@ -166,10 +166,9 @@ type zarrMount struct {
 	changed  func() error
 	dir      string // scratch directory for h5ad skeletons
 
-	mu    sync.Mutex
-	built []*engine.ZarrShard
-	last  time.Time
-	err   error
+	mu   sync.Mutex
+	last time.Time
+	err  error
 }
 
 func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string) (vfs.Source, func(), error) {
@@ -197,12 +196,6 @@ func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string) (vfs.Sourc
 	m := &zarrMount{tree: tree, plan: plan, changed: changed, dir: dir}
 	m.shards, m.manifest = shardList(plan, f.format, input, tree.NObs)
 	closeFn := func() {
-		m.mu.Lock()
-		for _, s := range m.built {
-			s.Close()
-		}
-		m.built = nil
-		m.mu.Unlock()
 		tree.Close()
 		closeSrc()
 	}
@@ -236,9 +229,11 @@ func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
 		sh.Close()
 		return nil, err
 	}
-	m.mu.Lock()
-	m.built = append(m.built, sh) // trees stay served until unmount
-	m.mu.Unlock()
+	// vfs drops trees it no longer caches without telling anyone, and a
+	// reader may still hold one: release the shard once it is unreachable.
+	if len(entries) > 0 {
+		runtime.AddCleanup(&entries[0], func(sh *engine.ZarrShard) { sh.Close() }, sh)
+	}
 	if debug {
 		logf("built %s (%d files) in %.3fs", m.shards[i].Name, len(entries), time.Since(start).Seconds())
 	}
