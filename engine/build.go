@@ -554,18 +554,13 @@ func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	return nil
 }
 
-// filterSink writes chunked, compressed arrays through libhdf5, streaming
-// them in windows of rows.
+// filterSink writes chunked, compressed arrays (see writeChunks).
 type filterSink struct {
 	filter h5.Filter
 	level  int
-	buf    []byte
 }
 
-const (
-	chunkTarget = 1 << 20 // bytes per compressed chunk
-	window      = 8 << 20 // bytes generated per write
-)
+const chunkTarget = 1 << 20 // bytes per compressed chunk
 
 func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error {
 	rowBytes := byteSize(like, dims[1:])
@@ -582,20 +577,8 @@ func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	if err := like.CopyAttrsTo(&ds.Object); err != nil {
 		return err
 	}
-	if rowBytes == 0 {
+	if rowBytes == 0 || dims[0] == 0 {
 		return nil
 	}
-	step := max(1, window/rowBytes)
-	s.buf = grow(s.buf, step*rowBytes)
-	for r := int64(0); r < dims[0]; r += step {
-		n := min(step, dims[0]-r)
-		p := s.buf[:n*rowBytes]
-		if err := gen.fill(p, r*rowBytes); err != nil {
-			return fmt.Errorf("%s: %w", ds.Path, err)
-		}
-		if err := ds.WriteRows(p, r, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeChunks(ds, dims[0], rowBytes, l.Chunk[0], gen.fill, s.filter, s.level)
 }

@@ -61,7 +61,6 @@ type h5writer struct {
 	groups  map[string]*h5.Group
 	extents []h5ad.Extent
 	refs    []pendingRef
-	buf     []byte
 }
 
 func parentOf(p string) (string, string) {
@@ -225,22 +224,10 @@ func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *zarrayOu
 		return err
 	}
 	*out = ds
-	if rowBytes == 0 {
+	if rowBytes == 0 || n == 0 {
 		return nil
 	}
-	step := max(1, window/rowBytes)
-	w.buf = grow(w.buf, step*rowBytes)
-	for r := int64(0); r < n; r += step {
-		k := min(step, n-r)
-		p := w.buf[:k*rowBytes]
-		if err := a.fill(p, r*rowBytes); err != nil {
-			return fmt.Errorf("%s: %w", ds.Path, err)
-		}
-		if err := ds.WriteRows(p, r, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeChunks(ds, n, rowBytes, l.Chunk[0], a.fill, w.filter, l.Level)
 }
 
 // attrs writes JSON attributes as h5py writes the same Python values.

@@ -552,3 +552,25 @@ func OpenRW(path string) (*File, error) {
 	}
 	return &File{gf: f, id: C.hid_t(f.ID()), Path: path}, nil
 }
+
+// WriteChunk writes the chunk starting at coord, already passed through
+// the dataset's filters except those whose bit is set in mask.
+func (d *Dataset) WriteChunk(coord []int64, mask uint32, data []byte) error {
+	c := make([]C.hsize_t, len(coord)+1)
+	for i, x := range coord {
+		c[i] = C.hsize_t(x)
+	}
+	if C.ans_write_chunk(d.id, &c[0], C.uint32_t(mask), unsafe.Pointer(&data[0]), C.size_t(len(data))) < 0 {
+		return fail("write a chunk of", d.Path)
+	}
+	return nil
+}
+
+// LZFCompress compresses src into dst as the LZF filter does; it returns 0
+// when the result would not fit in dst (the chunk is then stored raw).
+func LZFCompress(dst, src []byte) int {
+	if len(src) == 0 || len(dst) == 0 {
+		return 0
+	}
+	return int(C.ans_lzf_compress(unsafe.Pointer(&src[0]), C.size_t(len(src)), unsafe.Pointer(&dst[0]), C.size_t(len(dst))))
+}

@@ -553,3 +553,15 @@ int ans_file_sizes(hid_t file, size_t *addr, size_t *len) {
     H5Pclose(fcpl);
     return st < 0 ? -1 : 0;
 }
+
+/* Writes one already-filtered chunk (direct chunk write): compression runs
+ * in Go, in parallel, outside libhdf5's global lock. */
+herr_t ans_write_chunk(hid_t ds, const hsize_t *offset, uint32_t filter_mask, const void *buf, size_t size) {
+    QUIET();
+    return H5Dwrite_chunk(ds, H5P_DEFAULT, filter_mask, offset, size, buf);
+}
+
+/* LZF-compresses in into out (as the filter does); 0 when it does not fit. */
+size_t ans_lzf_compress(const void *in, size_t n, void *out, size_t cap) {
+    return lzf_compress(in, (unsigned)n, out, (unsigned)cap);
+}

@@ -46,4 +46,7 @@ int64_t ans_chunk_addr(hid_t ds, const hsize_t *coord, unsigned *filter_mask, hs
 void ans_quiet(void);
 
 int ans_file_sizes(hid_t file, size_t *addr, size_t *len);
+
+herr_t ans_write_chunk(hid_t ds, const hsize_t *offset, uint32_t filter_mask, const void *buf, size_t size);
+size_t ans_lzf_compress(const void *in, size_t n, void *out, size_t cap);
 #endif
