@@ -241,14 +241,20 @@ func (Zstd) Decode(enc []byte, size int) ([]byte, error) {
 type Gzip struct{ Level int }
 
 func newGzipFromConfig(cfg *jvalue, format int) (Codec, error) {
+	lv, err := deflateLevel(cfg)
+	return Gzip{Level: lv}, err
+}
+
+// deflateLevel reads the "level" of a gzip or zlib codec (default 1).
+func deflateLevel(cfg *jvalue) (int, error) {
 	lv, err := cfgInt(cfg, "level", 1)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if lv < 0 || lv > 9 {
-		return nil, fmt.Errorf("level %d out of range 0..9", lv)
+		return 0, fmt.Errorf("level %d out of range 0..9", lv)
 	}
-	return Gzip{Level: lv}, nil
+	return lv, nil
 }
 
 func (Gzip) ID() string              { return "gzip" }
@@ -256,8 +262,18 @@ func (Gzip) v3Name() string          { return "gzip" }
 func (g Gzip) config(format int) obj { return obj{{"level", g.Level}} }
 
 func (g Gzip) Encode(raw []byte) ([]byte, error) {
+	return deflate(raw, func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriterLevel(w, g.Level) })
+}
+
+func (Gzip) Decode(enc []byte, size int) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(enc))
+	return inflate("gzip", r, err, size)
+}
+
+// deflate compresses raw through a writer made by open.
+func deflate(raw []byte, open func(io.Writer) (io.WriteCloser, error)) ([]byte, error) {
 	var buf bytes.Buffer
-	w, err := gzip.NewWriterLevel(&buf, g.Level)
+	w, err := open(&buf)
 	if err != nil {
 		return nil, err
 	}
@@ -270,14 +286,15 @@ func (g Gzip) Encode(raw []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (Gzip) Decode(enc []byte, size int) ([]byte, error) {
-	r, err := gzip.NewReader(bytes.NewReader(enc))
+// inflate reads a whole decompressed chunk of at most size bytes from r
+// (opened with err), naming the codec in errors.
+func inflate(codec string, r io.Reader, err error, size int) ([]byte, error) {
 	if err != nil {
-		return nil, fmt.Errorf("gzip: %v", err)
+		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
 	out, err := readAllLimit(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("gzip: %v", err)
+		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
 	return out, nil
 }
@@ -287,14 +304,8 @@ func (Gzip) Decode(enc []byte, size int) ([]byte, error) {
 type Zlib struct{ Level int }
 
 func newZlibFromConfig(cfg *jvalue, format int) (Codec, error) {
-	lv, err := cfgInt(cfg, "level", 1)
-	if err != nil {
-		return nil, err
-	}
-	if lv < 0 || lv > 9 {
-		return nil, fmt.Errorf("level %d out of range 0..9", lv)
-	}
-	return Zlib{Level: lv}, nil
+	lv, err := deflateLevel(cfg)
+	return Zlib{Level: lv}, err
 }
 
 func (Zlib) ID() string              { return "zlib" }
@@ -302,30 +313,12 @@ func (Zlib) v3Name() string          { return "numcodecs.zlib" }
 func (z Zlib) config(format int) obj { return obj{{"level", z.Level}} }
 
 func (z Zlib) Encode(raw []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := zlib.NewWriterLevel(&buf, z.Level)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(raw); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return deflate(raw, func(w io.Writer) (io.WriteCloser, error) { return zlib.NewWriterLevel(w, z.Level) })
 }
 
 func (Zlib) Decode(enc []byte, size int) ([]byte, error) {
 	r, err := zlib.NewReader(bytes.NewReader(enc))
-	if err != nil {
-		return nil, fmt.Errorf("zlib: %v", err)
-	}
-	out, err := readAllLimit(r, size)
-	if err != nil {
-		return nil, fmt.Errorf("zlib: %v", err)
-	}
-	return out, nil
+	return inflate("zlib", r, err, size)
 }
 
 // ---- crc32c ----
