@@ -120,19 +120,12 @@ func (b *builder) mapping(s, d *h5.Group, name string, fn func(s, d *h5.Group, n
 	if !s.IsGroup(name) {
 		return d.CopyFrom(s, name, name)
 	}
-	sg, dg, err := b.openPair(s, d, name)
+	sg, dg, kids, err := b.enterGroup(s, d, name)
 	if err != nil {
 		return err
 	}
 	defer sg.Close()
 	defer dg.Close()
-	if err := b.copyAttrs(sg, dg); err != nil {
-		return err
-	}
-	kids, err := sg.Children()
-	if err != nil {
-		return err
-	}
 	for _, k := range kids {
 		if err := fn(sg, dg, k.Name); err != nil {
 			return err
@@ -141,17 +134,22 @@ func (b *builder) mapping(s, d *h5.Group, name string, fn func(s, d *h5.Group, n
 	return nil
 }
 
-func (b *builder) openPair(s, d *h5.Group, name string) (*h5.Group, *h5.Group, error) {
-	sg, err := s.OpenGroup(name)
-	if err != nil {
-		return nil, nil, err
+// enterGroup opens source group name, creates its shard twin with the
+// same attributes, and lists the source group's members.
+func (b *builder) enterGroup(s, d *h5.Group, name string) (sg, dg *h5.Group, kids []h5.Child, err error) {
+	if sg, err = s.OpenGroup(name); err != nil {
+		return nil, nil, nil, err
 	}
-	dg, err := d.CreateGroup(name)
-	if err != nil {
-		sg.Close()
-		return nil, nil, err
+	if dg, err = d.CreateGroup(name); err == nil {
+		if err = b.copyAttrs(sg, dg); err == nil {
+			if kids, err = sg.Children(); err == nil {
+				return sg, dg, kids, nil
+			}
+		}
+		dg.Close()
 	}
-	return sg, dg, nil
+	sg.Close()
+	return nil, nil, nil, err
 }
 
 // copyAttrs copies a group's attributes; a shape attribute counting the
@@ -193,19 +191,12 @@ func (b *builder) rowElement(s, d *h5.Group, name string) error {
 }
 
 func (b *builder) rowGroup(s, d *h5.Group, name, enc string) error {
-	sg, dg, err := b.openPair(s, d, name)
+	sg, dg, kids, err := b.enterGroup(s, d, name)
 	if err != nil {
 		return err
 	}
 	defer sg.Close()
 	defer dg.Close()
-	if err := b.copyAttrs(sg, dg); err != nil {
-		return err
-	}
-	kids, err := sg.Children()
-	if err != nil {
-		return err
-	}
 	// anndata 0.7 codes point into __categories by object reference: the
 	// target must exist in the shard before the codes' attributes are copied.
 	sort.SliceStable(kids, func(i, j int) bool { return kids[i].Name == "__categories" && kids[j].Name != "__categories" })
@@ -454,10 +445,7 @@ func codecOf(ds *h5.Dataset) Ints {
 // shard's cells: rows and columns both restricted to them, columns renumbered.
 func (b *builder) graphElement(s, d *h5.Group, name string) error {
 	if b.pos == nil {
-		b.pos = make(map[int64]int64, len(b.rows))
-		for i, r := range b.rows {
-			b.pos[r] = int64(i)
-		}
+		b.pos = positions(b.rows)
 	}
 	if s.IsGroup(name) {
 		g, err := s.OpenGroup(name)

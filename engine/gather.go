@@ -267,6 +267,15 @@ func bytesFill(b []byte) h5ad.Fill {
 	}
 }
 
+// positions maps each source row of a shard to its place in the shard.
+func positions(rows []int64) map[int64]int64 {
+	pos := make(map[int64]int64, len(rows))
+	for i, r := range rows {
+		pos[r] = int64(i)
+	}
+	return pos
+}
+
 // inducedGraph is the sub-graph of a CSR graph over the shard's cells:
 // row i keeps the entries of source row rows[i] whose column is a shard
 // cell, renumbered by pos and sorted. starts/ptr locate the source rows

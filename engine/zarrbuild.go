@@ -497,10 +497,7 @@ func (b *zbuilder) csr(g tgroup, attrs zarr.Attrs, d string) error {
 
 func (b *zbuilder) graphElement(s tgroup, k tchild, dst string) error {
 	if b.pos == nil {
-		b.pos = make(map[int64]int64, len(b.rows))
-		for i, r := range b.rows {
-			b.pos[r] = int64(i)
-		}
+		b.pos = positions(b.rows)
 	}
 	if !k.isGroup {
 		return b.inducedDense(s, k.name, dst)

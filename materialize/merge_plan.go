@@ -555,12 +555,9 @@ func (m *merger) scan(n *node, src *h5ad.Source, i int) error {
 
 func (m *merger) scanGroup(n *node, src *h5ad.Source, i int) error {
 	if n.path != "" {
-		if !src.Root.IsGroup(n.path) {
-			return m.mismatch(src, n.path)
-		}
-		g, err := src.Root.OpenGroup(n.path)
+		g, err := m.inputGroup(src, n.path)
 		if err != nil {
-			return fmt.Errorf("%s: %v", src.Path, err)
+			return err
 		}
 		enc := h5ad.EncodingOf(&g.Object)
 		idx, _ := g.AttrString("_index")
@@ -608,13 +605,23 @@ func (m *merger) scanGroup(n *node, src *h5ad.Source, i int) error {
 	return nil
 }
 
-func (m *merger) scanCSR(n *node, src *h5ad.Source, i int) error {
-	if !src.Root.IsGroup(n.path) {
-		return m.mismatch(src, n.path)
+// inputGroup opens group path of input src, which must be a group as in
+// the first input.
+func (m *merger) inputGroup(src *h5ad.Source, path string) (*h5.Group, error) {
+	if !src.Root.IsGroup(path) {
+		return nil, m.mismatch(src, path)
 	}
-	g, err := src.Root.OpenGroup(n.path)
+	g, err := src.Root.OpenGroup(path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", src.Path, err)
+		return nil, fmt.Errorf("%s: %v", src.Path, err)
+	}
+	return g, nil
+}
+
+func (m *merger) scanCSR(n *node, src *h5ad.Source, i int) error {
+	g, err := m.inputGroup(src, n.path)
+	if err != nil {
+		return err
 	}
 	defer g.Close()
 	if h5ad.EncodingOf(&g.Object) != "csr_matrix" {
@@ -680,12 +687,9 @@ func (m *merger) scanCSR(n *node, src *h5ad.Source, i int) error {
 }
 
 func (m *merger) scanCat(n *node, src *h5ad.Source, i int) error {
-	if !src.Root.IsGroup(n.path) {
-		return m.mismatch(src, n.path)
-	}
-	g, err := src.Root.OpenGroup(n.path)
+	g, err := m.inputGroup(src, n.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", src.Path, err)
+		return err
 	}
 	enc := h5ad.EncodingOf(&g.Object)
 	ordered, _ := g.AttrBool("ordered")

@@ -233,16 +233,25 @@ func (m *merger) createNode(n *node, parent *h5.Group) error {
 	return m.array(n, parent, n.name, td, 0, dims)
 }
 
+// twinGroup opens n in the first input (the template) and creates its
+// output twin under parent.
+func (m *merger) twinGroup(n *node, parent *h5.Group) (tg, g *h5.Group, err error) {
+	if tg, err = m.tpl.Root.OpenGroup(n.path); err != nil {
+		return nil, nil, err
+	}
+	if g, err = parent.CreateGroup(n.name); err != nil {
+		tg.Close()
+		return nil, nil, err
+	}
+	return tg, g, nil
+}
+
 func (m *merger) emptyGroup(n *node, parent *h5.Group) error {
-	tg, err := m.tpl.Root.OpenGroup(n.path)
+	tg, g, err := m.twinGroup(n, parent)
 	if err != nil {
 		return err
 	}
 	defer tg.Close()
-	g, err := parent.CreateGroup(n.name)
-	if err != nil {
-		return err
-	}
 	defer g.Close()
 	return tg.CopyAttrsTo(&g.Object)
 }
@@ -291,15 +300,11 @@ func (m *merger) indexOnly(n *node, parent *h5.Group) error {
 }
 
 func (m *merger) group(n *node, parent *h5.Group) error {
-	tg, err := m.tpl.Root.OpenGroup(n.path)
+	tg, g, err := m.twinGroup(n, parent)
 	if err != nil {
 		return err
 	}
 	defer tg.Close()
-	g, err := parent.CreateGroup(n.name)
-	if err != nil {
-		return err
-	}
 	defer g.Close()
 	var skip []string
 	shape, hasShape := tg.AttrInts("shape")
@@ -386,15 +391,11 @@ func (m *merger) csrSkeleton(n *node, parent *h5.Group) error {
 
 func (m *merger) catSkeleton(n *node, parent *h5.Group) error {
 	c := n.cat
-	tg, err := m.tpl.Root.OpenGroup(n.path)
+	tg, g, err := m.twinGroup(n, parent)
 	if err != nil {
 		return err
 	}
 	defer tg.Close()
-	g, err := parent.CreateGroup(n.name)
-	if err != nil {
-		return err
-	}
 	defer g.Close()
 	if err := tg.CopyAttrsTo(&g.Object); err != nil {
 		return err

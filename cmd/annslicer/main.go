@@ -146,6 +146,20 @@ func openSource(path string) (*h5ad.Source, error) {
 	return h5ad.Open(path)
 }
 
+// openPlanned opens an h5ad source and plans its shards from the flags.
+func openPlanned(c *cobra.Command, f *shardFlags, input string) (*h5ad.Source, *engine.Plan, error) {
+	src, err := openSource(input)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := f.plan(c, src.NObs)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return src, plan, nil
+}
+
 func sliceCmd() *cobra.Command {
 	var f shardFlags
 	var namesFile string
@@ -232,15 +246,11 @@ func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) str
 		}
 		return zarrShards(shardJob{c, f, input, name, given, namesFile})
 	}
-	src, err := openSource(input)
+	src, plan, err := openPlanned(c, f, input)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	plan, err := f.plan(c, src.NObs)
-	if err != nil {
-		return err
-	}
 	if namesFile != "" && given < plan.Shards() {
 		return usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", namesFile, given, plan.Shards())}
 	}

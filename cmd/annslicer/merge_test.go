@@ -32,12 +32,18 @@ func (c *mergeChecks) add(name string, args ...string) {
 
 func (c *mergeChecks) run(t *testing.T) {
 	t.Helper()
+	c.runOracle(t, "check_merge.py", checkMergePy)
+}
+
+// runOracle runs a merge oracle script over every queued job.
+func (c *mergeChecks) runOracle(t *testing.T, name, code string) {
+	t.Helper()
 	if len(c.jobs) == 0 {
 		t.Fatal("no merge checks ran")
 	}
-	script := filepath.Join(c.dir, "check_merge.py")
-	jobs := filepath.Join(c.dir, "jobs.tsv")
-	if err := os.WriteFile(script, []byte(checkMergePy), 0o644); err != nil {
+	script := filepath.Join(c.dir, name)
+	jobs := filepath.Join(c.dir, name+".jobs.tsv")
+	if err := os.WriteFile(script, []byte(code), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(jobs, []byte(strings.Join(c.jobs, "\n")+"\n"), 0o644); err != nil {

@@ -38,21 +38,7 @@ func runZarrMergeChecks(t *testing.T, c *mergeChecks) {
 	if !strings.Contains(checkMergeZarrPy, "_read_any") || !strings.Contains(checkMergeZarrPy, "if not a.merged") {
 		t.Fatal("the zarr merge oracle could not be derived from checkMergePy")
 	}
-	if len(c.jobs) == 0 {
-		t.Fatal("no merge checks ran")
-	}
-	script := filepath.Join(c.dir, "check_merge_zarr.py")
-	jobs := filepath.Join(c.dir, "jobs_zarr.tsv")
-	if err := os.WriteFile(script, []byte(checkMergeZarrPy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(jobs, []byte(strings.Join(c.jobs, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(python, script, filepath.Join(repoRoot, "testdata"), jobs).CombinedOutput()
-	if err != nil {
-		t.Fatalf("merge oracle: %v\n%s", err, out)
-	}
+	c.runOracle(t, "check_merge_zarr.py", checkMergeZarrPy)
 }
 
 // noWorkLeft fails when a merge left its work directory or temporary

@@ -73,15 +73,11 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 		defer closeFn()
 		ms = zs
 	} else {
-		src, err := openSource(input)
+		src, plan, err := openPlanned(c, f, input)
 		if err != nil {
 			return err
 		}
 		defer src.Close()
-		plan, err := f.plan(c, src.NObs)
-		if err != nil {
-			return err
-		}
 		ms = newMountSource(src, plan, dir, input)
 	}
 	srv, err := vfs.Mount(mnt, ms, vfs.Options{
