@@ -21,6 +21,7 @@ type Cache struct {
 	ll      *list.List // of *cacheEntry, front = most recent
 	entries map[string]*list.Element
 	loading map[string]*cacheLoad
+	readFn  func(string) ([]byte, error) // SetReadFile; nil: os.ReadFile
 }
 
 type cacheEntry struct {

@@ -169,7 +169,7 @@ func (s *Store) doc(key string) (*jvalue, []byte, error) {
 			return v, s.consSrc, nil
 		}
 	}
-	data, err := os.ReadFile(s.file(key))
+	data, err := s.cache.readFile(s.file(key))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, errorf(s.file(key), ErrNotExist, "does not exist")
@@ -410,7 +410,7 @@ func (a *Array) chunk(idx []int) (any, error) {
 	}
 	file := a.ChunkFile(idx)
 	return a.s.cache.get(file, func() (any, int64, error) {
-		data, err := os.ReadFile(file)
+		data, err := a.s.cache.readFile(file)
 		if errors.Is(err, fs.ErrNotExist) {
 			return a.fillChunk(), 0, nil // shared, costs the cache nothing
 		}
