@@ -70,7 +70,7 @@ func (st *state) check() error {
 		return nil
 	}
 	if st.failed.CompareAndSwap(nil, &err) {
-		st.log.Printf("annslicer: source changed, every read now fails with EIO: %v", err)
+		st.log.Printf("source changed, every read now fails with EIO: %v", err)
 		// Not inline: invalidating pages waits for reads in flight,
 		// possibly the one that called check.
 		go st.dropPageCache()
@@ -80,7 +80,7 @@ func (st *state) check() error {
 
 // errno logs err (with what failed) and returns EIO.
 func (st *state) errno(what string, err error) syscall.Errno {
-	st.log.Printf("annslicer: %s: %v", what, err)
+	st.log.Printf("%s: %v", what, err)
 	return syscall.EIO
 }
 

@@ -16,7 +16,6 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,8 +46,10 @@ type Source interface {
 	// again after vfs evicted it: it must give the same files each time.
 	OpenTree(i int) ([]image.Entry, error)
 	// Check returns non-nil once the source changed. It is called on every
-	// open and read, so it must be cheap (e.g. a stat at most every few ms).
-	// After the first error every read fails with EIO.
+	// open and before and after every read, so it must be cheap (a syscall
+	// or two), and exact: a read whose bytes were produced after a change
+	// must see the change in its second call (no rate limit). After the
+	// first error every read fails with EIO.
 	Check() error
 }
 
@@ -86,6 +87,10 @@ type Options struct {
 	// Timeout is the kernel's attribute and entry cache time. The tree
 	// never changes while mounted. 0 means 1 hour.
 	Timeout time.Duration
+	// AllowOther lets users other than the mounter read the mount (FUSE's
+	// allow_other; files are 0444, directories 0555). For a mounter other
+	// than root it needs user_allow_other in /etc/fuse.conf.
+	AllowOther bool
 }
 
 // Server is a live mount.
@@ -117,7 +122,14 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Hour
 	}
-	abs, err := filepath.Abs(mountpoint)
+	abs, err := resolve(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	note, err := PrepareMountpoint(abs)
+	if note != "" {
+		opts.Logger.Print(note)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +155,7 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 			// Splicing a 1 MiB in-memory reply fails (pipe-max-size is
 			// 1 MiB, the reply 1 MiB + header): go-fuse logs and copies.
 			DisableSplice: true,
+			AllowOther:    opts.AllowOther,
 			Debug:         opts.Debug,
 			Logger:        opts.Logger,
 		},
@@ -161,7 +174,7 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 	go func() { fsrv.Wait(); close(s.done) }()
 	if opts.ReadAheadKB > 0 {
 		if err := setReadAhead(abs, opts.ReadAheadKB); err != nil && opts.Debug {
-			opts.Logger.Printf("annslicer: read-ahead of %s left at kernel default: %v", abs, err)
+			opts.Logger.Printf("read-ahead of %s left at kernel default: %v", abs, err)
 		}
 	}
 	if opts.CheckInterval > 0 {
@@ -169,6 +182,10 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Check checks the source now (Source.Check), failing every later read at
+// once if it changed; for a caller told of a change out of band (a signal).
+func (s *Server) Check() error { return s.st.check() }
 
 // Mountpoint is the absolute path of the mount.
 func (s *Server) Mountpoint() string { return s.mountpoint }
@@ -225,10 +242,30 @@ func (s *Server) watch(every time.Duration) {
 	}
 }
 
-// Unmount unmounts the filesystem at mountpoint, whichever process serves
-// it: fusermount3 -u (or fusermount -u), then, for root, umount2 with
-// MNT_DETACH.
+// Unmount unmounts the annslicer filesystem at mountpoint, whichever
+// process serves it (or the stale mount of a dead one): fusermount3 -u (or
+// fusermount -u), then, for root, umount2 with MNT_DETACH. It returns
+// ErrNotMounted when nothing is mounted there, and refuses to unmount any
+// other kind of filesystem.
 func Unmount(mountpoint string) error {
+	p, err := resolve(mountpoint)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	ents, err := mountsAt(p)
+	if err != nil {
+		return fmt.Errorf("cannot read the mount table: %v", err)
+	}
+	if len(ents) == 0 {
+		if _, err := os.Stat(p); err != nil {
+			return unwrapPath(err)
+		}
+		return ErrNotMounted
+	}
+	if t := ents[len(ents)-1].FSType; t != FSType {
+		return fmt.Errorf("not an annslicer mount (it is %s); not unmounting it", t)
+	}
+	mountpoint = p
 	var errs []error
 	for _, bin := range []string{"fusermount3", "fusermount"} {
 		p, err := exec.LookPath(bin)

@@ -2,12 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 func mountCmd() *cobra.Command {
 	var f shardFlags
+	var allowOther bool
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
 		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad, made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
@@ -29,10 +31,11 @@ func mountCmd() *cobra.Command {
 			if err := f.validate(); err != nil {
 				return err
 			}
-			return runMount(c, &f, args[0], args[1])
+			return runMount(c, &f, args[0], args[1], allowOther)
 		},
 	}
 	f.register(c, false)
+	c.Flags().BoolVar(&allowOther, "allow-other", false, "let other users read the mount (FUSE allow_other; when not mounting as root it needs user_allow_other in /etc/fuse.conf)")
 	return c
 }
 
@@ -43,6 +46,9 @@ func unmountCmd() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := vfs.Unmount(args[0]); err != nil {
+				if errors.Is(err, vfs.ErrNotMounted) {
+					return fmt.Errorf("%s: not mounted", args[0])
+				}
 				return fmt.Errorf("%s: %v", args[0], err)
 			}
 			return nil
@@ -50,23 +56,56 @@ func unmountCmd() *cobra.Command {
 	}
 }
 
-func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
-	if st, err := os.Stat(mnt); err != nil {
-		return fmt.Errorf("%s: no such file or directory; create the mount point first", mnt)
-	} else if !st.IsDir() {
-		return fmt.Errorf("%s: not a directory; the mount point must be an existing directory", mnt)
+func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther bool) error {
+	if allowOther && os.Geteuid() != 0 && !vfs.UserAllowOther() {
+		return fmt.Errorf("%s: --allow-other needs the line user_allow_other in /etc/fuse.conf when not mounting as root; ask an administrator to add it, or mount without --allow-other", mnt)
 	}
+	// Checked (and a stale mount cleared) before the source is opened, so
+	// that a mistake costs nothing; vfs.Mount checks again.
+	note, err := vfs.PrepareMountpoint(mnt)
+	if note != "" {
+		logf("%s", note)
+	}
+	if err != nil {
+		return err
+	}
+	// From here on a signal unmounts (once mounted) or ends the run
+	// before mounting, leaving nothing behind; SIGHUP too (a closed
+	// terminal), or the mount would be left stale.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	dir, err := os.MkdirTemp("", "annslicer-mount-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	var srv atomic.Pointer[vfs.Server]
+	var pin *h5ad.Pin
+	if !isZarr(input) {
+		// Pinned before anything reads it: see h5ad.Pin.
+		if pin, err = h5ad.PinFile(input); err != nil {
+			return err
+		}
+		defer pin.Close()
+		if ok, why := pin.Leased(); !ok && debug {
+			logf("%s: no read lease (%v); changes are caught by its size, mtime and ctime", input, why)
+		}
+		stop := onLeaseBreak(func() {
+			if pin.Check() != nil { // records the change, lets the writer go
+				if s := srv.Load(); s != nil {
+					s.Check() // fails reads now, drops the page cache
+				}
+			}
+		})
+		defer stop()
+	}
 	var ms vfs.Source
 	if isZarr(input) || f.format == "zarr" {
 		if zarrMountSource == nil {
 			return fmt.Errorf("%s: zarr is not supported yet", input)
 		}
-		zs, closeFn, err := zarrMountSource(c, f, input, dir)
+		zs, closeFn, err := zarrMountSource(c, f, input, dir, pin)
 		if err != nil {
 			return err
 		}
@@ -78,26 +117,35 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string) error {
 			return err
 		}
 		defer src.Close()
-		ms = newMountSource(src, plan, dir, input)
+		if err := pin.Bind(src); err != nil {
+			return err
+		}
+		ms = newMountSource(src, plan, dir, input, pin)
 	}
-	srv, err := vfs.Mount(mnt, ms, vfs.Options{
-		Debug:     debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1",
-		Logger:    log.New(os.Stderr, "annslicer: ", 0),
-		MaxImages: maxImages(f.size),
+	select {
+	case <-sigs:
+		return fmt.Errorf("%s: interrupted before it was mounted", mnt)
+	default:
+	}
+	s, err := vfs.Mount(mnt, ms, vfs.Options{
+		Debug:      debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1",
+		Logger:     log.New(os.Stderr, "annslicer: ", 0),
+		MaxImages:  maxImages(f.size),
+		AllowOther: allowOther,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: cannot mount: %v", mnt, err)
 	}
+	srv.Store(s)
+	s.Check() // a change seen before the store above
 	fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(ms.Shards()), input, mnt, mnt)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		if err := srv.Unmount(); err != nil {
+		if err := s.Unmount(); err != nil {
 			logf("%s: unmount: %v", mnt, err)
 		}
 	}()
-	srv.Wait()
+	s.Wait()
 	if debug {
 		logf("%s: unmounted", mnt)
 	}
@@ -116,26 +164,43 @@ func maxImages(size int64) int {
 	return int(max(8, min(256, imageBudget/(max(size, 1)*imageBytesPerRow))))
 }
 
+// onLeaseBreak calls f on every SIGIO, which the kernel sends when a writer
+// opens a source file this process holds a read lease on; stop ends it.
+func onLeaseBreak(f func()) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGIO)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				f()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
 // zarrMountSource serves zarr shards (from an h5ad or zarr input, or h5ad
 // shards of a zarr input); set by zarr.go. dir is a scratch directory
-// removed after unmount; closeFn runs after unmount.
-var zarrMountSource func(c *cobra.Command, f *shardFlags, input, dir string) (src vfs.Source, closeFn func(), err error)
+// removed after unmount; closeFn runs after unmount. pin is the pinned
+// h5ad input (nil for a zarr input).
+var zarrMountSource func(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.Pin) (src vfs.Source, closeFn func(), err error)
 
 // mountSource serves a plan's shards as h5ad images built on first use.
 type mountSource struct {
 	src      *h5ad.Source
+	pin      *h5ad.Pin
 	plan     *engine.Plan
 	dir      string
 	shards   []vfs.ShardInfo
 	manifest []byte
-
-	mu   sync.Mutex
-	last time.Time // of the last stat
-	err  error     // sticky: a changed source never comes back
 }
 
-func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string) *mountSource {
-	ms := &mountSource{src: src, plan: plan, dir: dir}
+func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string, pin *h5ad.Pin) *mountSource {
+	ms := &mountSource{src: src, pin: pin, plan: plan, dir: dir}
 	ms.shards, ms.manifest = shardList(plan, "h5ad", input, src.NObs)
 	return ms
 }
@@ -191,15 +256,5 @@ func (m *mountSource) OpenTree(i int) ([]image.Entry, error) {
 	return nil, fmt.Errorf("%s: zarr shards are not supported yet", m.shards[i].Name)
 }
 
-// checkEvery bounds how often a read stats the source.
-const checkEvery = 50 * time.Millisecond
-
-func (m *mountSource) Check() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err == nil && time.Since(m.last) >= checkEvery {
-		m.err = m.src.Changed()
-		m.last = time.Now()
-	}
-	return m.err
-}
+// Check is exact and cheap (see h5ad.Pin), so it runs on every call.
+func (m *mountSource) Check() error { return m.pin.Check() }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +13,7 @@ import (
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
 	"github.com/annslicer/annslicer/vfs"
 )
@@ -163,37 +162,51 @@ type zarrMount struct {
 	plan     *engine.Plan
 	shards   []vfs.ShardInfo
 	manifest []byte
-	changed  func() error
-	dir      string // scratch directory for h5ad skeletons
-
-	mu   sync.Mutex
-	last time.Time
-	err  error
+	changed  func() error // exact and cheap: see h5ad.Pin, zarrad.Pin
+	built    func() error // after a build: its directory listings held
+	dir      string       // scratch directory for h5ad skeletons
 }
 
-func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string) (vfs.Source, func(), error) {
+// newZarrMount opens input for a mount. An h5ad input comes pinned by the
+// caller; a zarr store is pinned here, before anything reads it, and every
+// file the store reads afterwards is checked against the pin.
+func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.Pin) (vfs.Source, func(), error) {
 	var tree *engine.Tree
-	var changed func() error
 	var closeSrc func()
+	m := &zarrMount{dir: dir, built: func() error { return nil }}
 	if isZarr(input) {
-		t, err := engine.ZarrTree(input, zarr.NewCache(zarrCacheBytes))
+		zp, err := zarrad.PinStore(input)
 		if err != nil {
 			return nil, nil, err
 		}
-		tree, changed, closeSrc = t, storeWatcher(input), func() {}
+		cache := zarr.NewCache(zarrCacheBytes)
+		cache.SetReadFile(zp.ReadFile)
+		t, err := engine.ZarrTree(input, cache)
+		if err != nil {
+			return nil, nil, err
+		}
+		if zp.Verify() != nil {
+			t.Close()
+			return nil, nil, fmt.Errorf("%s: changed while it was being opened; mount it again once the writer is done", input)
+		}
+		tree, closeSrc, m.changed, m.built = t, func() {}, zp.Check, zp.VerifyDirs
 	} else {
 		src, err := openSource(input)
 		if err != nil {
 			return nil, nil, err
 		}
-		tree, changed, closeSrc = engine.H5ADTree(src), src.Changed, src.Close
+		if err := pin.Bind(src); err != nil {
+			src.Close()
+			return nil, nil, err
+		}
+		tree, closeSrc, m.changed = engine.H5ADTree(src), src.Close, pin.Check
 	}
 	plan, err := f.plan(c, tree.NObs)
 	if err != nil {
 		closeSrc()
 		return nil, nil, err
 	}
-	m := &zarrMount{tree: tree, plan: plan, changed: changed, dir: dir}
+	m.tree, m.plan = tree, plan
 	m.shards, m.manifest = shardList(plan, f.format, input, tree.NObs)
 	closeFn := func() {
 		tree.Close()
@@ -212,6 +225,9 @@ func (m *zarrMount) OpenFile(i int) (image.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.built(); err != nil {
+		return nil, err
+	}
 	if debug {
 		logf("built image of %s (%d bytes) in %.3fs", m.shards[i].Name, im.Size(), time.Since(start).Seconds())
 	}
@@ -225,6 +241,9 @@ func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
 		return nil, err
 	}
 	entries, err := sh.Entries()
+	if err == nil {
+		err = m.built()
+	}
 	if err != nil {
 		sh.Close()
 		return nil, err
@@ -240,33 +259,4 @@ func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
 	return entries, nil
 }
 
-func (m *zarrMount) Check() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err == nil && time.Since(m.last) >= checkEvery {
-		m.err = m.changed()
-		m.last = time.Now()
-	}
-	return m.err
-}
-
-// storeWatcher reports a zarr store as changed once its root directory or
-// root metadata changes (anndata rewriting it, a store replaced by rename).
-func storeWatcher(dir string) func() error {
-	stamp := func() string {
-		var b []byte
-		for _, p := range []string{dir, filepath.Join(dir, ".zgroup"), filepath.Join(dir, ".zattrs"), filepath.Join(dir, ".zmetadata"), filepath.Join(dir, "zarr.json")} {
-			if st, err := os.Stat(p); err == nil {
-				b = fmt.Appendf(b, "%s %d %d;", p, st.Size(), st.ModTime().UnixNano())
-			}
-		}
-		return string(b)
-	}
-	first := stamp()
-	return func() error {
-		if stamp() != first {
-			return fmt.Errorf("%s: changed since it was opened; remount to serve the new store", dir)
-		}
-		return nil
-	}
-}
+func (m *zarrMount) Check() error { return m.changed() }
