@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/annslicer/annslicer/vfs"
 )
 
 // Mount safety: a mount serves the source as it was at mount time or fails
@@ -186,6 +188,46 @@ func TestMountZarrChunkChangeFailsReads(t *testing.T) {
 			wantEIO(t, shards[2], want[2])
 		})
 	}
+	t.Run("zarr_shards", func(t *testing.T) {
+		args := []string{"--size", "100", "--format", "zarr"}
+		mat := filepath.Join(t.TempDir(), "mat")
+		mustSlice(t, append([]string{"materialize", pristine, mat, "--compression", "none"}, args...)...)
+		src := copySource(t, pristine)
+		m := mount(t, src, args...)
+		sameTree(t, filepath.Join(m.dir, "shard_0.zarr"), filepath.Join(mat, "shard_0.zarr"))
+		chunk := filepath.Join(src, "obsm", "X_pca", "1.0")
+		if err := os.WriteFile(chunk+".tmp", newChunk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(chunk+".tmp", chunk); err != nil {
+			t.Fatal(err)
+		}
+		// Every file of shard 1 reads as materialized or fails with EIO,
+		// and the changed chunk makes something fail.
+		var eio int
+		err := filepath.WalkDir(filepath.Join(m.dir, "shard_1.zarr"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				var got []byte
+				if got, err = os.ReadFile(p); err == nil {
+					rel, _ := filepath.Rel(m.dir, p)
+					if want, _ := os.ReadFile(filepath.Join(mat, rel)); !bytes.Equal(got, want) {
+						t.Errorf("%s: served NEW bytes after the source changed", p)
+					}
+				}
+			}
+			if errors.Is(err, syscall.EIO) {
+				eio++
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eio == 0 {
+			t.Error("every file of shard_1.zarr read fine after the chunk it needs changed; want EIO")
+		}
+	})
 }
 
 // mountIDs lists the ids of the mounts stacked on dir.
@@ -362,6 +404,32 @@ func TestMountAllowOtherLetsAnotherUserRead(t *testing.T) {
 				t.Errorf("%s: mode %v %v, want 0555", m.dir, st.Mode(), err)
 			}
 		})
+	}
+}
+
+// A user other than root asking for --allow-other is told at once when
+// /etc/fuse.conf does not allow it.
+func TestMountAllowOtherNeedsFuseConfForUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another user")
+	}
+	dir := openDir(t)
+	bin := filepath.Join(dir, "annslicer")
+	b, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(dir, "no-such-mnt") // nothing is mounted either way
+	out, err := asOther(bin, "mount", filepath.Join(dir, "any.h5ad"), mnt, "--allow-other")
+	msg := string(out)
+	if err == nil || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "annslicer: ") {
+		t.Fatalf("want a one-line failure, got %v %q", err, msg)
+	}
+	if vfs.UserAllowOther() == strings.Contains(msg, "user_allow_other") {
+		t.Errorf("/etc/fuse.conf allows it: %v; message %q", vfs.UserAllowOther(), msg)
 	}
 }
 
