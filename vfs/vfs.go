@@ -104,8 +104,10 @@ type Server struct {
 	unmountErr error
 }
 
-// Mount serves src at mountpoint (an existing directory) and returns once
-// the kernel answers requests. Call Unmount to end it.
+// Mount serves src at mountpoint and returns once the kernel answers
+// requests. Call Unmount to end it. The mountpoint must be an existing,
+// empty directory without a live annslicer mount (PrepareMountpoint); a
+// stale one, left by a killed server, is cleared (and logged).
 func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.Default()
