@@ -27,7 +27,7 @@ import (
 //     fstat showing the new ctime, unless the write left ctime unchanged.
 //   - It leaves ctime unchanged only when ctime already equals the current
 //     clock tick. Pin therefore waits until every recorded ctime lies
-//     settleTime (2 s, coarser than any Linux filesystem's timestamps, FAT
+//     pinSettle (2 s, coarser than any Linux filesystem's timestamps, FAT
 //     included) before the walk that recorded it: no later write can keep
 //     it. (A store just written pays that wait once at mount.)
 //   - A file replaced by rename, or removed and recreated, is another inode
@@ -44,26 +44,26 @@ import (
 //
 // Not covered: writes that bypass the filesystem (to the block device, by
 // another host of a network filesystem, whose server clock may also
-// disagree with ours), a clock set back by more than settleTime, and
+// disagree with ours), a clock set back by more than pinSettle, and
 // filesystems that do not update ctime on write.
 type Pin struct {
 	Dir   string // as the store names its files (filepath.Clean of the path)
-	files map[string]fileID
-	dirs  map[string]fileID
+	files map[string]pinID
+	dirs  map[string]pinID
 	err   atomic.Pointer[error] // sticky: the first change seen
 }
 
-const settleTime = 2 * time.Second
+const pinSettle = 2 * time.Second
 
-type fileID struct {
+type pinID struct {
 	dev, ino     uint64
 	mode         uint32
 	size         int64
 	mtime, ctime syscall.Timespec
 }
 
-func idOf(st *syscall.Stat_t) fileID {
-	return fileID{uint64(st.Dev), st.Ino, st.Mode, st.Size, st.Mtim, st.Ctim}
+func pinIDOf(st *syscall.Stat_t) pinID {
+	return pinID{uint64(st.Dev), st.Ino, st.Mode, st.Size, st.Mtim, st.Ctim}
 }
 
 // PinStore records the store at path, waiting until it has settled (see
@@ -77,13 +77,13 @@ func PinStore(path string) (*Pin, error) {
 			return nil, err
 		}
 		p.files, p.dirs = files, dirs
-		if newest.Before(start.Add(-settleTime)) {
+		if newest.Before(start.Add(-pinSettle)) {
 			return p, nil
 		}
 		if try == 4 {
 			return nil, fmt.Errorf("%s: still being written (changed %v ago); mount it once the writer is done", path, time.Since(newest).Round(time.Millisecond))
 		}
-		time.Sleep(time.Until(newest.Add(settleTime + 10*time.Millisecond)))
+		time.Sleep(time.Until(newest.Add(pinSettle + 10*time.Millisecond)))
 	}
 }
 
@@ -91,8 +91,8 @@ func PinStore(path string) (*Pin, error) {
 // symbolic links, not into a directory containing itself), and the newest
 // ctime seen. Entries that cannot be stat'ed (dangling or looping links)
 // are left out: reading them fails the same way later.
-func walkStore(root string) (files, dirs map[string]fileID, newest time.Time, err error) {
-	files, dirs = map[string]fileID{}, map[string]fileID{}
+func walkStore(root string) (files, dirs map[string]pinID, newest time.Time, err error) {
+	files, dirs = map[string]pinID{}, map[string]pinID{}
 	note := func(st *syscall.Stat_t) {
 		if c := time.Unix(st.Ctim.Unix()); c.After(newest) {
 			newest = c
@@ -106,11 +106,11 @@ func walkStore(root string) (files, dirs map[string]fileID, newest time.Time, er
 		}
 		up[key] = true
 		defer delete(up, key)
-		dirs[dir] = idOf(st)
+		dirs[dir] = pinIDOf(st)
 		note(st)
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return fmt.Errorf("%s: cannot list: %v", dir, unwrap(err))
+			return fmt.Errorf("%s: cannot list: %v", dir, pinUnwrap(err))
 		}
 		for _, e := range ents {
 			p := filepath.Join(dir, e.Name())
@@ -124,7 +124,7 @@ func walkStore(root string) (files, dirs map[string]fileID, newest time.Time, er
 				}
 				continue
 			}
-			files[p] = idOf(&est)
+			files[p] = pinIDOf(&est)
 			note(&est)
 		}
 		return nil
@@ -140,7 +140,7 @@ func walkStore(root string) (files, dirs map[string]fileID, newest time.Time, er
 	return files, dirs, newest, err
 }
 
-func unwrap(err error) error {
+func pinUnwrap(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -182,7 +182,7 @@ func (p *Pin) ReadFile(file string) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		var st syscall.Stat_t
-		if serr := syscall.Stat(file, &st); serr != nil || idOf(&st) != want {
+		if serr := syscall.Stat(file, &st); serr != nil || pinIDOf(&st) != want {
 			return nil, p.fail(file, "was removed or replaced")
 		}
 		return nil, err
@@ -202,12 +202,12 @@ func (p *Pin) ReadFile(file string) ([]byte, error) {
 	return data, nil
 }
 
-func (p *Pin) same(f *os.File, file string, want fileID) error {
+func (p *Pin) same(f *os.File, file string, want pinID) error {
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		return &os.PathError{Op: "fstat", Path: file, Err: err}
 	}
-	if idOf(&st) != want {
+	if pinIDOf(&st) != want {
 		return p.fail(file, "changed")
 	}
 	return nil
@@ -223,7 +223,7 @@ func (p *Pin) Verify() error {
 	if err != nil {
 		return p.fail(p.Dir, "could not be walked again")
 	}
-	for _, m := range [][2]map[string]fileID{{p.files, files}, {p.dirs, dirs}} {
+	for _, m := range [][2]map[string]pinID{{p.files, files}, {p.dirs, dirs}} {
 		for k, id := range m[0] {
 			if now, ok := m[1][k]; !ok {
 				return p.fail(k, "was removed")
@@ -248,7 +248,7 @@ func (p *Pin) VerifyDirs() error {
 	}
 	for d, want := range p.dirs {
 		var st syscall.Stat_t
-		if err := syscall.Stat(d, &st); err != nil || idOf(&st) != want {
+		if err := syscall.Stat(d, &st); err != nil || pinIDOf(&st) != want {
 			return p.fail(d, "changed")
 		}
 	}
