@@ -172,8 +172,8 @@ func (s *Set) Commit(ctx context.Context) (err error) {
 		return ctx.Err()
 	}
 	type aside struct{ final, old string }
-	var moved []aside  // DIR/NAME moved (or linked) to old/NAME
-	var placed []int   // outputs renamed into place
+	var moved []aside // DIR/NAME moved (or linked) to old/NAME
+	var placed []int  // outputs renamed into place
 	linked := map[string]bool{}
 	defer func() {
 		if err == nil {
