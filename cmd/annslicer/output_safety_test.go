@@ -135,11 +135,33 @@ func (s *started) wait() (code int, sig syscall.Signal) {
 	return 0, 0
 }
 
-// stagedFiles counts the outputs being written in dir's staging
-// directories (.annslicer-PID-*/new/*).
-func stagedFiles(dir string) int {
-	m, _ := filepath.Glob(filepath.Join(dir, ".annslicer-*", "new", "*"))
-	return len(m)
+// stamps identifies every file under dir by inode, size and mtime: cheap
+// enough to poll, and a file replaced by a rename gets a new stamp.
+func stamps(dir string) map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			rel, _ := filepath.Rel(dir, p)
+			out[rel] = fmt.Sprintf("%d %d %d", info.Sys().(*syscall.Stat_t).Ino, info.Size(), info.ModTime().UnixNano())
+		}
+		return nil
+	})
+	return out
+}
+
+// touched counts the files under dir that are new or replaced since
+// before: the progress of a run, wherever it writes.
+func touched(dir string, before map[string]string) int {
+	n := 0
+	for p, st := range stamps(dir) {
+		if before[p] != st {
+			n++
+		}
+	}
+	return n
 }
 
 // waitFor polls until cond holds or the run ends; it reports whether cond
@@ -156,13 +178,16 @@ func (s *started) waitFor(cond func() bool) bool {
 }
 
 // signalMidRun starts `slice` over an existing set of shards in dir, sends
-// sig once the run is writing (staged files exist), and returns the exit.
+// sig once the run is writing (new files exist), and returns the exit.
 // A run that finished before the signal could land is tried again.
 func signalMidRun(t *testing.T, dir string, sig syscall.Signal, args ...string) (code int, signaled syscall.Signal, stderr string) {
 	t.Helper()
 	for try := 0; try < 5; try++ {
+		before := stamps(dir)
 		s := start(t, args...)
-		if !s.waitFor(func() bool { return stagedFiles(dir) >= 1 }) {
+		// A few shards' worth: some are complete (and, before output
+		// sets, already renamed over the previous ones).
+		if !s.waitFor(func() bool { return touched(dir, before) >= 8 }) {
 			code, _ := s.wait()
 			t.Fatalf("the run ended (exit %d) before writing anything: %s", code, s.stderr.String())
 		}
