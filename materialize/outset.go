@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -106,16 +107,20 @@ func NewSet(names []string, o SetOptions) (*Set, error) {
 		}
 		s.extra = o.Extra
 	}
+	cleanScratch(s.logf)
 	for _, n := range names {
 		d := filepath.Dir(n)
 		if _, ok := s.stages[d]; ok {
 			continue
 		}
-		cleanStale(d, s.logf)
+		cleanStale(d, stagePrefix, s.logf)
 		st, err := os.MkdirTemp(d, fmt.Sprintf("%s%d-", stagePrefix, os.Getpid()))
 		if err == nil {
-			if err = os.Mkdir(filepath.Join(st, "new"), 0o755); err == nil {
-				err = os.Mkdir(filepath.Join(st, "old"), 0o755)
+			s.stages[d] = st
+			if err = os.WriteFile(filepath.Join(st, "host"), []byte(hostname()), 0o644); err == nil {
+				if err = os.Mkdir(filepath.Join(st, "new"), 0o755); err == nil {
+					err = os.Mkdir(filepath.Join(st, "old"), 0o755)
+				}
 			}
 		}
 		if err != nil {
@@ -126,7 +131,6 @@ func NewSet(names []string, o SetOptions) (*Set, error) {
 			}
 			return nil, fmt.Errorf("%s: cannot write there: %v", d, err)
 		}
-		s.stages[d] = st
 		s.dirs = append(s.dirs, d)
 	}
 	for _, n := range names {
@@ -234,10 +238,8 @@ func (s *Set) Commit(ctx context.Context) (err error) {
 // call more than once, and after Commit.
 func (s *Set) Abort() {
 	s.done = true
-	for _, d := range s.dirs {
-		if st := s.stages[d]; st != "" {
-			os.RemoveAll(st)
-		}
+	for _, st := range s.stages {
+		os.RemoveAll(st)
 	}
 }
 
@@ -286,19 +288,24 @@ func (s *Set) logf(format string, a ...any) {
 	}
 }
 
-// cleanStale removes the staging directories in dir of runs whose process
-// is gone, putting back first anything they had moved aside.
-func cleanStale(dir string, logf func(string, ...any)) {
+// cleanStale removes the directories prefix+PID-* in dir of runs on this
+// host whose process is gone (a staging directory, h5ad scratch), putting
+// back first anything a staging directory had moved aside. A directory of
+// another host sharing dir (NFS) is left alone: its PID means nothing here.
+func cleanStale(dir, prefix string, logf func(string, ...any)) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		pid, ok := stagePID(e.Name())
+		pid, ok := stagePID(e.Name(), prefix)
 		if !ok || !e.IsDir() || pid == os.Getpid() || alive(pid) {
 			continue
 		}
 		st := filepath.Join(dir, e.Name())
+		if h, err := os.ReadFile(filepath.Join(st, "host")); err == nil && string(h) != hostname() {
+			continue
+		}
 		olds, _ := os.ReadDir(filepath.Join(st, "old"))
 		for _, o := range olds {
 			final := filepath.Join(dir, o.Name())
@@ -309,14 +316,27 @@ func cleanStale(dir string, logf func(string, ...any)) {
 			}
 		}
 		if err := os.RemoveAll(st); err == nil {
-			logf("removed %s: the staging directory of process %d, which is no longer running", st, pid)
+			logf("removed %s, left by process %d which is no longer running", st, pid)
 		}
 	}
 }
 
-// stagePID parses .annslicer-PID-RANDOM.
-func stagePID(name string) (int, bool) {
-	rest, ok := strings.CutPrefix(name, stagePrefix)
+var scratchOnce sync.Once
+
+// cleanScratch removes the h5ad scratch directories (layout/h5ad, in the
+// temporary directory) of runs killed before they could.
+func cleanScratch(logf func(string, ...any)) {
+	scratchOnce.Do(func() { cleanStale(os.TempDir(), "annslicer-src-", logf) })
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// stagePID parses PREFIX PID-RANDOM.
+func stagePID(name, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}

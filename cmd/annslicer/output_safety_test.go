@@ -180,7 +180,7 @@ func (s *started) waitFor(cond func() bool) bool {
 // signalMidRun starts `slice` over an existing set of shards in dir, sends
 // sig once the run is writing (new files exist), and returns the exit.
 // A run that finished before the signal could land is tried again.
-func signalMidRun(t *testing.T, dir string, sig syscall.Signal, args ...string) (code int, signaled syscall.Signal, stderr string) {
+func signalMidRun(t *testing.T, dir string, sig syscall.Signal, args ...string) (code int, signaled syscall.Signal, stderr string, pid int) {
 	t.Helper()
 	for try := 0; try < 5; try++ {
 		before := stamps(dir)
@@ -197,7 +197,7 @@ func signalMidRun(t *testing.T, dir string, sig syscall.Signal, args ...string) 
 			t.Logf("try %d: the run finished before %v arrived; again", try, sig)
 			continue
 		}
-		return code, signaled, s.stderr.String()
+		return code, signaled, s.stderr.String(), s.cmd.Process.Pid
 	}
 	t.Fatalf("five runs finished before %v arrived", sig)
 	return
@@ -214,7 +214,7 @@ func TestSignalMidRunKeepsPreviousShards(t *testing.T) {
 			prefix := filepath.Join(dir, "s")
 			mustSlice(t, "slice", src, prefix, "--size", "2000")
 			before := dirState(t, dir)
-			code, signaled, stderr := signalMidRun(t, dir, sig, "slice", src, prefix, "--size", "2000", "--shuffle", "--seed", "3", "--overwrite")
+			code, signaled, stderr, _ := signalMidRun(t, dir, sig, "slice", src, prefix, "--size", "2000", "--shuffle", "--seed", "3", "--overwrite")
 			if code != 130 || !strings.Contains(stderr, "interrupted") {
 				t.Errorf("want exit 130 and 'interrupted', got exit %d (signal %v): %q", code, signaled, stderr)
 			}
@@ -231,7 +231,7 @@ func TestSignalMidZarrRunKeepsPreviousStores(t *testing.T) {
 	prefix := filepath.Join(dir, "z")
 	mustSlice(t, "slice", src, prefix, "--size", "6000", "--format", "zarr")
 	before := dirState(t, dir)
-	code, signaled, stderr := signalMidRun(t, dir, syscall.SIGTERM, "slice", src, prefix, "--size", "6000", "--format", "zarr", "--shuffle", "--seed", "3", "--overwrite")
+	code, signaled, stderr, _ := signalMidRun(t, dir, syscall.SIGTERM, "slice", src, prefix, "--size", "6000", "--format", "zarr", "--shuffle", "--seed", "3", "--overwrite")
 	if code != 130 || !strings.Contains(stderr, "interrupted") {
 		t.Errorf("want exit 130 and 'interrupted', got exit %d (signal %v): %q", code, signaled, stderr)
 	}
@@ -247,7 +247,7 @@ func TestKill9LeavesOnlyAStagingDirectory(t *testing.T) {
 	prefix := filepath.Join(dir, "s")
 	mustSlice(t, "slice", src, prefix, "--size", "2000")
 	before := dirState(t, dir)
-	code, signaled, _ := signalMidRun(t, dir, syscall.SIGKILL, "slice", src, prefix, "--size", "2000", "--shuffle", "--seed", "5", "--overwrite")
+	code, signaled, _, pid := signalMidRun(t, dir, syscall.SIGKILL, "slice", src, prefix, "--size", "2000", "--shuffle", "--seed", "5", "--overwrite")
 	if signaled != syscall.SIGKILL {
 		t.Fatalf("want the run killed, got exit %d", code)
 	}
@@ -271,12 +271,23 @@ func TestKill9LeavesOnlyAStagingDirectory(t *testing.T) {
 	if stage == "" {
 		t.Fatal("no staging directory after kill -9 mid-run")
 	}
+	// The source's scratch (the template of its verbatim elements) is in
+	// the temporary directory; it goes too.
+	scratch, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("annslicer-src-%d-*", pid)))
+	if len(scratch) == 0 {
+		t.Errorf("no scratch directory of process %d in %s", pid, os.TempDir())
+	}
 	r := annslicer(t, "--debug", "slice", src, prefix, "--size", "2000", "--shuffle", "--seed", "5", "--overwrite")
 	if r.code != 0 {
 		t.Fatalf("the next run: exit %d: %s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, stage) || !strings.Contains(r.stderr, "no longer running") {
 		t.Errorf("--debug does not tell the stale %s was removed: %q", stage, r.stderr)
+	}
+	for _, sc := range scratch {
+		if _, err := os.Stat(sc); err == nil {
+			t.Errorf("scratch %s of the killed run is still there", sc)
+		}
 	}
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 30 {
