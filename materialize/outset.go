@@ -67,6 +67,11 @@ const stagePrefix = ".annslicer-"
 // where a file goes, leftovers of an earlier set (Extra) without Overwrite,
 // an unwritable directory.
 func NewSet(names []string, o SetOptions) (*Set, error) {
+	// Clean: "x.zarr/" is staged next to x.zarr, not inside it.
+	names = append([]string(nil), names...)
+	for k, n := range names {
+		names[k] = filepath.Clean(n)
+	}
 	s := &Set{final: names, stages: map[string]string{}, log: o.Log}
 	seen := map[string]int{}
 	for k, n := range names {
