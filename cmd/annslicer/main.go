@@ -45,6 +45,11 @@ func main() {
 	// cancellation of their context (cmd.Context()).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// Some steps (libhdf5 calls, a zarr group being written) notice the
+	// signal only when they end: a second one stops the run at once, as
+	// its default action, leaving only the staging directory (which the
+	// next run removes).
+	go func() { <-ctx.Done(); stop() }()
 	// Garbage from read windows would otherwise let the heap float far above
 	// what is live; a soft limit keeps peak RSS near the working set.
 	rtdebug.SetMemoryLimit(48 << 20)
