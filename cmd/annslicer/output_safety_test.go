@@ -182,12 +182,19 @@ func (s *started) waitFor(cond func() bool) bool {
 // A run that finished before the signal could land is tried again.
 func signalMidRun(t *testing.T, dir string, sig syscall.Signal, args ...string) (code int, signaled syscall.Signal, stderr string, pid int) {
 	t.Helper()
+	return signalAfter(t, dir, 8, sig, args...)
+}
+
+// signalAfter is signalMidRun once files files under dir are new or
+// replaced.
+func signalAfter(t *testing.T, dir string, files int, sig syscall.Signal, args ...string) (code int, signaled syscall.Signal, stderr string, pid int) {
+	t.Helper()
 	for try := 0; try < 5; try++ {
 		before := stamps(dir)
 		s := start(t, args...)
 		// A few shards' worth: some are complete (and, before output
 		// sets, already renamed over the previous ones).
-		if !s.waitFor(func() bool { return touched(dir, before) >= 8 }) {
+		if !s.waitFor(func() bool { return touched(dir, before) >= files }) {
 			code, _ := s.wait()
 			t.Fatalf("the run ended (exit %d) before writing anything: %s", code, s.stderr.String())
 		}
@@ -232,6 +239,24 @@ func TestSignalMidZarrRunKeepsPreviousStores(t *testing.T) {
 	mustSlice(t, "slice", src, prefix, "--size", "6000", "--format", "zarr")
 	before := dirState(t, dir)
 	code, signaled, stderr, _ := signalMidRun(t, dir, syscall.SIGTERM, "slice", src, prefix, "--size", "6000", "--format", "zarr", "--shuffle", "--seed", "3", "--overwrite")
+	if code != 130 || !strings.Contains(stderr, "interrupted") {
+		t.Errorf("want exit 130 and 'interrupted', got exit %d (signal %v): %q", code, signaled, stderr)
+	}
+	sameState(t, dir, before)
+}
+
+// A signal mid-merge (merge checks for it between inputs): exit 130, the
+// previous OUTPUT unchanged, nothing beside it. Merge used to die of the
+// signal, leaving its temporary file.
+func TestSignalMidMergeKeepsPreviousOutput(t *testing.T) {
+	src := bigSource(t)
+	shards := filepath.Join(t.TempDir(), "s")
+	mustSlice(t, "slice", src, shards, "--size", "1000")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "merged.h5ad")
+	mustMerge(t, out, shards+"_shard_*.h5ad")
+	before := dirState(t, dir)
+	code, signaled, stderr, _ := signalAfter(t, dir, 1, syscall.SIGTERM, "merge", out, shards+"_shard_*.h5ad", "--overwrite")
 	if code != 130 || !strings.Contains(stderr, "interrupted") {
 		t.Errorf("want exit 130 and 'interrupted', got exit %d (signal %v): %q", code, signaled, stderr)
 	}
