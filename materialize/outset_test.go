@@ -121,4 +121,3 @@ func TestStaleStagingIsRemovedAndRestores(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
