@@ -32,6 +32,9 @@ func noSpace(dir, name string) error {
 	where := dir
 	if dev, fstype, mnt := mountOf(resolve(dir)); mnt != "" {
 		where = fmt.Sprintf("%s (%s mounted on %s", dev, fstype, mnt)
+		if dev == fstype { // tmpfs, overlay: the source says nothing more
+			where = fmt.Sprintf("%s (mounted on %s", dev, mnt)
+		}
 		var st syscall.Statfs_t
 		if syscall.Statfs(dir, &st) == nil {
 			where += ", " + human(int64(st.Blocks)*st.Bsize) + " in all"
