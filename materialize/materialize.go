@@ -5,12 +5,9 @@ package materialize
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,15 +28,18 @@ type Options struct {
 	Plan        *engine.Plan
 	Compression engine.Compression
 	Overwrite   bool
+	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
 	Progress    Progress
-	Ctx         context.Context // cancelled (Ctrl-C): stop, and remove what this run wrote
+	Ctx         context.Context // cancelled (Ctrl-C): stop, and leave nothing new
+	Log         func(msg string)
 }
 
 const window = 8 << 20 // bytes generated per write
 
-// Shards writes shard k of src to names[k], for every shard of the plan.
-// Outputs appear under their names only when complete; on failure nothing
-// this run wrote is left behind.
+// Shards writes shard k of src to names[k], for every shard of the plan,
+// as one output set (outset.go): the shards appear under their names all
+// together, once every one is complete; on failure or interrupt nothing
+// new is left and every existing file is as it was.
 func Shards(src *h5ad.Source, names []string, o Options) error {
 	if o.Ctx == nil {
 		o.Ctx = context.Background()
@@ -47,9 +47,11 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 	if len(names) != o.Plan.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
 	}
-	if err := CheckOutputs(names, o.Overwrite); err != nil {
+	set, err := NewSet(names, SetOptions{Overwrite: o.Overwrite, Inputs: []string{src.Path}, Extra: o.Extra, Log: o.Log})
+	if err != nil {
 		return err
 	}
+	defer set.Abort()
 	if o.Progress != nil {
 		o.Progress.Begin(len(names), o.Plan.N)
 		defer o.Progress.End()
@@ -58,7 +60,6 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 	// cores busy while libhdf5 (serialised) builds another's skeleton.
 	var (
 		mu    sync.Mutex
-		done  []string
 		first error
 		next  int
 		wg    sync.WaitGroup
@@ -78,17 +79,14 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 				}
 				start := time.Now()
 				rows := o.Plan.Rows(k)
-				err := writeShard(src, rows, names[k], o)
+				err := writeShard(src, rows, set.Temp(k), names[k], o)
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
 				}
-				if err == nil {
-					done = append(done, names[k])
-					if o.Progress != nil {
-						o.Progress.Cells(int64(len(rows)))
-						o.Progress.ShardDone(k, names[k], int64(len(rows)), time.Since(start))
-					}
+				if err == nil && o.Progress != nil {
+					o.Progress.Cells(int64(len(rows)))
+					o.Progress.ShardDone(k, names[k], int64(len(rows)), time.Since(start))
 				}
 				mu.Unlock()
 			}
@@ -99,56 +97,16 @@ func Shards(src *h5ad.Source, names []string, o Options) error {
 		first = o.Ctx.Err()
 	}
 	if first != nil {
-		for _, p := range done {
-			os.Remove(p)
-		}
+		return set.Err(first)
 	}
-	return first
+	return set.Err(set.Commit(o.Ctx))
 }
 
 func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
 
-// CheckOutputs refuses to clobber outputs (files, or zarr directories
-// named *.zarr) and finds unwritable places before anything is written.
-func CheckOutputs(names []string, overwrite bool) error {
-	dirs := map[string]bool{}
-	for _, n := range names {
-		if st, err := os.Stat(n); err == nil {
-			if st.IsDir() && !strings.HasSuffix(n, ".zarr") {
-				return fmt.Errorf("%s: exists and is a directory", n)
-			}
-			if !overwrite {
-				return fmt.Errorf("%s: already exists; pass --overwrite to replace it", n)
-			}
-		}
-		dirs[filepath.Dir(n)] = true
-	}
-	for d := range dirs {
-		f, err := os.CreateTemp(d, ".annslicer-check-*")
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return fmt.Errorf("%s: cannot write there: %v", d, err)
-		}
-		f.Close()
-		os.Remove(f.Name())
-	}
-	return nil
-}
-
-func tempName(name string) string {
-	return filepath.Join(filepath.Dir(name), fmt.Sprintf(".%s.tmp-%d", filepath.Base(name), os.Getpid()))
-}
-
-func writeShard(src *h5ad.Source, rows []int64, name string, o Options) (err error) {
-	tmp := tempName(name)
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
+// writeShard writes the shard of rows at tmp (its staging path; name is
+// the final one, for messages).
+func writeShard(src *h5ad.Source, rows []int64, tmp, name string, o Options) error {
 	sh, err := engine.BuildH5AD(src, rows, tmp, o.Compression)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Path, err)
@@ -167,5 +125,5 @@ func writeShard(src *h5ad.Source, rows []int64, name string, o Options) (err err
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return os.Rename(tmp, name)
+	return nil
 }

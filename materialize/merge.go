@@ -1,8 +1,8 @@
 package materialize
 
 import (
+	"context"
 	"fmt"
-	"os"
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5"
@@ -15,6 +15,8 @@ type MergeOptions struct {
 	Overwrite bool
 	Warn      func(msg string) // hears about elements left out; may be nil
 	Progress  Progress         // one "shard" per input; may be nil
+	Ctx       context.Context  // cancelled (Ctrl-C): stop between inputs, leave nothing new
+	Log       func(msg string) // housekeeping (--debug); may be nil
 }
 
 // Merge writes the inputs, cells stacked in input order, to output (.h5ad,
@@ -26,8 +28,10 @@ type MergeOptions struct {
 // the bytes can move as they are, windows of a few MB where indices are
 // remapped or integers widened). Memory is bounded by one input's
 // per-cell strings and a few windows, whatever the number of inputs.
-// The result is checked (shapes, indptr) before it is renamed into place;
-// on any error nothing is left behind.
+// The output is an output set of one (outset.go): written in a staging
+// directory, checked (shapes, indptr), then renamed into place; on any
+// error or interrupt nothing is left behind and an existing OUTPUT is
+// unchanged.
 func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	if o.Join == "" {
 		o.Join = "outer"
@@ -38,17 +42,25 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	if len(inputs) == 0 {
 		return fmt.Errorf("no inputs to merge")
 	}
+	if o.Ctx == nil {
+		o.Ctx = context.Background()
+	}
 	if needsZarrMerge(output, inputs) {
 		return mergeZarr(output, inputs, o) // see merge_zarr.go
 	}
-	for _, in := range inputs {
-		if same(in, output) {
-			return fmt.Errorf("%s: the output is also an input; write the merge to a new file", output)
-		}
-	}
-	if err := CheckOutputs([]string{output}, o.Overwrite); err != nil {
+	set, err := NewSet([]string{output}, SetOptions{Overwrite: o.Overwrite, Inputs: inputs, Log: o.Log})
+	if err != nil {
 		return err
 	}
+	defer set.Abort()
+	if err := mergeH5AD(set.Temp(0), inputs, o); err != nil {
+		return set.Err(err)
+	}
+	return set.Err(set.Commit(o.Ctx))
+}
+
+// mergeH5AD writes the merge of h5ad inputs as the file tmp, and checks it.
+func mergeH5AD(tmp string, inputs []string, o MergeOptions) (err error) {
 	m := &merger{o: o}
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})
@@ -65,28 +77,16 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 			o.Warn(w)
 		}
 	}
-	tmp := tempName(output)
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
 	if err := m.write(tmp); err != nil {
 		return err
 	}
+	if err := o.Ctx.Err(); err != nil {
+		return err
+	}
 	if err := m.validate(tmp); err != nil {
-		return fmt.Errorf("%s: the merged file failed its check (%v); nothing was written", output, err)
+		return fmt.Errorf("%s: the merged file failed its check (%v); nothing was written", tmp, err)
 	}
-	return os.Rename(tmp, output)
-}
-
-func same(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	return err == nil && os.SameFile(sa, sb)
+	return nil
 }
 
 // plan checks every input and sizes the output.
@@ -97,6 +97,9 @@ func (m *merger) plan() error {
 	ahead := m.openAhead()
 	defer ahead.stop()
 	for i, in := range m.inputs {
+		if err := m.o.Ctx.Err(); err != nil {
+			return err
+		}
 		src, vars := m.tpl, map[string]varRead(nil)
 		if i > 0 {
 			o := <-ahead.ch
@@ -191,8 +194,12 @@ func (a *ahead) stop() {
 	}
 }
 
-// withInput opens input i (the template stays open) for fn.
+// withInput opens input i (the template stays open) for fn. An interrupt
+// takes effect here, between inputs.
 func (m *merger) withInput(i int, fn func(*h5ad.Source) error) error {
+	if err := m.o.Ctx.Err(); err != nil {
+		return err
+	}
 	if i == 0 {
 		return fn(m.tpl)
 	}

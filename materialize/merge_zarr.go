@@ -71,26 +71,22 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	if output == "" {
 		return fmt.Errorf("no output name")
 	}
-	for _, in := range inputs {
-		if same(in, output) {
-			return fmt.Errorf("%s: the output is also an input; write the merge to a new file", output)
+	if zout {
+		if st, err := os.Lstat(output); err == nil && o.Overwrite && !st.IsDir() {
+			return fmt.Errorf("%s: exists and is not a directory (a .zarr store is a directory); remove it first", output)
 		}
 	}
-	if zout {
-		if err := checkZarrOutput(output, o.Overwrite); err != nil {
-			return err
-		}
-	} else if err := CheckOutputs([]string{output}, o.Overwrite); err != nil {
+	set, err := NewSet([]string{output}, SetOptions{Overwrite: o.Overwrite, Inputs: inputs, Log: o.Log})
+	if err != nil {
 		return err
 	}
-	work := filepath.Join(filepath.Dir(output), fmt.Sprintf(".%s.merge-%d", filepath.Base(output), os.Getpid()))
-	os.RemoveAll(work)
-	if err := os.Mkdir(work, 0o755); err != nil {
-		return fmt.Errorf("%s: cannot make a work directory: %v", filepath.Dir(output), err)
+	defer set.Abort()
+	work, err := set.Work()
+	if err != nil {
+		return err
 	}
-	defer os.RemoveAll(work)
-
 	rn := &renamer{}
+	fail := func(err error) error { return set.Err(rn.err(err)) }
 	parts := make([]string, len(inputs))
 	for i, in := range inputs {
 		if !isZarrPath(in) {
@@ -98,74 +94,40 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 			continue
 		}
 		parts[i] = filepath.Join(work, fmt.Sprintf("in%d.h5ad", i))
-		if err := zarrToH5AD(in, parts[i]); err != nil {
-			return rn.err(err)
-		}
 		rn.add(parts[i], in)
+		if err := zarrToH5AD(o.Ctx, in, parts[i]); err != nil {
+			return fail(err)
+		}
 	}
 	po := o
 	if o.Warn != nil {
 		po.Warn = func(msg string) { o.Warn(rn.str(msg)) }
 	}
 	if !zout {
-		return rn.err(Merge(output, parts, po))
+		if err := mergeH5AD(set.Temp(0), parts, po); err != nil {
+			return fail(err)
+		}
+		return set.Err(set.Commit(o.Ctx))
 	}
 	merged := filepath.Join(work, "merged.h5ad")
 	rn.add(merged, output)
-	po.Overwrite = true
-	if err := Merge(merged, parts, po); err != nil {
-		return rn.err(err)
+	if err := mergeH5AD(merged, parts, po); err != nil {
+		return fail(err)
 	}
-	tmp := engine.ZarrShardDir(output)
-	os.RemoveAll(tmp)
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
+	tmp := set.Temp(0)
 	n, err := h5adToZarr(merged, tmp)
 	if err != nil {
-		return rn.err(err)
+		return fail(err)
 	}
 	os.Remove(merged) // free its space before the rename
 	if err := checkMergedZarr(tmp, n); err != nil {
-		return fmt.Errorf("%s: the merged store failed its check (%v); nothing was written", output, err)
+		return fmt.Errorf("%s: the merged store failed its check (%v); nothing was written", output, set.Err(err))
 	}
-	if _, err := os.Lstat(output); err == nil {
-		if err := os.RemoveAll(output); err != nil {
-			return fmt.Errorf("%s: cannot replace: %v", output, err)
-		}
-	}
-	return os.Rename(tmp, output)
-}
-
-// checkZarrOutput refuses to clobber OUTPUT and finds an unwritable place
-// before anything is read.
-func checkZarrOutput(name string, overwrite bool) error {
-	if st, err := os.Lstat(name); err == nil {
-		if !overwrite {
-			return fmt.Errorf("%s: already exists; pass --overwrite to replace it", name)
-		}
-		if !st.IsDir() {
-			return fmt.Errorf("%s: exists and is not a directory (a .zarr store is a directory); remove it first", name)
-		}
-	}
-	d := filepath.Dir(name)
-	f, err := os.CreateTemp(d, ".annslicer-check-*")
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("%s: cannot write there: %v", d, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
+	return set.Err(set.Commit(o.Ctx))
 }
 
 // zarrToH5AD writes zarr store in, whole, as the uncompressed h5ad out.
-func zarrToH5AD(in, out string) error {
+func zarrToH5AD(ctx context.Context, in, out string) error {
 	tree, err := engine.ZarrTree(in, zarr.NewCache(zarrCacheBytes))
 	if err != nil {
 		return err
@@ -176,7 +138,7 @@ func zarrToH5AD(in, out string) error {
 		return err
 	}
 	defer sh.Close()
-	if err := engine.WriteH5ADShards(context.Background(), []*engine.ZarrShard{sh}, []string{out}, "", 1); err != nil {
+	if err := engine.WriteH5ADShards(ctx, []*engine.ZarrShard{sh}, []string{out}, "", 1); err != nil {
 		return prefixed(in, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	rtdebug "runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -26,15 +27,29 @@ var debug bool
 // moreCommands are registered by other files of this package (init).
 var moreCommands []func() *cobra.Command
 
-// interrupted: Ctrl-C or SIGTERM stopped a run; its outputs were removed.
+// interrupted: Ctrl-C, SIGTERM or SIGHUP stopped a run; nothing it wrote
+// was left, and existing files are as they were.
 type interrupted struct{}
 
-func (interrupted) Error() string { return "interrupted; the shards of this run were removed" }
+func (interrupted) Error() string {
+	return "interrupted; nothing was written and existing files are unchanged"
+}
 
 // usageError marks a wrong invocation (exit 2) as opposed to a failure (1).
 type usageError struct{ error }
 
 func main() {
+	// First thing: a signal arriving while the source is being opened or
+	// planned must already stop the run cleanly (exit 130, nothing left),
+	// not kill it with the default action. Commands see it as the
+	// cancellation of their context (cmd.Context()).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	// Some steps (libhdf5 calls, a zarr group being written) notice the
+	// signal only when they end: a second one stops the run at once, as
+	// its default action, leaving only the staging directory (which the
+	// next run removes).
+	go func() { <-ctx.Done(); stop() }()
 	// Garbage from read windows would otherwise let the heap float far above
 	// what is live; a soft limit keeps peak RSS near the working set.
 	rtdebug.SetMemoryLimit(48 << 20)
@@ -56,11 +71,16 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	pprof.StopCPUProfile()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
 		var ue usageError
+		if ctx.Err() != nil && !errors.As(err, &ue) {
+			// Whatever the run was doing when it stopped, it stopped
+			// because of the signal.
+			err = interrupted{}
+		}
+		fmt.Fprintln(os.Stderr, "annslicer: "+oneLine(err.Error()))
 		if errors.As(err, &interrupted{}) {
 			os.Exit(130)
 		}
@@ -136,6 +156,9 @@ type shardJob struct {
 	Name      func(k int) string // output path of shard k
 	Given     int                // names supplied by --names, -1 when generated
 	NamesFile string
+	// Stale lists the outputs of an earlier run with the same names and
+	// more shards than n (nil with --names): replaced with the set.
+	Stale func(n int) []string
 }
 
 // zarrShards writes shards when the input or the output is zarr; set by
@@ -175,12 +198,17 @@ func sliceCmd() *cobra.Command {
 					return err
 				}
 			}
-			return runShards(c, &f, args[0], func(k int) string {
+			job := shardJob{Cmd: c, Flags: &f, Input: args[0], Given: len(names), NamesFile: namesFile}
+			job.Name = func(k int) string {
 				if names != nil {
 					return names[k]
 				}
 				return fmt.Sprintf("%s_shard_%d.%s", args[1], k, f.format)
-			}, len(names), namesFile)
+			}
+			if names == nil {
+				job.Stale = func(n int) []string { return staleShards(args[1]+"_shard_", f.format, n) }
+			}
+			return runShards(job)
 		},
 	}
 	f.register(c, true)
@@ -210,12 +238,20 @@ func materializeCmd() *cobra.Command {
 		Short: "Write OUTDIR/shard_N.h5ad: the files `annslicer mount` shows with the same flags",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			_, statErr := os.Stat(args[1])
 			if err := os.MkdirAll(args[1], 0o755); err != nil {
 				return fmt.Errorf("%s: cannot create the output directory: %v", args[1], errors.Unwrap(err))
 			}
-			return runShards(c, &f, args[0], func(k int) string {
-				return filepath.Join(args[1], fmt.Sprintf("shard_%d.%s", k, f.format))
-			}, -1, "")
+			err := runShards(shardJob{Cmd: c, Flags: &f, Input: args[0], Given: -1,
+				Name: func(k int) string {
+					return filepath.Join(args[1], fmt.Sprintf("shard_%d.%s", k, f.format))
+				},
+				Stale: func(n int) []string { return staleShards(filepath.Join(args[1], "shard_"), f.format, n) },
+			})
+			if err != nil && statErr != nil {
+				os.Remove(args[1]) // made by this run, and left empty
+			}
+			return err
 		},
 	}
 	f.register(c, true)
@@ -231,9 +267,9 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// runShards writes every shard; given is the number of names supplied by
-// namesFile (-1 when names are generated), checked before anything is written.
-func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) string, given int, namesFile string) error {
+// runShards writes every shard as one output set (materialize/outset.go).
+func runShards(job shardJob) error {
+	c, f, input := job.Cmd, job.Flags, job.Input
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -244,33 +280,78 @@ func runShards(c *cobra.Command, f *shardFlags, input string, name func(int) str
 		if zarrShards == nil {
 			return fmt.Errorf("%s: zarr is not supported yet", input)
 		}
-		return zarrShards(shardJob{c, f, input, name, given, namesFile})
+		return zarrShards(job)
 	}
 	src, plan, err := openPlanned(c, f, input)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if namesFile != "" && given < plan.Shards() {
-		return usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", namesFile, given, plan.Shards())}
-	}
-	names := make([]string, plan.Shards())
-	for k := range names {
-		names[k] = name(k)
+	names, extra, err := job.outputs(plan)
+	if err != nil {
+		return err
 	}
 	if debug {
 		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err = materialize.Shards(src, names, materialize.Options{
-		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite,
-		Progress: newProgress(), Ctx: ctx,
+		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite, Extra: extra,
+		Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
 	})
-	if ctx.Err() != nil {
-		return interrupted{}
+	return job.setErr(err)
+}
+
+// outputs names the shards of plan, and the earlier shards they replace.
+func (job shardJob) outputs(plan *engine.Plan) (names, extra []string, err error) {
+	if job.NamesFile != "" && job.Given < plan.Shards() {
+		return nil, nil, usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, plan.Shards())}
+	}
+	names = make([]string, plan.Shards())
+	for k := range names {
+		names[k] = job.Name(k)
+	}
+	if job.Stale != nil {
+		extra = job.Stale(len(names))
+	}
+	return names, extra, nil
+}
+
+// setErr says which names file a duplicate name comes from (a usage error).
+func (job shardJob) setErr(err error) error {
+	var dup *materialize.DuplicateError
+	if errors.As(err, &dup) && job.NamesFile != "" {
+		return usageError{fmt.Errorf("%s: %v", job.NamesFile, err)}
 	}
 	return err
+}
+
+// staleShards lists the files STEM<K>.EXT (K written plainly) with K >= n:
+// shards of an earlier run with the same names and more shards.
+func staleShards(stem, ext string, n int) []string {
+	dir, base := filepath.Dir(stem), filepath.Base(stem)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok {
+			continue
+		}
+		num, ok := strings.CutSuffix(rest, "."+ext)
+		if k, err := strconv.Atoi(num); ok && err == nil && k >= n && strconv.Itoa(k) == num {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// debugLog is where housekeeping is told with --debug.
+func debugLog(msg string) {
+	if debug {
+		logf("%s", msg)
+	}
 }
 
 func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "annslicer: "+format+"\n", a...) }

@@ -62,7 +62,7 @@ Dtypes never change.`,
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
 			}
 			return materialize.Merge(out, inputs, materialize.MergeOptions{
-				Join: join, Overwrite: overwrite, Progress: newProgress(),
+				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
 				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
 			})
 		},

@@ -56,18 +56,18 @@ func runZarrShards(job shardJob) error {
 	if err != nil {
 		return err
 	}
-	if job.NamesFile != "" && job.Given < plan.Shards() {
-		return usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, plan.Shards())}
-	}
-	names := make([]string, plan.Shards())
-	for k := range names {
-		names[k] = job.Name(k)
-	}
-	if err := materialize.CheckOutputs(names, f.overwrite); err != nil {
+	names, extra, err := job.outputs(plan)
+	if err != nil {
 		return err
 	}
+	inputs := []string{job.Input}
+	set, err := materialize.NewSet(names, materialize.SetOptions{Overwrite: f.overwrite, Inputs: inputs, Extra: extra, Log: debugLog})
+	if err != nil {
+		return job.setErr(err)
+	}
+	defer set.Abort()
 	if debug {
-		logf("%s: %d cells -> %d zarr shards of %d (shuffle=%v seed=%d)", job.Input, tree.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
+		logf("%s: %d cells -> %d %s shards of %d (shuffle=%v seed=%d)", job.Input, tree.NObs, len(names), f.format, plan.Size, plan.Shuffle, plan.Seed)
 	}
 	prog := newProgress()
 	prog.Begin(len(names), plan.N)
@@ -75,82 +75,60 @@ func runZarrShards(job shardJob) error {
 	workers := max(1, min(len(names), runtime.GOMAXPROCS(0), 4))
 	// Shards are written in groups, in lockstep within a group (every
 	// shard reads the same source array at the same time); a group holds
-	// at most zarrCellsInFlight cells of row tables and strings.
+	// at most zarrCellsInFlight cells of row tables and strings. Every
+	// group is staged: the set appears only once all are written (it
+	// needs the disk space of the whole set anyway).
+	ctx := job.Cmd.Context()
 	group := int(max(int64(workers), zarrCellsInFlight/max(1, plan.Size)))
-	var done []string
 	for k0 := 0; k0 < len(names); k0 += group {
-		ks := names[k0:min(len(names), k0+group)]
-		start := time.Now()
-		if err := writeShardGroup(job, tree, plan, k0, ks, codec, workers); err != nil {
-			for _, p := range done {
-				os.RemoveAll(p)
-			}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for i, name := range ks {
-			done = append(done, name)
-			n := plan.Count(k0 + i)
+		k1 := min(len(names), k0+group)
+		tmps := make([]string, 0, k1-k0)
+		for k := k0; k < k1; k++ {
+			tmps = append(tmps, set.Temp(k))
+		}
+		start := time.Now()
+		if err := writeShardGroup(ctx, job, tree, plan, k0, tmps, codec, workers); err != nil {
+			return set.Err(err)
+		}
+		for k := k0; k < k1; k++ {
+			n := plan.Count(k)
 			prog.Cells(n)
-			prog.ShardDone(k0+i, name, n, time.Since(start))
+			prog.ShardDone(k, names[k], n, time.Since(start))
 		}
 	}
-	return nil
+	return set.Err(set.Commit(ctx))
 }
 
 // zarrCellsInFlight bounds the cells of the shards written together.
 const zarrCellsInFlight = 1 << 20
 
-// writeShardGroup writes shards k0.. (named names) at temporary names and
-// renames them into place once all are complete; on failure it leaves
-// nothing behind.
-func writeShardGroup(job shardJob, tree *engine.Tree, plan *engine.Plan, k0 int, names []string, codec zarr.Codec, workers int) (err error) {
+// writeShardGroup writes shards k0.. at their staging paths tmps.
+func writeShardGroup(ctx context.Context, job shardJob, tree *engine.Tree, plan *engine.Plan, k0 int, tmps []string, codec zarr.Codec, workers int) error {
 	f := job.Flags
-	tmps := make([]string, len(names))
 	var shards []*engine.ZarrShard
 	defer func() {
 		for _, sh := range shards {
 			sh.Close()
 		}
-		if err != nil {
-			for _, t := range tmps {
-				os.RemoveAll(t)
-			}
-		}
 	}()
-	for i, name := range names {
-		tmps[i] = engine.ZarrShardDir(name)
-		os.RemoveAll(tmps[i])
+	for i := range tmps {
 		sh, err := tree.BuildZarr(plan.Rows(k0 + i))
 		if err != nil {
 			return err
 		}
 		shards = append(shards, sh)
 	}
+	var err error
 	if f.format == "zarr" {
 		err = engine.WriteZarrShards(shards, tmps, codec, workers)
 	} else {
-		err = engine.WriteH5ADShards(context.Background(), shards, tmps, engine.Compression(f.compression), workers)
+		err = engine.WriteH5ADShards(ctx, shards, tmps, engine.Compression(f.compression), workers)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", tree.Path, err)
-	}
-	for i, name := range names {
-		if st, err := os.Stat(name); err == nil {
-			if f.format == "h5ad" && st.IsDir() {
-				return fmt.Errorf("%s: exists and is a directory", name)
-			}
-			if f.overwrite {
-				if err := os.RemoveAll(name); err != nil {
-					return fmt.Errorf("%s: cannot replace: %v", name, err)
-				}
-			}
-		}
-		if err := os.Rename(tmps[i], name); err != nil {
-			for _, prev := range names[:i] {
-				os.RemoveAll(prev)
-			}
-			return err
-		}
 	}
 	return nil
 }

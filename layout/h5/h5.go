@@ -92,7 +92,12 @@ func Create(path string) (*File, error) {
 
 func (f *File) Close() error {
 	if f.gf != nil {
-		return f.gf.Close()
+		// gonum says only "code -1": libhdf5's own message says what
+		// failed (a full disk when flushing, say).
+		if err := f.gf.Close(); err != nil {
+			return fmt.Errorf("close %s: %s", f.Path, trimH5(lastError(), err))
+		}
+		return nil
 	}
 	if C.H5Fclose(f.id) < 0 {
 		return fail("close", f.Path)

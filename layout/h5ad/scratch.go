@@ -1,6 +1,7 @@
 package h5ad
 
 import (
+	"fmt"
 	"os"
 	"sync"
 )
@@ -23,7 +24,8 @@ func (s *Source) Scratch(key string, build func(src *Source, dir string) (string
 		return p, s.scr.errs[key]
 	}
 	if s.scr.dir == "" {
-		d, err := os.MkdirTemp("", "annslicer-src-")
+		// The PID in the name lets a later run remove it after kill -9.
+		d, err := os.MkdirTemp("", fmt.Sprintf("annslicer-src-%d-", os.Getpid()))
 		if err != nil {
 			return "", err
 		}
