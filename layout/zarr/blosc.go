@@ -147,6 +147,9 @@ func (Blosc) Decode(enc []byte, size int) ([]byte, error) {
 	if size >= 0 && int(nbytes) != size {
 		return nil, fmt.Errorf("blosc: header says %d decoded bytes, want %d", int(nbytes), size)
 	}
+	if int(nbytes) > MaxChunkBytes {
+		return nil, fmt.Errorf("blosc: header says %d decoded bytes, more than a chunk may hold (%d)", int(nbytes), MaxChunkBytes)
+	}
 	dst := make([]byte, int(nbytes)+1) // +1: a valid pointer when nbytes is 0
 	n := C.blosc_decompress_ctx(unsafe.Pointer(&enc[0]), unsafe.Pointer(&dst[0]), nbytes, 1)
 	if n < 0 {

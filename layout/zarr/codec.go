@@ -130,19 +130,21 @@ func cfgBool(cfg *jvalue, key string) (bool, error) {
 	return v.b, nil
 }
 
-// readAllLimit reads a decompressed stream, refusing more than limit bytes
-// so a corrupt or hostile chunk cannot exhaust memory.
+// readAllLimit reads a decompressed stream, refusing more than size bytes
+// (MaxChunkBytes when the size is not known) so a corrupt or hostile chunk
+// cannot exhaust memory.
 func readAllLimit(r io.Reader, size int) ([]byte, error) {
-	if size < 0 {
-		return io.ReadAll(r)
+	limit, hint := size, size
+	if size < 0 || size > MaxChunkBytes {
+		limit, hint = MaxChunkBytes, 0
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := io.Copy(buf, io.LimitReader(r, int64(size)+1))
+	buf := bytes.NewBuffer(make([]byte, 0, hint))
+	n, err := io.Copy(buf, io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > int64(size) {
-		return nil, fmt.Errorf("decodes to more than the expected %d bytes", size)
+	if n > int64(limit) {
+		return nil, fmt.Errorf("decodes to more than the expected %d bytes", limit)
 	}
 	return buf.Bytes(), nil
 }
@@ -219,18 +221,30 @@ func (z Zstd) Encode(raw []byte) ([]byte, error) {
 
 func (Zstd) Decode(enc []byte, size int) ([]byte, error) {
 	zstdDecOnce.Do(func() {
-		zstdDec, zstdDecErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+		// The memory bound stops a frame header declaring a huge
+		// content size from allocating it.
+		zstdDec, zstdDecErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+			zstd.WithDecoderMaxMemory(MaxChunkBytes))
 	})
 	if zstdDecErr != nil {
 		return nil, zstdDecErr
 	}
+	// A frame that declares more than the chunk holds is corrupt: refuse it
+	// before DecodeAll sizes its output by the declaration.
+	var h zstd.Header
+	if err := h.Decode(enc); err == nil && h.HasFCS && size >= 0 && h.FrameContentSize > uint64(size) {
+		return nil, fmt.Errorf("zstd: frame declares %d bytes, want %d", h.FrameContentSize, size)
+	}
 	var dst []byte
-	if size > 0 {
+	if size > 0 && size <= MaxChunkBytes {
 		dst = make([]byte, 0, size)
 	}
 	out, err := zstdDec.DecodeAll(enc, dst)
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %v", err)
+	}
+	if size >= 0 && len(out) != size {
+		return nil, fmt.Errorf("zstd: decodes to %d bytes, want %d", len(out), size)
 	}
 	return out, nil
 }

@@ -51,18 +51,27 @@ func Open(dir string, opts *Options) (*Store, error) {
 		s.cache = NewCache(DefaultCacheBytes)
 	}
 	fi, err := os.Stat(s.dir)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errorf(s.dir, ErrNotExist, "cannot open store: %v", unwrapPathErr(err))
+	}
+	if err != nil {
+		return nil, osError(s.dir, err)
 	}
 	if !fi.IsDir() {
 		return nil, errorf(s.dir, nil, "not a directory (zarr stores are directories)")
 	}
+	var has [4]bool
+	for i, name := range []string{"zarr.json", ".zgroup", ".zarray", ".zmetadata"} {
+		if has[i], err = statFile(filepath.Join(s.dir, name)); err != nil {
+			return nil, err
+		}
+	}
 	switch {
-	case exists(filepath.Join(s.dir, "zarr.json")):
+	case has[0]:
 		s.format = 3
 		data, err := os.ReadFile(filepath.Join(s.dir, "zarr.json"))
 		if err != nil {
-			return nil, errorf(filepath.Join(s.dir, "zarr.json"), nil, "%v", unwrapPathErr(err))
+			return nil, osError(filepath.Join(s.dir, "zarr.json"), err)
 		}
 		if !opts.IgnoreConsolidated {
 			n, err := parseZarrJSON(data)
@@ -71,11 +80,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 			}
 			s.cons3, s.cons3Src = n.consolidated, data
 		}
-	case exists(filepath.Join(s.dir, ".zgroup")), exists(filepath.Join(s.dir, ".zarray")),
-		exists(filepath.Join(s.dir, ".zmetadata")):
+	case has[1], has[2], has[3]:
 		s.format = 2
 		zm := filepath.Join(s.dir, ".zmetadata")
-		if !opts.IgnoreConsolidated && exists(zm) {
+		if !opts.IgnoreConsolidated && has[3] {
 			if err := s.loadConsolidated(zm); err != nil {
 				return nil, err
 			}
@@ -89,25 +97,34 @@ func Open(dir string, opts *Options) (*Store, error) {
 func (s *Store) loadConsolidated(file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return errorf(file, nil, "%v", unwrapPathErr(err))
+		return osError(file, err)
 	}
-	doc, err := parseJSON(data)
+	cons, err := parseZmetadata(data)
 	if err != nil {
 		return atPath(file, err)
 	}
-	if f, ok := doc.get("zarr_consolidated_format"); !ok || f.num != "1" {
-		return errorf(file, ErrUnsupported, "zarr_consolidated_format %s is not 1", jsonText(f))
+	s.cons, s.consSrc = cons, data
+	return nil
+}
+
+// parseZmetadata reads a v2 .zmetadata document: store key → document.
+func parseZmetadata(data []byte) (map[string]*jvalue, error) {
+	doc, err := parseJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := doc.get("zarr_consolidated_format"); !ok || f.kind != jNumber || f.num != "1" {
+		return nil, unsupported("zarr_consolidated_format %s is not 1", jsonText(f))
 	}
 	md, ok := doc.get("metadata")
 	if !ok || md.kind != jObject {
-		return errorf(file, nil, "missing \"metadata\" object")
+		return nil, fmt.Errorf("missing \"metadata\" object")
 	}
-	s.cons = map[string]*jvalue{}
+	cons := map[string]*jvalue{}
 	for i, k := range md.keys {
-		s.cons[k] = md.vals[i]
+		cons[k] = md.vals[i]
 	}
-	s.consSrc = data
-	return nil
+	return cons, nil
 }
 
 // Dir is the store's directory.
@@ -118,11 +135,6 @@ func (s *Store) Format() int { return s.format }
 
 // Consolidated reports whether metadata is read from consolidated metadata.
 func (s *Store) Consolidated() bool { return s.cons != nil || s.cons3 != nil }
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 func unwrapPathErr(err error) error {
 	var pe *fs.PathError
@@ -171,10 +183,7 @@ func (s *Store) doc(key string) (*jvalue, []byte, error) {
 	}
 	data, err := os.ReadFile(s.file(key))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, errorf(s.file(key), ErrNotExist, "does not exist")
-		}
-		return nil, nil, errorf(s.file(key), nil, "%v", unwrapPathErr(err))
+		return nil, nil, osError(s.file(key), err)
 	}
 	v, err := parseJSON(data)
 	if err != nil {
@@ -353,15 +362,22 @@ func (g *Group) Children() ([]Child, error) {
 		dir := filepath.Join(s.dir, filepath.FromSlash(g.Path))
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, errorf(dir, nil, "cannot list group: %v", unwrapPathErr(err))
+			return nil, osError(dir, err)
 		}
 		for _, e := range ents {
 			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
 			sub := filepath.Join(dir, e.Name())
-			if exists(filepath.Join(sub, ".zarray")) || exists(filepath.Join(sub, ".zgroup")) || exists(filepath.Join(sub, "zarr.json")) {
-				names[e.Name()] = true
+			for _, doc := range []string{".zarray", ".zgroup", "zarr.json"} {
+				ok, err := statFile(filepath.Join(sub, doc))
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					names[e.Name()] = true
+					break
+				}
 			}
 		}
 	}
@@ -411,11 +427,16 @@ func (a *Array) chunk(idx []int) (any, error) {
 	file := a.ChunkFile(idx)
 	return a.s.cache.get(file, func() (any, int64, error) {
 		data, err := os.ReadFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			return a.fillChunk(), 0, nil // shared, costs the cache nothing
-		}
 		if err != nil {
-			return nil, 0, errorf(file, nil, "%v", unwrapPathErr(err))
+			// Only a plain "no such file" is a chunk of fill values: a
+			// symlink loop or a fault is an error, never fill.
+			if ok, serr := statFile(file); serr != nil || ok {
+				if serr == nil {
+					serr = osError(file, err)
+				}
+				return nil, 0, serr
+			}
+			return a.fillChunk(), 0, nil // shared, costs the cache nothing
 		}
 		v, err := a.Meta.decodeChunk(data)
 		if err != nil {
