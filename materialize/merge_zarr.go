@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
@@ -83,6 +85,27 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	} else if err := CheckOutputs([]string{output}, o.Overwrite); err != nil {
 		return err
 	}
+	// Every zarr input is opened, and so checked (metadata, declared
+	// shapes against its cells and genes, chunk files), before anything
+	// is made next to the output: a damaged input fails with nothing to
+	// clean up.
+	cache := zarr.NewCache(zarrCacheBytes)
+	trees := make([]*engine.Tree, len(inputs))
+	defer func() {
+		for _, t := range trees {
+			if t != nil {
+				t.Close()
+			}
+		}
+	}()
+	for i, in := range inputs {
+		if isZarrPath(in) {
+			if trees[i], err = engine.ZarrTree(in, cache); err != nil {
+				return err
+			}
+		}
+	}
+	sweepStaleWork(output)
 	work := filepath.Join(filepath.Dir(output), fmt.Sprintf(".%s.merge-%d", filepath.Base(output), os.Getpid()))
 	os.RemoveAll(work)
 	if err := os.Mkdir(work, 0o755); err != nil {
@@ -93,14 +116,16 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	rn := &renamer{}
 	parts := make([]string, len(inputs))
 	for i, in := range inputs {
-		if !isZarrPath(in) {
+		if trees[i] == nil {
 			parts[i] = in
 			continue
 		}
 		parts[i] = filepath.Join(work, fmt.Sprintf("in%d.h5ad", i))
-		if err := zarrToH5AD(in, parts[i]); err != nil {
+		if err := zarrToH5AD(trees[i], parts[i]); err != nil {
 			return rn.err(err)
 		}
+		trees[i].Close()
+		trees[i] = nil
 		rn.add(parts[i], in)
 	}
 	po := o
@@ -164,13 +189,46 @@ func checkZarrOutput(name string, overwrite bool) error {
 	return nil
 }
 
-// zarrToH5AD writes zarr store in, whole, as the uncompressed h5ad out.
-func zarrToH5AD(in, out string) error {
-	tree, err := engine.ZarrTree(in, zarr.NewCache(zarrCacheBytes))
+// sweepStaleWork removes the work directories and temporary stores that
+// merges into output left behind when they were killed (kill -9, the OOM
+// killer, a power cut): those of processes that no longer run. A live
+// merge's are left alone.
+func sweepStaleWork(output string) {
+	dir, base := filepath.Dir(output), "."+filepath.Base(output)+"."
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return
 	}
-	defer tree.Close()
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), base)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		var pid string
+		if pid, ok = strings.CutPrefix(rest, "merge-"); !ok {
+			if pid, ok = strings.CutPrefix(rest, "tmp-"); !ok {
+				continue
+			}
+		}
+		n, err := strconv.Atoi(pid)
+		if err != nil || n <= 0 || n == os.Getpid() || processAlive(n) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// processAlive reports whether a process with this id exists (signal 0
+// checks without sending; EPERM means it exists under another user).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// zarrToH5AD writes an opened zarr store, whole, as the uncompressed h5ad
+// out.
+func zarrToH5AD(tree *engine.Tree, out string) error {
+	in := tree.Path
 	sh, err := tree.BuildZarr(allRows(tree.NObs))
 	if err != nil {
 		return err

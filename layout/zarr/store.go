@@ -276,8 +276,8 @@ func (s *Store) node2(p string) (*Node, *ArrayMeta, error) {
 			}
 			return nil, nil, err
 		}
-		if zf, ok := v.get("zarr_format"); !ok || zf.num != "2" {
-			return nil, nil, errorf(s.file(gkey), ErrUnsupported, "zarr_format %s is not 2", jsonText(zf))
+		if err := checkZgroup(v); err != nil {
+			return nil, nil, atPath(s.file(gkey), err)
 		}
 	}
 	akey := joinKey(p, ".zattrs")
@@ -293,6 +293,17 @@ func (s *Store) node2(p string) (*Node, *ArrayMeta, error) {
 		}
 	}
 	return n, meta, nil
+}
+
+// checkZgroup checks a parsed v2 .zgroup document.
+func checkZgroup(v *jvalue) error {
+	if v.kind != jObject {
+		return fmt.Errorf("not a JSON object")
+	}
+	if zf, ok := v.get("zarr_format"); !ok || zf.kind != jNumber || zf.num != "2" {
+		return unsupported("zarr_format %s is not 2", jsonText(zf))
+	}
+	return nil
 }
 
 func attrsFromJSON(v *jvalue, src []byte) (Attrs, error) {

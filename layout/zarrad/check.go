@@ -21,6 +21,8 @@ import (
 // is a damaged or hostile shape, not data).
 const MaxImplicitBytes = 4 << 30
 
+var errStop = errors.New("stop")
+
 // indexLen is the length of the dataframe at df's index, stored in full;
 // -1 when there is no such dataframe.
 func (s *Source) indexLen(df string) (int64, error) {
@@ -69,19 +71,34 @@ func (s *Source) checkStorage(a *zarr.Array, all bool) error {
 	}
 	where := "/" + a.Path
 	if all || s.Store.Format() == 2 {
-		if stored < grid {
-			return s.errorf("%s declares shape %v in chunks of %v, %d chunk files, but only %d are stored; the store is incomplete or its metadata damaged", where, m.Shape, m.Chunks, grid, stored)
-		}
-		return m.EachChunk(func(idx []int) error {
+		// Name the first missing chunk. When files are missing, one is
+		// among the first stored+1 chunks of the grid, so the search costs
+		// what is on disk, not what is declared.
+		visited, missing := 0, ""
+		err := m.EachChunk(func(idx []int) error {
+			if visited++; visited > stored+1 {
+				return errStop
+			}
 			ok, err := a.HasChunk(idx)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("zarr: %s: missing chunk file (the store is incomplete or damaged)", a.ChunkFile(idx))
+				missing = a.ChunkFile(idx)
+				return errStop
 			}
 			return nil
 		})
+		if err != nil && err != errStop {
+			return err
+		}
+		if missing == "" && stored < grid {
+			missing = s.Path + where // unreachable unless files vanish meanwhile
+		}
+		if missing != "" {
+			return fmt.Errorf("zarr: %s: missing chunk file (the store is incomplete or damaged: %s declares shape %v in chunks of %v, %d chunk files, and %d are stored)", missing, where, m.Shape, m.Chunks, grid, stored)
+		}
+		return nil
 	}
 	if implicit := grid - stored; implicit > MaxImplicitBytes/max(1, m.ChunkBytes()) {
 		return s.errorf("%s declares shape %v in chunks of %v, %d chunks, but only %d are stored: %d chunks of fill values is more than %d GiB; the metadata is damaged", where, m.Shape, m.Chunks, grid, stored, implicit, MaxImplicitBytes>>30)
