@@ -150,12 +150,16 @@ func osError(path string, err error) error {
 	return errorf(path, errno, "%v", errno)
 }
 
-// statFile reports whether path exists, failing on anything but a plain
+// statFile reports whether the file at path exists (a directory there is
+// an error: every caller expects a document or a chunk), failing on anything but a plain
 // "no such file" (a symlink loop or an unreadable directory must not read
 // as absent: that would silently drop a node or fill a chunk).
 func statFile(path string) (bool, error) {
-	_, err := os.Stat(path)
+	fi, err := os.Stat(path)
 	if err == nil {
+		if fi.IsDir() {
+			return false, osError(path, syscall.EISDIR)
+		}
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {

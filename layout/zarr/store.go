@@ -376,7 +376,20 @@ func (g *Group) Children() ([]Child, error) {
 			return nil, osError(dir, err)
 		}
 		for _, e := range ents {
-			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				// A link to a node is followed like the node itself; a
+				// broken or looping link is reported, never skipped.
+				fi, err := os.Stat(filepath.Join(dir, e.Name()))
+				if err != nil {
+					return nil, osError(filepath.Join(dir, e.Name()), err)
+				}
+				if !fi.IsDir() {
+					continue
+				}
+			} else if !e.IsDir() {
 				continue
 			}
 			sub := filepath.Join(dir, e.Name())
