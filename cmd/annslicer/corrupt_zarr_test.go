@@ -251,6 +251,10 @@ func corruptZarrCases() []corruptCase {
 		{"indptr past nnz", pyChunk("X/indptr", "np.concatenate([v[:-1], [v[-1] + 500]])"), []string{"X"}},
 		{"negative indptr", pyChunk("layers/counts/indptr", "np.concatenate([[-7], v[1:]])"), []string{"layers/counts"}},
 		{"data shorter than indices", pyChunk("obsp/distances/data", "v[: v.size // 2]"), []string{"obsp/distances"}},
+		{"indptr not monotonic", pyChunk("X/indptr", "np.concatenate([v[:100], [v[300]], v[101:]])"), []string{"X"}},
+		{"indices past n_vars", pyChunk("X/indices", "np.concatenate([v[:7], [1000000], v[8:]])"), []string{"X"}},
+		{"negative indices", pyChunk("raw/X/indices", "np.concatenate([[-5], v[1:]])"), []string{"raw/X"}},
+		{"X shape attribute 2^40 genes", editMeta("X/.zattrs", `m["shape"] = [503, 2**40]`), []string{"X", big}},
 	}
 }
 

@@ -1,6 +1,7 @@
 package zarrad
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -204,4 +205,32 @@ func (s *Source) encoding(path string) (string, bool) {
 		return "", false
 	}
 	return AttrString(n.Attrs, "encoding-type")
+}
+
+// checkSparseShape holds a sparse matrix's "shape" attribute to the cells
+// and genes, as checkShape does an array's: readers size the matrix by
+// it, so a shape that disagrees with var (or is negative, or 2^40) would
+// make shards anndata cannot read.
+func (s *Source) checkSparseShape(g *zarr.Group) error {
+	et, _ := AttrString(g.Attrs, "encoding-type")
+	if et != "csr_matrix" && et != "csc_matrix" {
+		return nil
+	}
+	raw, ok := g.Attrs["shape"]
+	if !ok {
+		return s.errorf("/%s is a %s without a shape attribute", g.Path, et)
+	}
+	var shape []int64
+	if err := json.Unmarshal(raw, &shape); err != nil || len(shape) != 2 || shape[0] < 0 || shape[1] < 0 {
+		return s.errorf("/%s has shape attribute %s; a sparse matrix's shape is two non-negative integers", g.Path, raw)
+	}
+	rows, cols := s.expect(g.Path)
+	if rows >= 0 && shape[0] != rows || cols >= 0 && shape[1] != cols {
+		want := fmt.Sprintf("%d rows", rows)
+		if cols >= 0 {
+			want = fmt.Sprintf("%d x %d", rows, cols)
+		}
+		return s.errorf("/%s has shape attribute %v but the store has %s (cells of the obs index, genes of the var index); its metadata is damaged", g.Path, shape, want)
+	}
+	return nil
 }

@@ -152,6 +152,9 @@ func (s *Source) walk(g *zarr.Group) error {
 			if err != nil {
 				return err
 			}
+			if err := s.checkSparseShape(sub); err != nil {
+				return err
+			}
 			if err := s.walk(sub); err != nil {
 				return err
 			}
