@@ -19,8 +19,9 @@ import (
 // MaxImplicitBytes bounds the fill-value data a zarr v3 array may declare
 // without storing it (v3 writers leave out chunks that hold only the fill
 // value, so such chunks are legitimate, but a store with terabytes of them
-// is a damaged or hostile shape, not data).
-const MaxImplicitBytes = 4 << 30
+// is a damaged or hostile shape, not data). 1 GiB: the memory a slice may
+// use, since shards of such an element would hold that much.
+const MaxImplicitBytes = 1 << 30
 
 var errStop = errors.New("stop")
 
