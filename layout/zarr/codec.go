@@ -133,11 +133,14 @@ func cfgBool(cfg *jvalue, key string) (bool, error) {
 // readAllLimit reads a decompressed stream, refusing more than size bytes
 // (MaxChunkBytes when the size is not known) so a corrupt or hostile chunk
 // cannot exhaust memory.
-func readAllLimit(r io.Reader, size int) ([]byte, error) {
-	limit, hint := size, size
+func readAllLimit(r io.Reader, size, encLen int) ([]byte, error) {
+	limit := size
 	if size < 0 || size > MaxChunkBytes {
-		limit, hint = MaxChunkBytes, 0
+		limit = MaxChunkBytes
 	}
+	// Deflate expands at most 1032:1, so the buffer is sized by the data
+	// actually present, never by the declared size alone.
+	hint := min(limit, 1032*encLen+1024)
 	buf := bytes.NewBuffer(make([]byte, 0, hint))
 	n, err := io.Copy(buf, io.LimitReader(r, int64(limit)+1))
 	if err != nil {
@@ -232,12 +235,13 @@ func (Zstd) Decode(enc []byte, size int) ([]byte, error) {
 	// A frame that declares more than the chunk holds is corrupt: refuse it
 	// before DecodeAll sizes its output by the declaration.
 	var h zstd.Header
-	if err := h.Decode(enc); err == nil && h.HasFCS && size >= 0 && h.FrameContentSize > uint64(size) {
+	hasFCS := h.Decode(enc) == nil && h.HasFCS
+	if hasFCS && size >= 0 && h.FrameContentSize > uint64(size) {
 		return nil, fmt.Errorf("zstd: frame declares %d bytes, want %d", h.FrameContentSize, size)
 	}
 	var dst []byte
-	if size > 0 && size <= MaxChunkBytes {
-		dst = make([]byte, 0, size)
+	if hasFCS && size > 0 && h.FrameContentSize == uint64(size) {
+		dst = make([]byte, 0, size) // what the frame itself says it holds
 	}
 	out, err := zstdDec.DecodeAll(enc, dst)
 	if err != nil {
@@ -281,7 +285,7 @@ func (g Gzip) Encode(raw []byte) ([]byte, error) {
 
 func (Gzip) Decode(enc []byte, size int) ([]byte, error) {
 	r, err := gzip.NewReader(bytes.NewReader(enc))
-	return inflate("gzip", r, err, size)
+	return inflate("gzip", r, err, size, len(enc))
 }
 
 // deflate compresses raw through a writer made by open.
@@ -302,11 +306,11 @@ func deflate(raw []byte, open func(io.Writer) (io.WriteCloser, error)) ([]byte, 
 
 // inflate reads a whole decompressed chunk of at most size bytes from r
 // (opened with err), naming the codec in errors.
-func inflate(codec string, r io.Reader, err error, size int) ([]byte, error) {
+func inflate(codec string, r io.Reader, err error, size, encLen int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
-	out, err := readAllLimit(r, size)
+	out, err := readAllLimit(r, size, encLen)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
@@ -332,7 +336,7 @@ func (z Zlib) Encode(raw []byte) ([]byte, error) {
 
 func (Zlib) Decode(enc []byte, size int) ([]byte, error) {
 	r, err := zlib.NewReader(bytes.NewReader(enc))
-	return inflate("zlib", r, err, size)
+	return inflate("zlib", r, err, size, len(enc))
 }
 
 // ---- crc32c ----
