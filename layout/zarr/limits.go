@@ -165,6 +165,10 @@ func statFile(path string) (bool, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		var errno syscall.Errno
 		if !errors.As(err, &errno) || errno == syscall.ENOENT {
+			// A link whose target is gone is damage, not an absent chunk.
+			if target, lerr := os.Readlink(path); lerr == nil {
+				return false, errorf(path, ErrNotExist, "dangling symlink (it points to %s, which does not exist)", target)
+			}
 			return false, nil
 		}
 	}

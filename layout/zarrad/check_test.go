@@ -158,3 +158,31 @@ func TestV3DeclaredShapesAreHeldToStorage(t *testing.T) {
 		})
 	}
 }
+
+// In v3 a missing chunk reads as fill values, so a chunk that is there but
+// cannot be read (a symlink loop, a dangling link) must fail, not read as
+// fill.
+func TestV3UnreadableChunkIsNotFill(t *testing.T) {
+	for _, target := range []string{"0", "nowhere"} {
+		dir := v3Store(t, false)
+		if err := os.MkdirAll(filepath.Join(dir, "X", "c", "1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, "X", "c", "1", "0")); err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := src.Store.Array("X")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = NewRows(a).ReadRows(make([]byte, 4*nGenes*nCells), 0)
+		want := map[string]string{"0": "symlink loop", "nowhere": "dangling symlink"}[target]
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "X/c/1/0") {
+			t.Errorf("link to %s: %v, want %q", target, err, want)
+		}
+	}
+}
