@@ -218,6 +218,13 @@ func corruptZarrCases() []corruptCase {
 			}
 			return os.Mkdir(f, 0o755)
 		}, []string{"X/indptr/0", "is a directory"}},
+		{"FIFO as chunk", func(d string) error {
+			f := filepath.Join(d, "obsm/X_pca/0.0")
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+			return syscall.Mkfifo(f, 0o644)
+		}, []string{"obsm/X_pca/0.0", "not a regular file"}},
 		{"symlink loop chunk", symlinkLoop("X/data/0"), []string{"X/data/0", "symlink loop"}},
 		{"symlink loop metadata", symlinkLoop("obs/f64/.zarray"), []string{"obs/f64/.zarray", "symlink loop"}},
 		{"symlink loop group", symlinkLoop("uns/nested"), []string{"uns/nested", "symlink loop"}},

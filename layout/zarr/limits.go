@@ -3,6 +3,7 @@ package zarr
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,6 +121,10 @@ func (a *Array) StoredChunks(limit int) (int, error) {
 // actually went wrong: a symlink loop, a permission problem or a disk fault
 // is not a missing file, and telling the user so sends them to the fix.
 func osError(path string, err error) error {
+	var ze *Error
+	if errors.As(err, &ze) {
+		return err // already says what and where
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path != "" {
 		path = pe.Path
@@ -160,6 +165,9 @@ func statFile(path string) (bool, error) {
 		if fi.IsDir() {
 			return false, osError(path, syscall.EISDIR)
 		}
+		if !fi.Mode().IsRegular() {
+			return false, errorf(path, nil, "not a regular file but %s; a store holds only files and directories", fileKind(fi.Mode()))
+		}
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -191,4 +199,41 @@ func (m *ArrayMeta) ChunkBytes() int {
 		return m.ChunkLen() * stringItemBytes
 	}
 	return m.RawChunkSize()
+}
+
+// readFile reads a store file, refusing anything but a regular file: a
+// FIFO where a chunk belongs would block the read forever, a device would
+// never end. O_NONBLOCK keeps the open itself from waiting on a FIFO.
+func readFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+		}
+		return nil, errorf(path, nil, "not a regular file but %s; a store holds only files and directories", fileKind(fi.Mode()))
+	}
+	if fi.Size() > MaxChunkBytes {
+		return nil, errorf(path, nil, "%d bytes, more than any chunk or document may hold (%d)", fi.Size(), MaxChunkBytes)
+	}
+	return io.ReadAll(io.NewSectionReader(f, 0, fi.Size()))
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }

@@ -24,6 +24,14 @@ func TestFileFaultsAreNamed(t *testing.T) {
 	if err := os.Symlink("nowhere", dangling); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Reading a FIFO would wait for a writer forever.
+	if _, err := readFile(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("readFile(fifo): %v", err)
+	}
 	sub := filepath.Join(dir, "sub")
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
@@ -35,6 +43,7 @@ func TestFileFaultsAreNamed(t *testing.T) {
 		{loop, "symlink loop at " + loop},
 		{dangling, "dangling symlink (it points to nowhere"},
 		{sub, "is a directory where a file belongs"},
+		{fifo, "not a regular file"},
 	} {
 		ok, err := statFile(c.path)
 		if ok || err == nil || !strings.Contains(err.Error(), c.want) {

@@ -5,7 +5,6 @@ package zarr
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strconv"
 )
@@ -38,7 +37,7 @@ func (a *Array) chunk(idx []int) (any, error) {
 	}
 	file := a.ChunkFile(idx)
 	return a.s.cache.get(file, func() (any, int64, error) {
-		data, err := os.ReadFile(file)
+		data, err := readFile(file)
 		if err != nil {
 			// Only a plain "no such file" is a chunk of fill values: a
 			// symlink loop or a fault is an error, never fill.

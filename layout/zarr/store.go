@@ -67,7 +67,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	switch {
 	case has[0]:
 		s.format = 3
-		data, err := os.ReadFile(filepath.Join(s.dir, "zarr.json"))
+		data, err := readFile(filepath.Join(s.dir, "zarr.json"))
 		if err != nil {
 			return nil, osError(filepath.Join(s.dir, "zarr.json"), err)
 		}
@@ -93,7 +93,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 }
 
 func (s *Store) loadConsolidated(file string) error {
-	data, err := os.ReadFile(file)
+	data, err := readFile(file)
 	if err != nil {
 		return osError(file, err)
 	}
@@ -179,7 +179,7 @@ func (s *Store) doc(key string) (*jvalue, []byte, error) {
 			return v, s.consSrc, nil
 		}
 	}
-	data, err := os.ReadFile(s.file(key))
+	data, err := readFile(s.file(key))
 	if err != nil {
 		return nil, nil, osError(s.file(key), err)
 	}
