@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/annslicer/annslicer/engine"
@@ -107,6 +109,9 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	}
 	sweepStaleWork(output)
 	work := filepath.Join(filepath.Dir(output), fmt.Sprintf(".%s.merge-%d", filepath.Base(output), os.Getpid()))
+	tmp := engine.ZarrShardDir(output) // also the name of an h5ad output's temporary
+	guard := removeOnInterrupt(work, tmp)
+	defer guard.stop()
 	os.RemoveAll(work)
 	if err := os.Mkdir(work, 0o755); err != nil {
 		return fmt.Errorf("%s: cannot make a work directory: %v", filepath.Dir(output), err)
@@ -141,7 +146,6 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	if err := Merge(merged, parts, po); err != nil {
 		return rn.err(err)
 	}
-	tmp := engine.ZarrShardDir(output)
 	os.RemoveAll(tmp)
 	defer func() {
 		if err != nil {
@@ -156,12 +160,66 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	if err := checkMergedZarr(tmp, n); err != nil {
 		return fmt.Errorf("%s: the merged store failed its check (%v); nothing was written", output, err)
 	}
-	if _, err := os.Lstat(output); err == nil {
-		if err := os.RemoveAll(output); err != nil {
-			return fmt.Errorf("%s: cannot replace: %v", output, err)
+	return guard.commit(func() error {
+		if _, err := os.Lstat(output); err == nil {
+			if err := os.RemoveAll(output); err != nil {
+				return fmt.Errorf("%s: cannot replace: %v", output, err)
+			}
 		}
+		return os.Rename(tmp, output)
+	})
+}
+
+// interruptGuard removes a merge's temporaries when the process is
+// interrupted (SIGINT, SIGTERM, SIGHUP), then lets the signal end the
+// process as it would have without the handler. The final rename holds
+// its lock, so an interrupt either comes before it (nothing is renamed)
+// or after it (the output is whole): never half a store at OUTPUT.
+type interruptGuard struct {
+	mu    sync.Mutex
+	fired bool
+	ch    chan os.Signal
+	done  chan struct{}
+	once  sync.Once
+}
+
+func removeOnInterrupt(paths ...string) *interruptGuard {
+	g := &interruptGuard{ch: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(g.ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case sig := <-g.ch:
+			g.mu.Lock()
+			g.fired = true
+			for _, p := range paths {
+				os.RemoveAll(p)
+			}
+			g.mu.Unlock()
+			signal.Stop(g.ch)
+			if s, ok := sig.(syscall.Signal); ok {
+				syscall.Kill(os.Getpid(), s)
+			}
+		case <-g.done:
+		}
+	}()
+	return g
+}
+
+// commit runs the final step unless an interrupt came first.
+func (g *interruptGuard) commit(fn func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fired {
+		return fmt.Errorf("interrupted; nothing was written")
 	}
-	return os.Rename(tmp, output)
+	return fn()
+}
+
+func (g *interruptGuard) stop() {
+	g.once.Do(func() {
+		signal.Stop(g.ch)
+		close(g.done)
+	})
 }
 
 // checkZarrOutput refuses to clobber OUTPUT and finds an unwritable place

@@ -325,3 +325,72 @@ func TestMergeOfCorruptZarrLeavesNothing(t *testing.T) {
 	}
 	noWorkLeft(t, out)
 }
+
+// A merge interrupted while it works (SIGINT, SIGTERM or SIGHUP) removes
+// its work directory and temporaries and dies of the signal: nothing is
+// left next to the output. The merge is frozen (SIGSTOP) once its work
+// directory is seen, so the signal arrives mid-work whatever the load.
+func TestInterruptedZarrMergeLeavesNothing(t *testing.T) {
+	needPython(t)
+	good := zarrFixture(t, "full.h5ad")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			for attempt := 0; attempt < 20; attempt++ {
+				out := t.TempDir()
+				cmd := exec.Command(binPath, "merge", filepath.Join(out, "m.zarr"), good, good, good, good)
+				var e bytes.Buffer
+				cmd.Stderr = &e
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				if !stopInWork(cmd.Process.Pid, out, exited) {
+					continue // finished before it could be caught: try again
+				}
+				syscall.Kill(cmd.Process.Pid, sig)
+				syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+				err := <-exited
+				ee, ok := err.(*exec.ExitError)
+				if !ok {
+					t.Fatalf("merge was not stopped by %v: %v; stderr %q", sig, err, e.String())
+				}
+				if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() && ws.ExitStatus() == 2 {
+					t.Fatalf("merge crashed: %s", firstLines(e.String()))
+				}
+				if left, _ := os.ReadDir(out); len(left) != 0 {
+					t.Fatalf("left behind after %v: %v", sig, left)
+				}
+				return
+			}
+			t.Fatal("the merge never ran long enough to be interrupted")
+		})
+	}
+}
+
+// stopInWork freezes process pid once a merge work directory appears in
+// dir; false when the process ended first or the directory was already
+// gone when it froze (then it is resumed and reaped).
+func stopInWork(pid int, dir string, exited chan error) bool {
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			return false
+		default:
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".merge-") {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				if _, err := os.Stat(filepath.Join(dir, e.Name())); err == nil {
+					return true
+				}
+				syscall.Kill(pid, syscall.SIGCONT)
+				<-exited
+				return false
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
