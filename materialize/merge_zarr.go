@@ -81,6 +81,26 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 		return err
 	}
 	defer set.Abort()
+	// Every zarr input is opened, and so checked (metadata, declared
+	// shapes against its cells and genes, chunk files), before anything
+	// is made next to the output: a damaged input fails with nothing to
+	// clean up.
+	cache := zarr.NewCache(zarrCacheBytes)
+	trees := make([]*engine.Tree, len(inputs))
+	defer func() {
+		for _, t := range trees {
+			if t != nil {
+				t.Close()
+			}
+		}
+	}()
+	for i, in := range inputs {
+		if isZarrPath(in) {
+			if trees[i], err = engine.ZarrTree(in, cache); err != nil {
+				return err
+			}
+		}
+	}
 	work, err := set.Work()
 	if err != nil {
 		return err
@@ -89,13 +109,16 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	fail := func(err error) error { return set.Err(rn.err(err)) }
 	parts := make([]string, len(inputs))
 	for i, in := range inputs {
-		if !isZarrPath(in) {
+		if trees[i] == nil {
 			parts[i] = in
 			continue
 		}
 		parts[i] = filepath.Join(work, fmt.Sprintf("in%d.h5ad", i))
 		rn.add(parts[i], in)
-		if err := zarrToH5AD(o.Ctx, in, parts[i]); err != nil {
+		err := zarrToH5AD(o.Ctx, trees[i], parts[i])
+		trees[i].Close()
+		trees[i] = nil
+		if err != nil {
 			return fail(err)
 		}
 	}
@@ -126,13 +149,10 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	return set.Err(set.Commit(o.Ctx))
 }
 
-// zarrToH5AD writes zarr store in, whole, as the uncompressed h5ad out.
-func zarrToH5AD(ctx context.Context, in, out string) error {
-	tree, err := engine.ZarrTree(in, zarr.NewCache(zarrCacheBytes))
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
+// zarrToH5AD writes an opened zarr store, whole, as the uncompressed h5ad
+// out.
+func zarrToH5AD(ctx context.Context, tree *engine.Tree, out string) error {
+	in := tree.Path
 	sh, err := tree.BuildZarr(allRows(tree.NObs))
 	if err != nil {
 		return err

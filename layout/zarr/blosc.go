@@ -147,10 +147,43 @@ func (Blosc) Decode(enc []byte, size int) ([]byte, error) {
 	if size >= 0 && int(nbytes) != size {
 		return nil, fmt.Errorf("blosc: header says %d decoded bytes, want %d", int(nbytes), size)
 	}
+	if int(nbytes) > MaxChunkBytes {
+		return nil, fmt.Errorf("blosc: header says %d decoded bytes, more than a chunk may hold (%d)", int(nbytes), MaxChunkBytes)
+	}
+	if size < 0 && int(nbytes) > bloscProbe {
+		if err := bloscProbeAll(enc, int(nbytes)); err != nil {
+			return nil, err
+		}
+	}
 	dst := make([]byte, int(nbytes)+1) // +1: a valid pointer when nbytes is 0
 	n := C.blosc_decompress_ctx(unsafe.Pointer(&enc[0]), unsafe.Pointer(&dst[0]), nbytes, 1)
 	if n < 0 {
 		return nil, fmt.Errorf("blosc: decompression failed (%d)", int(n))
 	}
 	return dst[:n], nil
+}
+
+// bloscProbe is the piece size in which a chunk of unknown decoded size is
+// test-decoded before its whole buffer is allocated.
+const bloscProbe = 1 << 20
+
+// bloscProbeAll decodes enc piece by piece into one small buffer, so that
+// a header declaring a large size (nothing else bounds it when the chunk
+// size is not known, as for string chunks) must be backed by data that
+// really decodes before that size is allocated.
+func bloscProbeAll(enc []byte, nbytes int) error {
+	var ts C.size_t
+	var flags C.int
+	C.blosc_cbuffer_metainfo(unsafe.Pointer(&enc[0]), &ts, &flags)
+	item := max(int(ts), 1)
+	items := nbytes / item
+	step := max(bloscProbe/item, 1)
+	scratch := make([]byte, step*item)
+	for start := 0; start < items; start += step {
+		n := min(step, items-start)
+		if C.blosc_getitem(unsafe.Pointer(&enc[0]), C.int(start), C.int(n), unsafe.Pointer(&scratch[0])) < 0 {
+			return fmt.Errorf("blosc: corrupt data (header says %d decoded bytes)", nbytes)
+		}
+	}
+	return nil
 }

@@ -130,19 +130,24 @@ func cfgBool(cfg *jvalue, key string) (bool, error) {
 	return v.b, nil
 }
 
-// readAllLimit reads a decompressed stream, refusing more than limit bytes
-// so a corrupt or hostile chunk cannot exhaust memory.
-func readAllLimit(r io.Reader, size int) ([]byte, error) {
-	if size < 0 {
-		return io.ReadAll(r)
+// readAllLimit reads a decompressed stream, refusing more than size bytes
+// (MaxChunkBytes when the size is not known) so a corrupt or hostile chunk
+// cannot exhaust memory.
+func readAllLimit(r io.Reader, size, encLen int) ([]byte, error) {
+	limit := size
+	if size < 0 || size > MaxChunkBytes {
+		limit = MaxChunkBytes
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := io.Copy(buf, io.LimitReader(r, int64(size)+1))
+	// Deflate expands at most 1032:1, so the buffer is sized by the data
+	// actually present, never by the declared size alone.
+	hint := min(limit, 1032*encLen+1024)
+	buf := bytes.NewBuffer(make([]byte, 0, hint))
+	n, err := io.Copy(buf, io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > int64(size) {
-		return nil, fmt.Errorf("decodes to more than the expected %d bytes", size)
+	if n > int64(limit) {
+		return nil, fmt.Errorf("decodes to more than the expected %d bytes", limit)
 	}
 	return buf.Bytes(), nil
 }
@@ -219,18 +224,31 @@ func (z Zstd) Encode(raw []byte) ([]byte, error) {
 
 func (Zstd) Decode(enc []byte, size int) ([]byte, error) {
 	zstdDecOnce.Do(func() {
-		zstdDec, zstdDecErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+		// The memory bound stops a frame header declaring a huge
+		// content size from allocating it.
+		zstdDec, zstdDecErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+			zstd.WithDecoderMaxMemory(MaxChunkBytes))
 	})
 	if zstdDecErr != nil {
 		return nil, zstdDecErr
 	}
+	// A frame that declares more than the chunk holds is corrupt: refuse it
+	// before DecodeAll sizes its output by the declaration.
+	var h zstd.Header
+	hasFCS := h.Decode(enc) == nil && h.HasFCS
+	if hasFCS && size >= 0 && h.FrameContentSize > uint64(size) {
+		return nil, fmt.Errorf("zstd: frame declares %d bytes, want %d", h.FrameContentSize, size)
+	}
 	var dst []byte
-	if size > 0 {
-		dst = make([]byte, 0, size)
+	if hasFCS && size > 0 && h.FrameContentSize == uint64(size) {
+		dst = make([]byte, 0, size) // what the frame itself says it holds
 	}
 	out, err := zstdDec.DecodeAll(enc, dst)
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %v", err)
+	}
+	if size >= 0 && len(out) != size {
+		return nil, fmt.Errorf("zstd: decodes to %d bytes, want %d", len(out), size)
 	}
 	return out, nil
 }
@@ -267,7 +285,7 @@ func (g Gzip) Encode(raw []byte) ([]byte, error) {
 
 func (Gzip) Decode(enc []byte, size int) ([]byte, error) {
 	r, err := gzip.NewReader(bytes.NewReader(enc))
-	return inflate("gzip", r, err, size)
+	return inflate("gzip", r, err, size, len(enc))
 }
 
 // deflate compresses raw through a writer made by open.
@@ -288,11 +306,11 @@ func deflate(raw []byte, open func(io.Writer) (io.WriteCloser, error)) ([]byte, 
 
 // inflate reads a whole decompressed chunk of at most size bytes from r
 // (opened with err), naming the codec in errors.
-func inflate(codec string, r io.Reader, err error, size int) ([]byte, error) {
+func inflate(codec string, r io.Reader, err error, size, encLen int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
-	out, err := readAllLimit(r, size)
+	out, err := readAllLimit(r, size, encLen)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", codec, err)
 	}
@@ -318,7 +336,7 @@ func (z Zlib) Encode(raw []byte) ([]byte, error) {
 
 func (Zlib) Decode(enc []byte, size int) ([]byte, error) {
 	r, err := zlib.NewReader(bytes.NewReader(enc))
-	return inflate("zlib", r, err, size)
+	return inflate("zlib", r, err, size, len(enc))
 }
 
 // ---- crc32c ----

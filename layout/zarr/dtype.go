@@ -40,7 +40,7 @@ func ParseDType(s string) (DType, error) {
 		return d, nil
 	}
 	n, err := strconv.Atoi(s[2:])
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > maxItemSize/4 {
 		return DType{}, unsupported("unsupported dtype %q", s)
 	}
 	ok := false

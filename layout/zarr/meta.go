@@ -134,6 +134,9 @@ func (m *ArrayMeta) Validate() error {
 	default:
 		return unsupported("unsupported dtype %q", m.DType.String())
 	}
+	if err := m.checkSizes(); err != nil {
+		return err
+	}
 	if m.Format == 3 && (m.DType.Kind == 'S' || m.DType.Kind == 'U') {
 		return unsupported("dtype %s has no zarr v3 data type", m.DType)
 	}
@@ -161,6 +164,9 @@ func (m *ArrayMeta) Validate() error {
 			if s.Chunks[i] <= 0 || m.Chunks[i]%s.Chunks[i] != 0 {
 				return fmt.Errorf("inner chunk shape %v does not divide shard shape %v", s.Chunks, m.Chunks)
 			}
+		}
+		if 16*(m.ChunkLen()/product(s.Chunks)) > MaxChunkBytes {
+			return fmt.Errorf("inner chunk shape %v makes a shard index of more than %d bytes", s.Chunks, MaxChunkBytes)
 		}
 		for _, c := range s.IndexCodecs {
 			if _, ok := c.(CRC32C); !ok {

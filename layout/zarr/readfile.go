@@ -1,10 +1,9 @@
 package zarr
 
-import "os"
-
 // SetReadFile makes every store opened with c read its chunk files and
-// metadata documents (after Open) with fn instead of os.ReadFile. fn must
-// fail as os.ReadFile does (an *fs.PathError wrapping fs.ErrNotExist for a
+// metadata documents (after Open) with fn instead of readFile. fn must
+// fail as os.ReadFile does, and like readFile refuse anything but a regular
+// file of at most MaxChunkBytes (an *fs.PathError wrapping fs.ErrNotExist for a
 // missing file: a missing chunk is fill values). A mount uses it to check
 // each file against its state at mount time. The cache is the one thing a
 // caller hands to every store it opens, hence the hook lives here. Call it
@@ -15,5 +14,5 @@ func (c *Cache) readFile(path string) ([]byte, error) {
 	if c.readFn != nil {
 		return c.readFn(path)
 	}
-	return os.ReadFile(path)
+	return readFile(path)
 }

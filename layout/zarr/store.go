@@ -1,7 +1,6 @@
 package zarr
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -51,18 +49,27 @@ func Open(dir string, opts *Options) (*Store, error) {
 		s.cache = NewCache(DefaultCacheBytes)
 	}
 	fi, err := os.Stat(s.dir)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errorf(s.dir, ErrNotExist, "cannot open store: %v", unwrapPathErr(err))
+	}
+	if err != nil {
+		return nil, osError(s.dir, err)
 	}
 	if !fi.IsDir() {
 		return nil, errorf(s.dir, nil, "not a directory (zarr stores are directories)")
 	}
+	var has [4]bool
+	for i, name := range []string{"zarr.json", ".zgroup", ".zarray", ".zmetadata"} {
+		if has[i], err = statFile(filepath.Join(s.dir, name)); err != nil {
+			return nil, err
+		}
+	}
 	switch {
-	case exists(filepath.Join(s.dir, "zarr.json")):
+	case has[0]:
 		s.format = 3
-		data, err := os.ReadFile(filepath.Join(s.dir, "zarr.json"))
+		data, err := readFile(filepath.Join(s.dir, "zarr.json"))
 		if err != nil {
-			return nil, errorf(filepath.Join(s.dir, "zarr.json"), nil, "%v", unwrapPathErr(err))
+			return nil, osError(filepath.Join(s.dir, "zarr.json"), err)
 		}
 		if !opts.IgnoreConsolidated {
 			n, err := parseZarrJSON(data)
@@ -71,11 +78,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 			}
 			s.cons3, s.cons3Src = n.consolidated, data
 		}
-	case exists(filepath.Join(s.dir, ".zgroup")), exists(filepath.Join(s.dir, ".zarray")),
-		exists(filepath.Join(s.dir, ".zmetadata")):
+	case has[1], has[2], has[3]:
 		s.format = 2
 		zm := filepath.Join(s.dir, ".zmetadata")
-		if !opts.IgnoreConsolidated && exists(zm) {
+		if !opts.IgnoreConsolidated && has[3] {
 			if err := s.loadConsolidated(zm); err != nil {
 				return nil, err
 			}
@@ -87,27 +93,36 @@ func Open(dir string, opts *Options) (*Store, error) {
 }
 
 func (s *Store) loadConsolidated(file string) error {
-	data, err := os.ReadFile(file)
+	data, err := readFile(file)
 	if err != nil {
-		return errorf(file, nil, "%v", unwrapPathErr(err))
+		return osError(file, err)
 	}
-	doc, err := parseJSON(data)
+	cons, err := parseZmetadata(data)
 	if err != nil {
 		return atPath(file, err)
 	}
-	if f, ok := doc.get("zarr_consolidated_format"); !ok || f.num != "1" {
-		return errorf(file, ErrUnsupported, "zarr_consolidated_format %s is not 1", jsonText(f))
+	s.cons, s.consSrc = cons, data
+	return nil
+}
+
+// parseZmetadata reads a v2 .zmetadata document: store key → document.
+func parseZmetadata(data []byte) (map[string]*jvalue, error) {
+	doc, err := parseJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := doc.get("zarr_consolidated_format"); !ok || f.kind != jNumber || f.num != "1" {
+		return nil, unsupported("zarr_consolidated_format %s is not 1", jsonText(f))
 	}
 	md, ok := doc.get("metadata")
 	if !ok || md.kind != jObject {
-		return errorf(file, nil, "missing \"metadata\" object")
+		return nil, fmt.Errorf("missing \"metadata\" object")
 	}
-	s.cons = map[string]*jvalue{}
+	cons := map[string]*jvalue{}
 	for i, k := range md.keys {
-		s.cons[k] = md.vals[i]
+		cons[k] = md.vals[i]
 	}
-	s.consSrc = data
-	return nil
+	return cons, nil
 }
 
 // Dir is the store's directory.
@@ -118,11 +133,6 @@ func (s *Store) Format() int { return s.format }
 
 // Consolidated reports whether metadata is read from consolidated metadata.
 func (s *Store) Consolidated() bool { return s.cons != nil || s.cons3 != nil }
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 func unwrapPathErr(err error) error {
 	var pe *fs.PathError
@@ -171,10 +181,7 @@ func (s *Store) doc(key string) (*jvalue, []byte, error) {
 	}
 	data, err := s.cache.readFile(s.file(key))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, errorf(s.file(key), ErrNotExist, "does not exist")
-		}
-		return nil, nil, errorf(s.file(key), nil, "%v", unwrapPathErr(err))
+		return nil, nil, osError(s.file(key), err)
 	}
 	v, err := parseJSON(data)
 	if err != nil {
@@ -267,8 +274,8 @@ func (s *Store) node2(p string) (*Node, *ArrayMeta, error) {
 			}
 			return nil, nil, err
 		}
-		if zf, ok := v.get("zarr_format"); !ok || zf.num != "2" {
-			return nil, nil, errorf(s.file(gkey), ErrUnsupported, "zarr_format %s is not 2", jsonText(zf))
+		if err := checkZgroup(v); err != nil {
+			return nil, nil, atPath(s.file(gkey), err)
 		}
 	}
 	akey := joinKey(p, ".zattrs")
@@ -284,6 +291,17 @@ func (s *Store) node2(p string) (*Node, *ArrayMeta, error) {
 		}
 	}
 	return n, meta, nil
+}
+
+// checkZgroup checks a parsed v2 .zgroup document.
+func checkZgroup(v *jvalue) error {
+	if v.kind != jObject {
+		return fmt.Errorf("not a JSON object")
+	}
+	if zf, ok := v.get("zarr_format"); !ok || zf.kind != jNumber || zf.num != "2" {
+		return unsupported("zarr_format %s is not 2", jsonText(zf))
+	}
+	return nil
 }
 
 func attrsFromJSON(v *jvalue, src []byte) (Attrs, error) {
@@ -353,15 +371,35 @@ func (g *Group) Children() ([]Child, error) {
 		dir := filepath.Join(s.dir, filepath.FromSlash(g.Path))
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return nil, errorf(dir, nil, "cannot list group: %v", unwrapPathErr(err))
+			return nil, osError(dir, err)
 		}
 		for _, e := range ents {
-			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				// A link to a node is followed like the node itself; a
+				// broken or looping link is reported, never skipped.
+				fi, err := os.Stat(filepath.Join(dir, e.Name()))
+				if err != nil {
+					return nil, osError(filepath.Join(dir, e.Name()), err)
+				}
+				if !fi.IsDir() {
+					continue
+				}
+			} else if !e.IsDir() {
 				continue
 			}
 			sub := filepath.Join(dir, e.Name())
-			if exists(filepath.Join(sub, ".zarray")) || exists(filepath.Join(sub, ".zgroup")) || exists(filepath.Join(sub, "zarr.json")) {
-				names[e.Name()] = true
+			for _, doc := range []string{".zarray", ".zgroup", "zarr.json"} {
+				ok, err := statFile(filepath.Join(sub, doc))
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					names[e.Name()] = true
+					break
+				}
 			}
 		}
 	}
@@ -379,229 +417,3 @@ func (g *Group) Children() ([]Child, error) {
 
 // Store is the store the group belongs to.
 func (g *Group) Store() *Store { return g.s }
-
-// ---- reading elements ----
-
-// ChunkFile is the path of a chunk's file.
-func (a *Array) ChunkFile(idx []int) string {
-	return filepath.Join(a.s.dir, filepath.FromSlash(a.Path), filepath.FromSlash(a.Meta.ChunkKey(idx)))
-}
-
-func (a *Array) where() string { return filepath.Join(a.s.dir, filepath.FromSlash(a.Path)) }
-
-func (a *Array) checkIndex(idx []int) error {
-	g := a.Meta.Grid()
-	if len(idx) != len(g) {
-		return errorf(a.where(), nil, "chunk index %v has rank %d, array has rank %d", idx, len(idx), len(g))
-	}
-	for i := range idx {
-		if idx[i] < 0 || idx[i] >= g[i] {
-			return errorf(a.where(), nil, "chunk index %v outside the chunk grid %v", idx, g)
-		}
-	}
-	return nil
-}
-
-// chunk returns a chunk's decoded elements, shared and read-only: []byte
-// or []string. A missing chunk file is a chunk of fill values.
-func (a *Array) chunk(idx []int) (any, error) {
-	if err := a.checkIndex(idx); err != nil {
-		return nil, err
-	}
-	file := a.ChunkFile(idx)
-	return a.s.cache.get(file, func() (any, int64, error) {
-		data, err := a.s.cache.readFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			return a.fillChunk(), 0, nil // shared, costs the cache nothing
-		}
-		if err != nil {
-			return nil, 0, errorf(file, nil, "%v", unwrapPathErr(err))
-		}
-		v, err := a.Meta.decodeChunk(data)
-		if err != nil {
-			return nil, 0, atPath(file, err)
-		}
-		switch x := v.(type) {
-		case []byte:
-			return x, int64(len(x)), nil
-		case []string:
-			size := int64(16 * len(x))
-			for _, s := range x {
-				size += int64(len(s))
-			}
-			return x, size, nil
-		}
-		return v, 0, nil
-	})
-}
-
-func (a *Array) fillChunk() any {
-	a.fillOnce.Do(func() {
-		if a.Meta.DType.Kind == 'O' {
-			s := make([]string, a.Meta.ChunkLen())
-			f := fillString(a.Meta.fillJV())
-			for i := range s {
-				s[i] = f
-			}
-			a.fill = s
-		} else {
-			a.fill = bytes.Repeat(a.Meta.fillElement(), a.Meta.ChunkLen())
-		}
-	})
-	return a.fill
-}
-
-// ReadChunk returns one decoded chunk's raw element bytes (full chunk
-// shape, C order, the dtype's byte order), the fill value when the chunk
-// file is missing. The slice is the caller's.
-func (a *Array) ReadChunk(idx []int) ([]byte, error) {
-	if a.Meta.DType.Kind == 'O' {
-		return nil, errorf(a.where(), nil, "ReadChunk on a string array (use ReadChunkStrings)")
-	}
-	v, err := a.chunk(idx)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), v.([]byte)...), nil
-}
-
-// ReadChunkStrings returns one chunk of a string array ('O', 'U' or 'S').
-func (a *Array) ReadChunkStrings(idx []int) ([]string, error) {
-	if !a.Meta.DType.IsString() {
-		return nil, errorf(a.where(), nil, "ReadChunkStrings on a %s array", a.Meta.DType)
-	}
-	v, err := a.chunk(idx)
-	if err != nil {
-		return nil, err
-	}
-	if s, ok := v.([]string); ok {
-		return append([]string(nil), s...), nil
-	}
-	s, err := decodeFixedStrings(a.Meta.DType, v.([]byte))
-	return s, atPath(a.ChunkFile(idx), err)
-}
-
-// ReadRange returns n elements starting at flat C-order index start
-// (element i of a 2-D array with shape (r, c) is row i/c, column i%c, so
-// whole rows k..k+m are ReadRange(k*c, m*c)). The bytes are as stored:
-// the dtype's byte order.
-func (a *Array) ReadRange(start, n int) ([]byte, error) {
-	if a.Meta.DType.Kind == 'O' {
-		return nil, errorf(a.where(), nil, "ReadRange on a string array (use ReadStrings)")
-	}
-	if n < 0 {
-		return nil, errorf(a.where(), nil, "negative count %d", n)
-	}
-	dst := make([]byte, n*a.Meta.DType.Size)
-	return dst, a.ReadRangeInto(dst, start)
-}
-
-// ReadRangeInto fills dst (a whole number of elements) from flat index
-// start, saving an allocation on hot paths.
-func (a *Array) ReadRangeInto(dst []byte, start int) error {
-	item := a.Meta.DType.Size
-	if a.Meta.DType.Kind == 'O' {
-		return errorf(a.where(), nil, "ReadRangeInto on a string array (use ReadStrings)")
-	}
-	if len(dst)%item != 0 {
-		return errorf(a.where(), nil, "buffer of %d bytes is not a whole number of %d-byte elements", len(dst), item)
-	}
-	return a.walk(start, len(dst)/item, func(chunk any, coff, doff, n int) {
-		copy(dst[doff*item:(doff+n)*item], chunk.([]byte)[coff*item:(coff+n)*item])
-	})
-}
-
-// ReadStrings returns n elements of a string array from flat index start.
-func (a *Array) ReadStrings(start, n int) ([]string, error) {
-	dt := a.Meta.DType
-	if !dt.IsString() {
-		return nil, errorf(a.where(), nil, "ReadStrings on a %s array", dt)
-	}
-	if n < 0 {
-		return nil, errorf(a.where(), nil, "negative count %d", n)
-	}
-	out := make([]string, n)
-	var ferr error
-	err := a.walk(start, n, func(chunk any, coff, doff, k int) {
-		if s, ok := chunk.([]string); ok {
-			copy(out[doff:doff+k], s[coff:coff+k])
-			return
-		}
-		s, err := decodeFixedStrings(dt, chunk.([]byte)[coff*dt.Size:(coff+k)*dt.Size])
-		if err != nil && ferr == nil {
-			ferr = atPath(a.where(), err)
-		}
-		copy(out[doff:], s)
-	})
-	if err == nil {
-		err = ferr
-	}
-	return out, err
-}
-
-// walk visits the flat range [start, start+n) as runs that lie within one
-// chunk and one row of it: fn(chunk, offset in chunk, offset in range,
-// run length). Chunks fetched during the call are remembered so a range
-// crossing many rows of the same chunks asks the shared cache once each.
-func (a *Array) walk(start, n int, fn func(chunk any, coff, doff, n int)) error {
-	m := a.Meta
-	total := m.Len()
-	if start < 0 || n < 0 || start > total || n > total-start {
-		return errorf(a.where(), nil, "range [%d, %d) outside the array's %d elements", start, start+n, total)
-	}
-	if n == 0 {
-		return nil
-	}
-	r := len(m.Shape)
-	if r == 0 {
-		c, err := a.chunk(nil)
-		if err != nil {
-			return err
-		}
-		fn(c, 0, 0, 1)
-		return nil
-	}
-	coords := make([]int, r)
-	cidx := make([]int, r)
-	local := map[string]any{}
-	band := -1
-	var keyb []byte
-	for done := 0; done < n; {
-		// unravel start+done
-		f := start + done
-		for d := r - 1; d >= 0; d-- {
-			coords[d] = f % m.Shape[d]
-			f /= m.Shape[d]
-		}
-		keyb = keyb[:0]
-		coff := 0
-		for d := 0; d < r; d++ {
-			cidx[d] = coords[d] / m.Chunks[d]
-			coff = coff*m.Chunks[d] + coords[d]%m.Chunks[d]
-			keyb = strconv.AppendInt(append(keyb, ','), int64(cidx[d]), 10)
-		}
-		if cidx[0] != band {
-			// Rows have moved past this band of chunks: let go of them.
-			clear(local)
-			band = cidx[0]
-		}
-		last := m.Chunks[r-1]
-		runEnd := min((cidx[r-1]+1)*last, m.Shape[r-1])
-		k := min(runEnd-coords[r-1], n-done)
-		key := string(keyb)
-		c, ok := local[key]
-		if !ok {
-			var err error
-			if c, err = a.chunk(cidx); err != nil {
-				return err
-			}
-			local[key] = c
-		}
-		fn(c, coff, done, k)
-		done += k
-	}
-	return nil
-}
-
-// Store is the store the array belongs to.
-func (a *Array) Store() *Store { return a.s }

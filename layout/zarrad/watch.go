@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/annslicer/annslicer/layout/zarr"
 )
 
 // Pin holds a zarr store to its state at mount time: a mount serves the
@@ -178,6 +180,14 @@ func (p *Pin) ReadFile(file string) ([]byte, error) {
 			return nil, p.fail(file, "was created")
 		}
 		return nil, err
+	}
+	// As the store's own reader: a FIFO would block the open, and a file
+	// is never read whole past the largest chunk a store may hold.
+	if want.mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file; a store holds only files and directories", file)
+	}
+	if want.size > zarr.MaxChunkBytes {
+		return nil, fmt.Errorf("%s: %d bytes, more than any chunk or document may hold (%d)", file, want.size, int64(zarr.MaxChunkBytes))
 	}
 	f, err := os.Open(file)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/annslicer/annslicer/layout/zarr"
@@ -20,6 +19,9 @@ type Source struct {
 	Path  string
 	Store *zarr.Store
 	NObs  int64
+	// NVars is the length of the var index, -1 when there is no var.
+	NVars    int64
+	rawNVars int64 // the same for raw/var
 }
 
 // Open opens the store at path as an AnnData source. It reads every
@@ -61,9 +63,6 @@ func (s *Source) check() error {
 	if et, ok := AttrString(root.Attrs, "encoding-type"); ok && et != "anndata" {
 		return s.errorf("not an AnnData store (root encoding-type is %q)", et)
 	}
-	if err := s.walk(root); err != nil {
-		return err
-	}
 	obs, err := s.Store.Stat("obs")
 	if err != nil {
 		if errors.Is(err, zarr.ErrNotExist) {
@@ -83,6 +82,9 @@ func (s *Source) check() error {
 		if len(a.Meta.Shape) != 1 {
 			return s.errorf("obs index %q is not 1-D", idx)
 		}
+		if err := s.checkStorage(a, true); err != nil {
+			return err
+		}
 		s.NObs = int64(a.Meta.Shape[0])
 	} else {
 		a, err := s.Store.Array("obs")
@@ -92,7 +94,19 @@ func (s *Source) check() error {
 		if len(a.Meta.Shape) == 0 {
 			return s.errorf("obs is a 0-d array")
 		}
+		if err := s.checkStorage(a, true); err != nil {
+			return err
+		}
 		s.NObs = int64(a.Meta.Shape[0])
+	}
+	if s.NVars, err = s.indexLen("var"); err != nil {
+		return err
+	}
+	if s.rawNVars, err = s.indexLen("raw/var"); err != nil {
+		return err
+	}
+	if err := s.walk(root); err != nil {
+		return err
 	}
 	for _, p := range []string{"X", "raw/X"} {
 		if err := s.rejectCSC(p); err != nil {
@@ -121,7 +135,8 @@ func (s *Source) check() error {
 	return nil
 }
 
-// walk opens every node below g, checking metadata and chunk files.
+// walk opens every node below g, checking metadata, the declared shape
+// against the store's cells and genes, and the chunk files.
 func (s *Source) walk(g *zarr.Group) error {
 	kids, err := g.Children()
 	if err != nil {
@@ -137,6 +152,9 @@ func (s *Source) walk(g *zarr.Group) error {
 			if err != nil {
 				return err
 			}
+			if err := s.checkSparseShape(sub); err != nil {
+				return err
+			}
 			if err := s.walk(sub); err != nil {
 				return err
 			}
@@ -146,16 +164,11 @@ func (s *Source) walk(g *zarr.Group) error {
 		if err != nil {
 			return err
 		}
-		if a.Meta.Shard != nil {
-			continue // a missing shard is legitimately empty in v3
+		if err := s.checkShape(a); err != nil {
+			return err
 		}
-		if s.Store.Format() == 2 {
-			for _, key := range a.Meta.ChunkKeys() {
-				f := filepath.Join(s.Store.Dir(), filepath.FromSlash(p), filepath.FromSlash(key))
-				if _, err := os.Stat(f); err != nil {
-					return fmt.Errorf("zarr: %s: missing chunk file (the store is incomplete or damaged)", f)
-				}
-			}
+		if err := s.checkStorage(a, false); err != nil {
+			return err
 		}
 	}
 	return nil
