@@ -102,6 +102,8 @@ def src_dtype(node):
         return "|O" if node.ndim else "<U"  # 0-d strings become numpy unicode
     if dt.kind == "U" and node.ndim == 0:
         return "<U"
+    if not isinstance(node, h5py.Dataset):  # a zarr source: as zarr-python reads the shard
+        return dtype_str(node)
     return dt.str
 
 
