@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 export CGO_ENABLED := 1
 PYTHON := /usr/bin/python3
-# current anndata / zarr 3 (made by scripts/setup.sh from testdata/requirements-current.txt)
+# current anndata / zarr 3 (made by scripts/setup.sh --test from testdata/requirements-current.txt)
 VENV_PYTHON := .venv/bin/python
 GO ?= go
 
@@ -21,6 +21,7 @@ demo: build
 	@scripts/demo.sh
 
 test: build
+	@scripts/setup.sh --test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 	$(PYTHON) -m pytest -q testdata python/tests

