@@ -102,13 +102,15 @@ def src_dtype(node):
         return "|O" if node.ndim else "<U"  # 0-d strings become numpy unicode
     if dt.kind == "U" and node.ndim == 0:
         return "<U"
+    if not isinstance(node, h5py.Dataset):  # a zarr source: as zarr-python reads the shard
+        return dtype_str(node)
     return dt.str
 
 
 def is_group(node):
     import h5py
     import zarr
-    return isinstance(node, (h5py.Group, zarr.hierarchy.Group))
+    return isinstance(node, (h5py.Group, zarr.Group))  # zarr 2 and 3 both export Group
 
 
 def sparse_enc(attrs):
@@ -141,7 +143,7 @@ def check_tree(s, d, path, role, rows, n_obs, compressor, problems, where):
         problems.append(f"{here}: attributes {da}, expected {sa}")
     if not is_group(s):
         want = src_dtype(s)
-        got = d.dtype.str
+        got = dtype_str(d)
         if (want == "<U" and not got.startswith("<U")) or (want != "<U" and got != want):
             problems.append(f"{here}: dtype {got}, expected {want}")
         n = s.shape[0] if s.ndim else None
@@ -152,7 +154,7 @@ def check_tree(s, d, path, role, rows, n_obs, compressor, problems, where):
             exp_shape = (rows.size, rows.size)
         if role != "sparse-part" and tuple(d.shape) != tuple(exp_shape):
             problems.append(f"{here}: shape {d.shape}, expected {exp_shape}")
-        comp = d.compressor
+        comp = compressor_of(d)
         if d.ndim and compressor == "blosc":
             if comp is None or comp.codec_id != "blosc" or comp.cname != "lz4" or comp.clevel != 5 or comp.shuffle != 1:
                 problems.append(f"{here}: compressor {comp}, expected Blosc(lz4, 5, shuffle)")
@@ -187,20 +189,50 @@ def child_role(path, key, role, attrs, enc):
     return role
 
 
+def dtype_str(a):
+    """numpy dtype string of a zarr array; variable-length strings are '|O'
+    (zarr-python 2 says object, zarr-python 3 numpy 2's StringDType)."""
+    dt = a.dtype
+    if getattr(dt, "kind", "") in ("O", "T") or type(dt).__name__ == "StringDType":
+        return "|O"
+    return dt.str
+
+
+def compressor_of(a):
+    """The array's one compressor (numcodecs codec) or None; zarr 2 has
+    .compressor, zarr 3 .compressors (a tuple)."""
+    if hasattr(a, "compressors"):
+        cs_ = a.compressors
+        return cs_[0] if cs_ else None
+    return a.compressor
+
+
 def check_chunks(a, where, problems):
-    """Every chunk file exists; uncompressed ones have the raw chunk size."""
-    store = a.store
-    grid = [-(-s // c) for s, c in zip(a.shape, a.chunks)] if a.ndim else []
+    """Every chunk file exists; uncompressed ones have the raw chunk size.
+
+    Works on the files (.zarray of zarr v2 arrays), so zarr-python 2 and 3
+    check the same thing."""
+    root = a.store.root if hasattr(a.store, "root") else a.store.path
+    adir = os.path.join(str(root), a.path)
+    meta_path = os.path.join(adir, ".zarray")
+    if not os.path.exists(meta_path):
+        return  # zarr v3 arrays: zarr-python 3 reads them all in check_anndata_level
+    meta = json.load(open(meta_path))
+    shape, chunks = meta["shape"], meta["chunks"]
+    sep = meta.get("dimension_separator") or "."
+    grid = [-(-s // c) for s, c in zip(shape, chunks)] if shape else []
     n = int(np.prod(grid)) if grid else 1
-    raw = int(np.prod(a.chunks)) * a.dtype.itemsize if a.dtype.kind != "O" else None
+    dt = np.dtype(meta["dtype"]) if isinstance(meta["dtype"], str) else np.dtype("O")
+    raw = int(np.prod(chunks)) * dt.itemsize if dt.kind != "O" and not meta.get("filters") else None
     for flat in range(n):
         idx = np.unravel_index(flat, grid) if grid else ()
-        key = (a.path + "/" if a.path else "") + (".".join(str(i) for i in idx) if grid else "0")
-        if key not in store:
-            problems.append(f"{where}: chunk {key} missing")
+        key = sep.join(str(i) for i in idx) if grid else "0"
+        f = os.path.join(adir, key)
+        if not os.path.exists(f):
+            problems.append(f"{where}: chunk {a.path}/{key} missing")
             return
-        if a.compressor is None and raw is not None and len(store[key]) != raw:
-            problems.append(f"{where}: chunk {key} has {len(store[key])} bytes, expected {raw}")
+        if meta.get("compressor") is None and raw is not None and os.path.getsize(f) != raw:
+            problems.append(f"{where}: chunk {a.path}/{key} has {os.path.getsize(f)} bytes, expected {raw}")
             return
 
 

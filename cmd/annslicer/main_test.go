@@ -14,7 +14,11 @@ import (
 
 // The tests run the real binary on fixtures written by Python anndata, and
 // check every shard with testdata/check_shards.py (anndata and h5py read
-// each element and compare it with source[rows]).
+// each element and compare it with source[rows]). Every checker runs under
+// two oracles: Debian's anndata 0.8 (python: the 0.7 layout, old readers)
+// and the project venv's current anndata / zarr 3 (currentPython, made by
+// scripts/setup.sh from testdata/requirements-current.txt): users read our
+// shards with both.
 
 var (
 	binPath  string // the annslicer binary under test
@@ -23,7 +27,22 @@ var (
 	pyErr    error // why Python fixtures are unavailable, if they are
 )
 
+// python is Debian's interpreter (anndata 0.8): it writes the fixtures.
 const python = "/usr/bin/python3"
+
+var (
+	currentPython string // the project venv's interpreter: current anndata, zarr 3
+	currentErr    error  // why it is unusable, if it is
+)
+
+// currentVersions is what the venv must hold for the current oracle to
+// mean anything (scripts/setup.sh installs the pinned versions).
+const currentVersions = `
+import anndata, zarr, h5py
+from packaging.version import Version as V
+assert V(anndata.__version__) >= V("0.12"), anndata.__version__
+assert V(zarr.__version__) >= V("3"), zarr.__version__
+`
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -43,6 +62,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building annslicer: %v\n%s", err, out)
 		return 1
 	}
+	currentPython = filepath.Join(repoRoot, ".venv", "bin", "python")
+	if out, err := exec.Command(currentPython, "-c", currentVersions).CombinedOutput(); err != nil {
+		currentErr = fmt.Errorf("the current-anndata venv %s is unusable (run make setup): %v\n%s", currentPython, err, out)
+	}
 	fixtures = filepath.Join(tmp, "fixtures")
 	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "make_fixtures.py"), fixtures).CombinedOutput(); err != nil {
 		pyErr = fmt.Errorf("making fixtures with Python anndata: %v\n%s", err, out)
@@ -60,6 +83,34 @@ func needPython(t *testing.T) {
 		t.Fatalf("ANNSLICER_REQUIRE_PYTHON=1 but %v", pyErr)
 	}
 	t.Skipf("Python anndata unavailable: %v", pyErr)
+}
+
+// needCurrent skips without the venv's current anndata, or fails when CI
+// requires Python.
+func needCurrent(t *testing.T) {
+	t.Helper()
+	if currentErr == nil {
+		return
+	}
+	if os.Getenv("ANNSLICER_REQUIRE_PYTHON") == "1" {
+		t.Fatalf("ANNSLICER_REQUIRE_PYTHON=1 but %v", currentErr)
+	}
+	t.Skipf("current anndata unavailable: %v", currentErr)
+}
+
+// oracles are the interpreters every checker runs under: Debian's anndata
+// 0.8, then the venv's current anndata (a missing venv fails under
+// ANNSLICER_REQUIRE_PYTHON=1, else only the old oracle runs, said in the log).
+func oracles(t *testing.T) []string {
+	t.Helper()
+	if currentErr != nil {
+		if os.Getenv("ANNSLICER_REQUIRE_PYTHON") == "1" {
+			t.Fatalf("ANNSLICER_REQUIRE_PYTHON=1 but %v", currentErr)
+		}
+		t.Logf("checking with anndata 0.8 only: %v", currentErr)
+		return []string{python}
+	}
+	return []string{python, currentPython}
 }
 
 func fixture(name string) string { return filepath.Join(fixtures, name) }
@@ -121,10 +172,18 @@ func checkShards(t *testing.T, source string, shards []string, extra ...string) 
 // any difference from source[rows].
 func runOracle(t *testing.T, script, source string, shards []string, extra ...string) {
 	t.Helper()
+	for _, py := range oracles(t) {
+		runOracleWith(t, py, script, source, shards, extra...)
+	}
+}
+
+// runOracleWith runs a checker of testdata/ under one interpreter.
+func runOracleWith(t *testing.T, py, script, source string, shards []string, extra ...string) {
+	t.Helper()
 	args := append([]string{filepath.Join(repoRoot, "testdata", script), "--source", source}, extra...)
-	out, err := exec.Command(python, append(args, shards...)...).CombinedOutput()
+	out, err := exec.Command(py, append(args, shards...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, out)
+		t.Fatalf("%s (%s): %v\n%s", script, py, err, out)
 	}
 }
 

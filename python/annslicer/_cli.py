@@ -3,10 +3,27 @@
 import os
 import shutil
 import subprocess
+import sys
 
 PREFIX = "annslicer: "
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _candidates():
+    """Where the binary may be, after ANNSLICER_BIN, in lookup order."""
+    # next to the package (a binary copied in before `pip install`)
+    yield os.path.join(_HERE, "bin", "annslicer")
+    yield os.path.join(_HERE, "annslicer")
+    # next to the interpreter: a venv's bin/ (or Scripts/), where users
+    # copy or install the binary; works without activating the venv
+    yield os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "annslicer")
+    found = shutil.which("annslicer")
+    if found:
+        yield found
+    # the checkout this package sits in (python/annslicer -> bin/annslicer),
+    # as `make build` leaves it
+    yield os.path.join(os.path.dirname(os.path.dirname(_HERE)), "bin", "annslicer")
 
 
 def find_binary():
@@ -14,8 +31,10 @@ def find_binary():
 
     Looked up in this order: the ``ANNSLICER_BIN`` environment variable,
     next to the package (``annslicer/bin/annslicer`` or
-    ``annslicer/annslicer`` inside the installed package directory), then
-    ``annslicer`` on ``PATH``.
+    ``annslicer/annslicer`` inside the installed package directory), next
+    to the Python interpreter (a venv's ``bin/``), ``annslicer`` on
+    ``PATH``, then the ``bin/`` of the checkout the package is imported
+    from.
     """
     env = os.environ.get("ANNSLICER_BIN")
     if env:
@@ -24,15 +43,14 @@ def find_binary():
         if not os.access(env, os.X_OK):
             raise RuntimeError(f"ANNSLICER_BIN={env}: not executable")
         return env
-    for cand in (os.path.join(_HERE, "bin", "annslicer"), os.path.join(_HERE, "annslicer")):
+    for cand in _candidates():
         if os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
-    found = shutil.which("annslicer")
-    if found:
-        return found
     raise FileNotFoundError(
-        "the annslicer binary was not found: set ANNSLICER_BIN, put it on PATH, "
-        "or copy it to " + os.path.join(_HERE, "bin", "annslicer"))
+        "the annslicer binary was not found: set ANNSLICER_BIN to its path, put it on PATH, "
+        "or copy it next to this Python (" +
+        os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "annslicer") +
+        "); build it with `make build` in a checkout (https://github.com/annslicer/annslicer)")
 
 
 def cli_message(stderr, returncode):
