@@ -46,7 +46,7 @@ func BuildH5AD(src *h5ad.Source, rows []int64, path string, comp Compression) (*
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{src: src, rows: rows, sink: sk}
+	b := &builder{src: src, rows: rows, sink: sk, ax: h5Axes(src)}
 	root, err := f.Root()
 	if err == nil {
 		err = b.root(src.Root, root)
@@ -74,6 +74,7 @@ type builder struct {
 	sink sink
 	pos  map[int64]int64 // source row -> shard position (obsp only)
 	keep []*h5.Dataset   // source arrays the extents read from
+	ax   axes            // column counts elements must have
 }
 
 // array wraps a source dataset for gathers and keeps it open for them.
@@ -224,6 +225,12 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 	if len(ds.Dims) == 0 || ds.Dims[0] != b.src.NObs {
 		return fmt.Errorf("%s has shape %v but the file has %d cells; it is not a per-cell array", ds.Path, ds.Dims, b.src.NObs)
 	}
+	if err := b.checkDense(ds); err != nil {
+		if !(ds.VlenString || ds.Variable) {
+			ds.Close()
+		}
+		return err
+	}
 	m := int64(len(b.rows))
 	if ds.VlenString && len(ds.Dims) == 1 {
 		strs, cset, err := b.readStrings(ds)
@@ -319,19 +326,7 @@ func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
 			return nil, fmt.Errorf("%s: sparse matrix without %s: %v", g.Path, p.name, err)
 		}
 	}
-	shape, ok := g.AttrInts(c.shapeAttr)
-	if !ok || len(shape) != 2 {
-		c.closeArrays()
-		c.Close()
-		return nil, fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.Path)
-	}
-	if shape[0] != b.src.NObs || c.indptr.Dims[0] != shape[0]+1 || !c.indptr.IsInteger {
-		c.closeArrays()
-		c.Close()
-		return nil, fmt.Errorf("%s: sparse matrix of shape %v with indptr of length %v, but the file has %d cells", g.Path, shape, c.indptr.Dims, b.src.NObs)
-	}
-	c.ncols = shape[1]
-	if c.starts, c.newPtr, err = b.rowRanges(c.indptr); err != nil {
+	if err := b.checkCSR(c); err != nil {
 		c.closeArrays()
 		c.Close()
 		return nil, err
@@ -339,8 +334,80 @@ func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
 	return c, nil
 }
 
-// rowRanges reads indptr only at the shard's rows: O(shard) memory.
-func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err error) {
+// checkCSR validates a sparse matrix before anything is read by it: the
+// arrays' kinds and lengths, the shape against n_obs and var, indptr's
+// ends, then (rowRanges) each shard row's range inside data.
+func (b *builder) checkCSR(c *csrParts) error {
+	g := c.g
+	if err := h5Numeric(c.data, g.Path+"/data"); err != nil {
+		return err
+	}
+	for _, ds := range []*h5.Dataset{c.data, c.indices, c.indptr} {
+		if len(ds.Dims) != 1 {
+			return fmt.Errorf("%s has shape %v; a sparse matrix's arrays are 1-D", ds.Path, ds.Dims)
+		}
+	}
+	if !c.indices.IsInteger || !c.indptr.IsInteger {
+		return fmt.Errorf("%s: indices and indptr must be integer arrays; the sparse matrix is corrupt", g.Path)
+	}
+	shape, ok := g.AttrInts(c.shapeAttr)
+	if !ok || len(shape) != 2 {
+		return fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.Path)
+	}
+	if shape[0] != b.src.NObs || c.indptr.Dims[0] != shape[0]+1 {
+		return fmt.Errorf("%s: sparse matrix of shape %v with indptr of length %v, but the file has %d cells", g.Path, shape, c.indptr.Dims, b.src.NObs)
+	}
+	if err := b.ax.checkShape(g.Path, shape); err != nil {
+		return err
+	}
+	if err := checkIndexWidth(g.Path, shape, codecOf(c.indices)); err != nil {
+		return err
+	}
+	c.ncols = shape[1]
+	ends, err := c.indptr.ReadInt64Points([]int64{0, b.src.NObs})
+	if err != nil {
+		return err
+	}
+	nnz := c.data.Dims[0]
+	if err := CheckCSRSpan(g.Path, ends[0], ends[1], nnz, c.indices.Dims[0]); err != nil {
+		return err
+	}
+	c.starts, c.newPtr, err = b.rowRanges(c.indptr, g.Path, nnz)
+	return err
+}
+
+// h5Numeric refuses string (or other non-numeric) data where anndata
+// requires numbers, naming what is there instead of letting libhdf5 fail
+// on it later.
+func h5Numeric(ds *h5.Dataset, where string) error {
+	t, err := ds.TypeInfo()
+	if err != nil {
+		return err
+	}
+	switch t.Class {
+	case h5.ClassInt, h5.ClassFloat, h5.ClassBool:
+		return nil
+	case h5.ClassString:
+		return fmt.Errorf("%s holds strings; a sparse matrix must be numeric (convert it with anndata first)", where)
+	}
+	return fmt.Errorf("%s holds HDF5 type class %d; a sparse matrix must be numeric", where, t.Class)
+}
+
+// checkDense bounds a dense per-cell array's row, and holds a dense X,
+// layer or raw X to var's width.
+func (b *builder) checkDense(ds *h5.Dataset) error {
+	if err := checkRowBytes(ds.Path, ds.Dims, ds.ElemSize); err != nil {
+		return err
+	}
+	if b.ax.wantCols(ds.Path) >= 0 && len(ds.Dims) == 2 {
+		return b.ax.checkShape(ds.Path, ds.Dims)
+	}
+	return nil
+}
+
+// rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
+// row's range must lie inside the nnz entries of data and indices.
+func (b *builder) rowRanges(indptr *h5.Dataset, where string, nnz int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -373,14 +440,10 @@ func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err err
 			starts[i], ends[i] = c.Get(raw[2*i*sz:]), c.Get(raw[(2*i+1)*sz:])
 		}
 	}
-	for i := range starts {
-		n := ends[i] - starts[i]
-		if n < 0 {
-			return nil, nil, fmt.Errorf("%s decreases at row %d: the sparse matrix is corrupt", indptr.Path, b.rows[i])
-		}
-		newPtr[i+1] = newPtr[i] + n
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz); err != nil {
+		return nil, nil, err
 	}
-	return starts, newPtr, nil
+	return starts, newPtr, shardPtr(where, starts, ends, newPtr)
 }
 
 func (b *builder) csr(s, d *h5.Group, name string) error {
@@ -500,6 +563,10 @@ func (b *builder) inducedDense(s, d *h5.Group, name string) error {
 		ds.Close()
 		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", ds.Path, ds.Dims, b.src.NObs, b.src.NObs)
 	}
+	if err := checkRowBytes(ds.Path, ds.Dims, ds.ElemSize); err != nil {
+		ds.Close()
+		return err
+	}
 	m := int64(len(b.rows))
 	fill := inducedDense(b.array(ds), b.rows, int64(ds.ElemSize))
 	return b.sink.array(d, name, ds, []int64{m, m}, gen{fill: fill})
@@ -569,4 +636,46 @@ func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 		return nil
 	}
 	return writeChunks(ds, dims[0], rowBytes, l.Chunk[0], gen.fill, s.filter, s.level)
+}
+
+// h5Axes finds the column counts a source's matrices must have: n_vars
+// from var's index, raw/var's for raw/X (-1 where there is none).
+func h5Axes(src *h5ad.Source) axes {
+	a := axes{nObs: src.NObs, nVars: h5FrameLen(src.Root, "var"), nRawVars: -1}
+	if src.Root.IsGroup("raw") {
+		if raw, err := src.Root.OpenGroup("raw"); err == nil {
+			a.nRawVars = h5FrameLen(raw, "var")
+			raw.Close()
+		}
+	}
+	return a
+}
+
+// h5FrameLen is the length of dataframe name in g: its index's (anndata
+// 0.7 on), or its own for the record arrays of older files; -1 if unknown.
+func h5FrameLen(g *h5.Group, name string) int64 {
+	if !g.Has(name) {
+		return -1
+	}
+	if !g.IsGroup(name) {
+		ds, err := g.OpenDataset(name)
+		if err != nil {
+			return -1
+		}
+		defer ds.Close()
+		if len(ds.Dims) != 1 {
+			return -1
+		}
+		return ds.Dims[0]
+	}
+	fg, err := g.OpenGroup(name)
+	if err != nil {
+		return -1
+	}
+	defer fg.Close()
+	idx, ok := fg.AttrString("_index")
+	if !ok {
+		return -1
+	}
+	return h5FrameLen(fg, idx)
 }

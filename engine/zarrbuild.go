@@ -49,7 +49,7 @@ func (t *Tree) BuildZarr(rows []int64) (*ZarrShard, error) {
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
 	z := &ZarrShard{Cells: int64(len(rows))}
-	b := &zbuilder{t: t, rows: rows, z: z}
+	b := &zbuilder{t: t, rows: rows, z: z, ax: treeAxes(root, t.NObs)}
 	err = b.root(root)
 	root.close()
 	if err != nil {
@@ -64,6 +64,7 @@ type zbuilder struct {
 	rows []int64
 	z    *ZarrShard
 	pos  map[int64]int64
+	ax   axes // column counts elements must have
 }
 
 func join2(dir, name string) string {
@@ -262,6 +263,10 @@ func (b *zbuilder) rowArray(s tgroup, name, dst string) error {
 		a.close()
 		return fmt.Errorf("%s has shape %v but the source has %d cells; it is not a per-cell array", a.path(), sh, b.t.NObs)
 	}
+	if err := b.checkDense(a); err != nil {
+		a.close()
+		return err
+	}
 	attrs, err := a.attrs()
 	if err != nil {
 		a.close()
@@ -309,6 +314,10 @@ func (b *zbuilder) copyNode(s tgroup, k tchild, dst string) error {
 	}
 	a, err := s.array(k.name)
 	if err != nil {
+		return err
+	}
+	if err := checkRowBytes(a.path(), a.shape(), elemBytes(a.dtype())); err != nil {
+		a.close()
 		return err
 	}
 	attrs, err := a.attrs()
@@ -394,32 +403,95 @@ func (b *zbuilder) openCSR(g tgroup, attrs zarr.Attrs) (*zcsr, error) {
 			return nil, fmt.Errorf("%s: sparse matrix without %s: %v", g.path(), p.name, err)
 		}
 	}
-	shape, ok := attrInts(attrs, c.shapeAttr)
-	if !ok || len(shape) != 2 {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.path())
-	}
-	ic, isInt := intCodecOf(c.indptr.dtype())
-	ps := c.indptr.shape()
-	if shape[0] != b.t.NObs || len(ps) != 1 || ps[0] != shape[0]+1 || !isInt {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix of shape %v with indptr of shape %v, but the source has %d cells", g.path(), shape, ps, b.t.NObs)
-	}
-	if c.data.dtype().Kind == 'O' || c.indices.dtype().Kind == 'O' {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix of strings", g.path())
-	}
-	c.ncols, c.ptrCodec = shape[1], ic
-	var err error
-	if c.starts, c.newPtr, err = b.rowRanges(c.indptr, ic); err != nil {
+	if err := b.checkCSR(g.path(), c, attrs); err != nil {
 		c.closeAll()
 		return nil, err
 	}
 	return c, nil
 }
 
-// rowRanges reads indptr only at the shard's rows: O(shard) memory.
-func (b *zbuilder) rowRanges(indptr tarray, ic Ints) (starts, newPtr []int64, err error) {
+// checkCSR validates a sparse matrix before anything is read by it: the
+// arrays' kinds and lengths, the shape against n_obs and var, indptr's
+// ends, then (rowRanges) each shard row's range inside data.
+func (b *zbuilder) checkCSR(where string, c *zcsr, attrs zarr.Attrs) error {
+	switch c.data.dtype().Kind {
+	case 'O', 'S', 'U':
+		return fmt.Errorf("%s/data holds strings; a sparse matrix must be numeric (convert it with anndata first)", where)
+	}
+	for _, a := range []tarray{c.data, c.indices, c.indptr} {
+		if len(a.shape()) != 1 {
+			return fmt.Errorf("%s has shape %v; a sparse matrix's arrays are 1-D", a.path(), a.shape())
+		}
+	}
+	ic, isInt := intCodecOf(c.indptr.dtype())
+	xc, ok := intCodecOf(c.indices.dtype())
+	if !ok || !isInt {
+		return fmt.Errorf("%s: indices and indptr must be integer arrays; the sparse matrix is corrupt", where)
+	}
+	shape, ok := attrInts(attrs, c.shapeAttr)
+	if !ok || len(shape) != 2 {
+		return fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", where)
+	}
+	ps := c.indptr.shape()
+	if shape[0] != b.t.NObs || ps[0] != shape[0]+1 {
+		return fmt.Errorf("%s: sparse matrix of shape %v with indptr of shape %v, but the source has %d cells", where, shape, ps, b.t.NObs)
+	}
+	if err := b.ax.checkShape(where, shape); err != nil {
+		return err
+	}
+	if err := checkIndexWidth(where, shape, xc); err != nil {
+		return err
+	}
+	c.ncols, c.ptrCodec = shape[1], ic
+	ends, err := readInts(c.indptr.rows(), ic, []int64{0, b.t.NObs})
+	if err != nil {
+		return err
+	}
+	nnz := c.data.shape()[0]
+	if err := CheckCSRSpan(where, ends[0], ends[1], nnz, c.indices.shape()[0]); err != nil {
+		return err
+	}
+	c.starts, c.newPtr, err = b.rowRanges(c.indptr, ic, where, nnz)
+	return err
+}
+
+// readInts reads elements pts of a 1-D integer array.
+func readInts(rr RowReader, ic Ints, pts []int64) ([]int64, error) {
+	raw := make([]byte, int64(len(pts))*rr.RowBytes())
+	if err := denseRows(rr, pts)(raw, 0); err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(pts))
+	for i := range out {
+		out[i] = ic.Get(raw[i*ic.Size:])
+	}
+	return out, nil
+}
+
+// elemBytes is a dtype's element size for row bounds; a string ('O')
+// counts as a 16-byte reference.
+func elemBytes(dt zarr.DType) int {
+	if dt.Kind == 'O' {
+		return 16
+	}
+	return dt.Size
+}
+
+// checkDense bounds a per-cell array's row, and holds a dense X, layer or
+// raw X to var's width.
+func (b *zbuilder) checkDense(a tarray) error {
+	if err := checkRowBytes(a.path(), a.shape(), elemBytes(a.dtype())); err != nil {
+		return err
+	}
+	if b.ax.wantCols(a.path()) >= 0 && len(a.shape()) == 2 {
+		return b.ax.checkShape(a.path(), a.shape())
+	}
+	return nil
+}
+
+// rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
+// row's range must lie inside the nnz entries of data and indices.
+func (b *zbuilder) rowRanges(indptr tarray, ic Ints, where string, nnz int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -443,20 +515,18 @@ func (b *zbuilder) rowRanges(indptr tarray, ic Ints) (starts, newPtr []int64, er
 		return nil, nil, err
 	}
 	sz := ic.Size
+	ends := make([]int64, m)
 	for i := range b.rows {
-		var e int64
 		if pairs {
-			starts[i], e = ic.Get(raw[2*i*sz:]), ic.Get(raw[(2*i+1)*sz:])
+			starts[i], ends[i] = ic.Get(raw[2*i*sz:]), ic.Get(raw[(2*i+1)*sz:])
 		} else {
-			starts[i], e = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
+			starts[i], ends[i] = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
 		}
-		n := e - starts[i]
-		if n < 0 {
-			return nil, nil, fmt.Errorf("%s decreases at row %d: the sparse matrix is corrupt", indptr.path(), b.rows[i])
-		}
-		newPtr[i+1] = newPtr[i] + n
 	}
-	return starts, newPtr, nil
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz); err != nil {
+		return nil, nil, err
+	}
+	return starts, newPtr, shardPtr(where, starts, ends, newPtr)
 }
 
 func (b *zbuilder) csrGroup(attrs zarr.Attrs, c *zcsr, d string, shape []int64) {
@@ -551,6 +621,10 @@ func (b *zbuilder) inducedDense(s tgroup, name, dst string) error {
 		a.close()
 		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", a.path(), sh, n, n)
 	}
+	if err := checkRowBytes(a.path(), sh, a.dtype().Size); err != nil {
+		a.close()
+		return err
+	}
 	attrs, err := a.attrs()
 	if err != nil {
 		a.close()
@@ -562,4 +636,67 @@ func (b *zbuilder) inducedDense(s tgroup, name, dst string) error {
 	rowFill := inducedDense(src, b.rows, src.RowBytes()/n)
 	b.addArray(&zarrayOut{path: join2(dst, name), attrs: attrs, dtype: a.dtype(), shape: []int64{m, m}, fill: rowFill})
 	return nil
+}
+
+// treeAxes finds the column counts a source's matrices must have: n_vars
+// from var's index, raw/var's for raw/X (-1 where there is none).
+func treeAxes(root tgroup, nObs int64) axes {
+	a := axes{nObs: nObs, nVars: frameLen(root, "var"), nRawVars: -1}
+	if raw, err := childGroup(root, "raw"); err == nil && raw != nil {
+		a.nRawVars = frameLen(raw, "var")
+		raw.close()
+	}
+	return a
+}
+
+// childGroup opens member name of g if it is a group (nil if absent).
+func childGroup(g tgroup, name string) (tgroup, error) {
+	kids, err := g.children()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		if k.name == name && k.isGroup {
+			return g.group(name)
+		}
+	}
+	return nil, nil
+}
+
+// frameLen is the length of dataframe name in g: its index's (anndata 0.7
+// on), or its own for the record arrays of older files; -1 if unknown.
+func frameLen(g tgroup, name string) int64 {
+	fg, err := childGroup(g, name)
+	if err != nil {
+		return -1
+	}
+	if fg == nil {
+		a, err := g.array(name)
+		if err != nil {
+			return -1
+		}
+		defer a.close()
+		if sh := a.shape(); len(sh) == 1 {
+			return sh[0]
+		}
+		return -1
+	}
+	defer fg.close()
+	attrs, err := fg.attrs()
+	if err != nil {
+		return -1
+	}
+	idx := attrString(attrs, "_index")
+	if idx == "" {
+		return -1
+	}
+	a, err := fg.array(idx)
+	if err != nil {
+		return -1
+	}
+	defer a.close()
+	if sh := a.shape(); len(sh) == 1 {
+		return sh[0]
+	}
+	return -1
 }
