@@ -339,7 +339,7 @@ func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
 // ends, then (rowRanges) each shard row's range inside data.
 func (b *builder) checkCSR(c *csrParts) error {
 	g := c.g
-	if err := h5Numeric(c.data, g.Path+"/data"); err != nil {
+	if err := h5Numeric(c.data, g.Path+"/data", "a sparse matrix"); err != nil {
 		return err
 	}
 	for _, ds := range []*h5.Dataset{c.data, c.indices, c.indptr} {
@@ -379,18 +379,18 @@ func (b *builder) checkCSR(c *csrParts) error {
 // h5Numeric refuses string (or other non-numeric) data where anndata
 // requires numbers, naming what is there instead of letting libhdf5 fail
 // on it later.
-func h5Numeric(ds *h5.Dataset, where string) error {
+func h5Numeric(ds *h5.Dataset, where, what string) error {
 	t, err := ds.TypeInfo()
 	if err != nil {
 		return err
 	}
 	switch t.Class {
-	case h5.ClassInt, h5.ClassFloat, h5.ClassBool:
-		return nil
 	case h5.ClassString:
-		return fmt.Errorf("%s holds strings; a sparse matrix must be numeric (convert it with anndata first)", where)
+		return fmt.Errorf("%s holds strings; %s must be numeric (convert it with anndata first)", where, what)
+	case h5.ClassReference:
+		return fmt.Errorf("%s holds object references; %s must be numeric", where, what)
 	}
-	return fmt.Errorf("%s holds HDF5 type class %d; a sparse matrix must be numeric", where, t.Class)
+	return nil // numbers, bools, and compounds such as h5py's complex
 }
 
 // checkDense bounds a dense per-cell array's row, and holds a dense X,
@@ -399,7 +399,13 @@ func (b *builder) checkDense(ds *h5.Dataset) error {
 	if err := checkRowBytes(ds.Path, ds.Dims, ds.ElemSize); err != nil {
 		return err
 	}
-	if b.ax.wantCols(ds.Path) >= 0 && len(ds.Dims) == 2 {
+	if b.ax.wantCols(ds.Path) < 0 {
+		return nil
+	}
+	if err := h5Numeric(ds, ds.Path, "a matrix (X, a layer, raw/X)"); err != nil {
+		return err
+	}
+	if len(ds.Dims) == 2 {
 		return b.ax.checkShape(ds.Path, ds.Dims)
 	}
 	return nil

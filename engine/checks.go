@@ -27,6 +27,9 @@ const MaxRowBytes = 64 << 20
 // along the first axis) is negative, overflows, or exceeds MaxRowBytes.
 func checkRowBytes(where string, shape []int64, elemSize int) error {
 	n := uint64(max(elemSize, 0))
+	if n > MaxRowBytes { // a 0-d or 1-D array's row is one element
+		return fmt.Errorf("%s declares %d-byte elements, more than annslicer's limit of %d MiB per cell; the dtype is corrupt", where, n, MaxRowBytes>>20)
+	}
 	for _, d := range shape[min(1, len(shape)):] {
 		if d < 0 {
 			return fmt.Errorf("%s declares shape %v, with a negative dimension; the file is corrupt", where, shape)
@@ -155,3 +158,30 @@ func checkIndexWidth(where string, shape []int64, ic Ints) error {
 	}
 	return nil
 }
+
+// MaxWholeStrings bounds a string array copied whole (var's index, uns):
+// the element tree holds its strings in memory, so a declared length of
+// 2^40 would be an allocation of 16 TiB before a chunk is read. 16M
+// strings is far beyond any var (genes, peaks) or uns array.
+const MaxWholeStrings = 1 << 24
+
+// checkWholeStrings refuses a string array with more elements than
+// MaxWholeStrings, counting without overflow.
+func checkWholeStrings(where string, shape []int64) error {
+	n := uint64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("%s declares shape %v, with a negative dimension; the file is corrupt", where, shape)
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > MaxWholeStrings {
+			return fmt.Errorf("%s declares shape %v: more strings than annslicer's limit of %d for an element copied whole; the shape is corrupt", where, shape, MaxWholeStrings)
+		}
+		n = lo
+	}
+	return nil
+}
+
+// stringKind: numpy dtype kinds of strings, which a matrix (X, a layer,
+// raw/X, a sparse matrix's data) may not hold: anndata requires numbers.
+func stringKind(k byte) bool { return k == 'O' || k == 'S' || k == 'U' }

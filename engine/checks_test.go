@@ -104,3 +104,18 @@ func TestCheckIndexWidth(t *testing.T) {
 	wantErr(t, checkIndexWidth("/obsm/s", []int64{200, 1<<31 + 1}, i32), "32-bit integers, which cannot address 2147483649 columns")
 	wantErr(t, checkIndexWidth("/obsm/s", []int64{200, 1 << 40}, i32), "cannot address 1099511627776 columns")
 }
+
+func TestCheckWholeStrings(t *testing.T) {
+	for _, sh := range [][]int64{{}, {30}, {MaxWholeStrings}, {1 << 12, 1 << 12}} {
+		if err := checkWholeStrings("/var/_index", sh); err != nil {
+			t.Fatalf("%v: %v", sh, err)
+		}
+	}
+	wantErr(t, checkWholeStrings("/var/_index", []int64{1 << 40}), "/var/_index declares shape [1099511627776]: more strings than annslicer's limit of 16777216")
+	wantErr(t, checkWholeStrings("/uns/s", []int64{1 << 40, 1 << 40}), "more strings")
+	wantErr(t, checkWholeStrings("/uns/s", []int64{-1}), "negative dimension")
+}
+
+func TestCheckRowBytesElementSize(t *testing.T) {
+	wantErr(t, checkRowBytes("/uns/title", nil, MaxRowBytes+1), "-byte elements")
+}

@@ -328,6 +328,9 @@ func (b *zbuilder) copyNode(s tgroup, k tchild, dst string) error {
 	out := &zarrayOut{path: join2(dst, k.name), attrs: attrs, dtype: a.dtype(), shape: a.shape()}
 	if a.dtype().Kind == 'O' {
 		defer a.close()
+		if err := checkWholeStrings(a.path(), out.shape); err != nil {
+			return err
+		}
 		if out.strs, err = a.strings(nil); err != nil {
 			return err
 		}
@@ -414,8 +417,7 @@ func (b *zbuilder) openCSR(g tgroup, attrs zarr.Attrs) (*zcsr, error) {
 // arrays' kinds and lengths, the shape against n_obs and var, indptr's
 // ends, then (rowRanges) each shard row's range inside data.
 func (b *zbuilder) checkCSR(where string, c *zcsr, attrs zarr.Attrs) error {
-	switch c.data.dtype().Kind {
-	case 'O', 'S', 'U':
+	if stringKind(c.data.dtype().Kind) {
 		return fmt.Errorf("%s/data holds strings; a sparse matrix must be numeric (convert it with anndata first)", where)
 	}
 	for _, a := range []tarray{c.data, c.indices, c.indptr} {
@@ -483,7 +485,13 @@ func (b *zbuilder) checkDense(a tarray) error {
 	if err := checkRowBytes(a.path(), a.shape(), elemBytes(a.dtype())); err != nil {
 		return err
 	}
-	if b.ax.wantCols(a.path()) >= 0 && len(a.shape()) == 2 {
+	if b.ax.wantCols(a.path()) < 0 {
+		return nil
+	}
+	if stringKind(a.dtype().Kind) {
+		return fmt.Errorf("%s holds strings; a matrix (X, a layer, raw/X) must be numeric (convert it with anndata first)", a.path())
+	}
+	if len(a.shape()) == 2 {
 		return b.ax.checkShape(a.path(), a.shape())
 	}
 	return nil

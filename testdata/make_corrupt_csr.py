@@ -148,6 +148,40 @@ def dense_cols(f, el, cols):
 case("layers_dense_cols")(lambda f: dense_cols(f, "layers/dense", N_VARS + 1))
 
 
+def dense_strings(f):
+    del f["X"]
+    v = np.full((N_OBS, N_VARS), "v", dtype=object)
+    if isinstance(f, h5py.File):
+        f.create_dataset("X", data=v.astype("S1"))
+    else:
+        f.create_dataset("X", data=v, dtype=object, object_codec=__import__("numcodecs").VLenUTF8())
+
+
+case("X_dense_strings")(dense_strings)
+
+
+def var_huge_h5(f):
+    # no X, layers or raw to disagree with: var's index itself declares
+    # 2^40 strings, in chunks never written
+    for el in ("X", "layers", "raw"):
+        del f[el]
+    idx = f["var"].attrs["_index"]
+    del f["var/" + idx]
+    f["var"].create_dataset(idx, shape=(HUGE,), dtype=h5py.string_dtype(), chunks=(1 << 16,))
+
+
+def var_huge_zarr(path):
+    for el in ("X", "layers", "raw"):
+        shutil.rmtree(os.path.join(path, el))
+    meta_path = os.path.join(path, "var", "_index", ".zarray")
+    with open(meta_path) as fh:
+        meta = json.load(fh)
+    meta["shape"] = [HUGE]
+    meta["chunks"] = [HUGE]
+    with open(meta_path, "w") as fh:
+        json.dump(meta, fh)
+
+
 def huge_h5(f):
     # unallocated chunks read as the fill value: a tiny file declaring a
     # 200 x 2^40 float64 array (1.6 PiB)
@@ -222,6 +256,15 @@ def main():
     p = os.path.join(out, "obsm_huge.zarr")
     shutil.copytree(zbase, p)
     huge_zarr(p)
+    print(os.path.basename(p))
+    p = os.path.join(out, "var_huge_contig.h5ad")
+    shutil.copy(os.path.join(out, "base_contig.h5ad"), p)
+    with h5py.File(p, "r+") as f:
+        var_huge_h5(f)
+    print(os.path.basename(p))
+    p = os.path.join(out, "var_huge.zarr")
+    shutil.copytree(zbase, p)
+    var_huge_zarr(p)
     print(os.path.basename(p))
 
 

@@ -65,6 +65,7 @@ var corruptCases = []struct{ name, want string }{
 	{"obsm_sparse_shape_huge", `/obsm/sparse has shape \[200 1099511627776\] but its indices are 32-bit integers`},
 	{"X_string_data", `/X/data holds strings; a sparse matrix must be numeric`},
 	{"layers_dense_cols", `/layers/dense has shape \[200 31\] but var holds 30 genes`},
+	{"X_dense_strings", `/X holds strings; a matrix \(X, a layer, raw/X\) must be numeric`},
 }
 
 var outputModes = []struct {
@@ -118,6 +119,9 @@ func TestSliceRefusesHugeDeclaredRows(t *testing.T) {
 	for _, name := range []string{"obsm_huge_contig.h5ad", "obsm_huge.zarr"} {
 		refuses(t, filepath.Join(dir, name), want)
 	}
+	// var's index declared 2^40 long, held whole in memory by the element
+	// tree (zarr sources; every zarr output)
+	refuses(t, filepath.Join(dir, "var_huge.zarr"), regexp.MustCompile(`/var/_index declares shape \[1099511627776\]: more strings than annslicer's limit of 16777216`))
 }
 
 // The uncorrupted bases, in every storage layout, still slice to exactly
