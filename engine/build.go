@@ -372,7 +372,7 @@ func (b *builder) checkCSR(c *csrParts) error {
 	if err := CheckCSRSpan(g.Path, ends[0], ends[1], nnz, c.indices.Dims[0]); err != nil {
 		return err
 	}
-	c.starts, c.newPtr, err = b.rowRanges(c.indptr, g.Path, nnz)
+	c.starts, c.newPtr, err = b.rowRanges(c.indptr, g.Path, nnz, c.ncols)
 	return err
 }
 
@@ -413,7 +413,7 @@ func (b *builder) checkDense(ds *h5.Dataset) error {
 
 // rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
 // row's range must lie inside the nnz entries of data and indices.
-func (b *builder) rowRanges(indptr *h5.Dataset, where string, nnz int64) (starts, newPtr []int64, err error) {
+func (b *builder) rowRanges(indptr *h5.Dataset, where string, nnz, ncols int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -446,7 +446,7 @@ func (b *builder) rowRanges(indptr *h5.Dataset, where string, nnz int64) (starts
 			starts[i], ends[i] = c.Get(raw[2*i*sz:]), c.Get(raw[(2*i+1)*sz:])
 		}
 	}
-	if err := checkRowSpans(where, b.rows, starts, ends, nnz); err != nil {
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz, ncols); err != nil {
 		return nil, nil, err
 	}
 	return starts, newPtr, shardPtr(where, starts, ends, newPtr)

@@ -68,7 +68,12 @@ func CheckCSRSpan(where string, first, last, nData, nIndices int64) error {
 // entries [starts[i], ends[i]) of data and indices, which must lie inside
 // the nnz entries they hold and not run backwards. Together with
 // CheckCSRSpan, every byte a shard copies is an entry of the matrix.
-func checkRowSpans(where string, rows, starts, ends []int64, nnz int64) error {
+//
+// A row also holds at most ncols entries (each column once, as scipy's
+// canonical format has it): data declared 2^40 long in never-written HDF5
+// chunks costs nothing to store, and an indptr pointing across it would
+// otherwise make a shard of terabytes (an obsp row: held in memory).
+func checkRowSpans(where string, rows, starts, ends []int64, nnz, ncols int64) error {
 	for i, s := range starts {
 		e := ends[i]
 		if e < s {
@@ -76,6 +81,9 @@ func checkRowSpans(where string, rows, starts, ends []int64, nnz int64) error {
 		}
 		if s < 0 || e > nnz {
 			return fmt.Errorf("%s: indptr gives row %d the entries [%d, %d) but data holds %d entries; the sparse matrix is corrupt", where, rows[i], s, e, nnz)
+		}
+		if e-s > ncols {
+			return fmt.Errorf("%s: indptr gives row %d %d entries but the matrix has %d columns; the sparse matrix is corrupt, or holds duplicate entries (sum them with scipy's sum_duplicates first)", where, rows[i], e-s, ncols)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -36,13 +37,14 @@ func TestCheckCSRSpan(t *testing.T) {
 
 func TestCheckRowSpans(t *testing.T) {
 	rows := []int64{4, 9, 2}
-	ok := func(starts, ends []int64) error { return checkRowSpans("/layers/c", rows, starts, ends, 100) }
+	ok := func(starts, ends []int64) error { return checkRowSpans("/layers/c", rows, starts, ends, 100, 50) }
 	if err := ok([]int64{0, 50, 100}, []int64{50, 100, 100}); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, ok([]int64{0, 50, 90}, []int64{50, 100, 101}), "/layers/c: indptr gives row 2 the entries [90, 101) but data holds 100 entries")
 	wantErr(t, ok([]int64{-3, 50, 90}, []int64{5, 100, 95}), "row 4 the entries [-3, 5)")
 	wantErr(t, ok([]int64{0, 60, 90}, []int64{50, 40, 95}), "indptr decreases at row 9 (from 60 to 40)")
+	wantErr(t, ok([]int64{0, 49, 90}, []int64{50, 100, 95}), "indptr gives row 9 51 entries but the matrix has 50 columns")
 }
 
 func TestShardPtrRefusesOverflow(t *testing.T) {
@@ -118,4 +120,48 @@ func TestCheckWholeStrings(t *testing.T) {
 
 func TestCheckRowBytesElementSize(t *testing.T) {
 	wantErr(t, checkRowBytes("/uns/title", nil, MaxRowBytes+1), "-byte elements")
+}
+
+// An induced graph row longer than one read block (graphBlock) gives the
+// same sub-graph as reading it whole.
+func TestInducedGraphReadsLongRowsInBlocks(t *testing.T) {
+	const n = 3*graphBlock + 123 // entries of source row 5
+	ic := Ints{Size: 4}
+	idx := make([]byte, 4*(n+2))
+	data := make([]byte, 8*(n+2))
+	for j := 0; j < n+2; j++ {
+		ic.Put(idx[4*j:], int64((j*7919)%50)) // columns 0..49, many duplicates
+		ic.Put(data[8*j:], int64(j))          // 8-byte values: entry numbers
+	}
+	rows := []int64{5, 9, 31}
+	pos := positions(rows)
+	starts := []int64{1, 0, n + 1} // row 5: entries [1, n+1); row 9: [0, 1); row 31: [n+1, n+2)
+	ptr := []int64{0, n, n + 1, n + 2}
+	newPtr, newIdx, newData, err := inducedGraph(len(rows), pos, starts, ptr, &memRows{b: idx, unit: 4}, &memRows{b: data, unit: 8}, ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// expected: per row, kept entries in column order, ties in source order
+	var wantIdx, wantData []int64
+	wantPtr := []int64{0}
+	for i, s := range starts {
+		for c := int64(0); c < int64(len(rows)); c++ {
+			for j := s; j < s+ptr[i+1]-ptr[i]; j++ {
+				if p, ok := pos[ic.Get(idx[4*j:])]; ok && p == c {
+					wantIdx = append(wantIdx, p)
+					wantData = append(wantData, j)
+				}
+			}
+		}
+		wantPtr = append(wantPtr, int64(len(wantIdx)))
+	}
+	if fmt.Sprint(newPtr) != fmt.Sprint(wantPtr) || len(newIdx) != len(wantIdx) {
+		t.Fatalf("indptr %v, want %v", newPtr, wantPtr)
+	}
+	for k := range wantIdx {
+		got := Ints{Size: 8}.Get(newData[8*k:])
+		if newIdx[k] != wantIdx[k] || got != wantData[k] {
+			t.Fatalf("entry %d: column %d value %d, want column %d value %d", k, newIdx[k], got, wantIdx[k], wantData[k])
+		}
+	}
 }

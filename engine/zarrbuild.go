@@ -453,7 +453,7 @@ func (b *zbuilder) checkCSR(where string, c *zcsr, attrs zarr.Attrs) error {
 	if err := CheckCSRSpan(where, ends[0], ends[1], nnz, c.indices.shape()[0]); err != nil {
 		return err
 	}
-	c.starts, c.newPtr, err = b.rowRanges(c.indptr, ic, where, nnz)
+	c.starts, c.newPtr, err = b.rowRanges(c.indptr, ic, where, nnz, c.ncols)
 	return err
 }
 
@@ -499,7 +499,7 @@ func (b *zbuilder) checkDense(a tarray) error {
 
 // rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
 // row's range must lie inside the nnz entries of data and indices.
-func (b *zbuilder) rowRanges(indptr tarray, ic Ints, where string, nnz int64) (starts, newPtr []int64, err error) {
+func (b *zbuilder) rowRanges(indptr tarray, ic Ints, where string, nnz, ncols int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -531,7 +531,7 @@ func (b *zbuilder) rowRanges(indptr tarray, ic Ints, where string, nnz int64) (s
 			starts[i], ends[i] = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
 		}
 	}
-	if err := checkRowSpans(where, b.rows, starts, ends, nnz); err != nil {
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz, ncols); err != nil {
 		return nil, nil, err
 	}
 	return starts, newPtr, shardPtr(where, starts, ends, newPtr)

@@ -182,6 +182,36 @@ def var_huge_zarr(path):
         json.dump(meta, fh)
 
 
+BIG = 1 << 30
+
+
+def data_huge(f, el):
+    """data and indices declared 2^30 long (h5ad: in chunks never written,
+    a few KB on disk; zarr: one chunk, by .zarray), indptr's last row
+    spanning all of it: within bounds, but a row of 2^30 entries."""
+    if isinstance(f, h5py.File):
+        for name in ("data", "indices"):
+            d = f[el + "/" + name]
+            v, attrs = d[...], dict(d.attrs)
+            del f[el + "/" + name]
+            nd = f[el].create_dataset(name, shape=(BIG,), dtype=v.dtype, chunks=(4096,))
+            nd[:len(v)] = v
+            nd.attrs.update(attrs)
+    else:
+        for name in ("data", "indices"):
+            meta_path = os.path.join(f.store.path, el, name, ".zarray")
+            with open(meta_path) as fh:
+                meta = json.load(fh)
+            meta["shape"], meta["chunks"] = [BIG], [BIG]
+            with open(meta_path, "w") as fh:
+                json.dump(meta, fh)
+    set_ptr(f, el, -1, value=BIG)
+
+
+case("X_data_huge")(lambda f: data_huge(f, "X"))
+case("obsp_conn_data_huge")(lambda f: data_huge(f, "obsp/conn"))
+
+
 def huge_h5(f):
     # unallocated chunks read as the fill value: a tiny file declaring a
     # 200 x 2^40 float64 array (1.6 PiB)

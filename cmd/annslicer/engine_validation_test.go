@@ -66,6 +66,11 @@ var corruptCases = []struct{ name, want string }{
 	{"X_string_data", `/X/data holds strings; a sparse matrix must be numeric`},
 	{"layers_dense_cols", `/layers/dense has shape \[200 31\] but var holds 30 genes`},
 	{"X_dense_strings", `/X holds strings; a matrix \(X, a layer, raw/X\) must be numeric`},
+	// data declared 2^30 long (never-written HDF5 chunks; a .zarray edit)
+	// and indptr's last row spanning it: a 4 GiB row of X, in memory for obsp
+	{"X_data_huge", `/X: indptr gives row 199 \d+ entries but the matrix has 30 columns`},
+	// (the zarr store's shard 0 reads the lying chunk first: the zarr layer refuses it)
+	{"obsp_conn_data_huge", `/obsp/conn: indptr gives row 199 \d+ entries but the matrix has 200 columns|obsp/conn/indices/0: blosc: header says \d+ decoded bytes, want \d+`},
 }
 
 var outputModes = []struct {
