@@ -201,3 +201,24 @@ func TestMountRefusesCorruptSparseMatrices(t *testing.T) {
 		})
 	}
 }
+
+// A mount with --size 2^63-1 serves one shard of every cell (it said "0
+// shards", with "shards": null, when the count overflowed).
+func TestMountHugeSizeIsOneShard(t *testing.T) {
+	needFUSE(t)
+	m := mount(t, filepath.Join(corruptFixtures(t), "base_contig.h5ad"), "--size", "9223372036854775807")
+	var manifest struct {
+		Shards []struct {
+			Name  string
+			Cells int64
+		} `json:"shards"`
+	}
+	raw, err := os.ReadFile(filepath.Join(m.dir, "shards.json"))
+	if err != nil || json.Unmarshal(raw, &manifest) != nil {
+		t.Fatalf("shards.json: %v %s", err, raw)
+	}
+	if len(manifest.Shards) != 1 || manifest.Shards[0].Cells != 200 {
+		t.Fatalf("shards %+v, want one of 200 cells", manifest.Shards)
+	}
+	checkShards(t, filepath.Join(corruptFixtures(t), "base_contig.h5ad"), m.shards(1), "--order", "contiguous")
+}
