@@ -46,7 +46,7 @@ func BuildH5AD(src *h5ad.Source, rows []int64, path string, comp Compression) (*
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{src: src, rows: rows, sink: sk}
+	b := &builder{src: src, rows: rows, sink: sk, ax: h5Axes(src)}
 	root, err := f.Root()
 	if err == nil {
 		err = b.root(src.Root, root)
@@ -74,6 +74,7 @@ type builder struct {
 	sink sink
 	pos  map[int64]int64 // source row -> shard position (obsp only)
 	keep []*h5.Dataset   // source arrays the extents read from
+	ax   axes            // column counts elements must have
 }
 
 // array wraps a source dataset for gathers and keeps it open for them.
@@ -224,6 +225,12 @@ func (b *builder) rowDataset(s, d *h5.Group, name string) error {
 	if len(ds.Dims) == 0 || ds.Dims[0] != b.src.NObs {
 		return fmt.Errorf("%s has shape %v but the file has %d cells; it is not a per-cell array", ds.Path, ds.Dims, b.src.NObs)
 	}
+	if err := b.checkDense(ds); err != nil {
+		if !(ds.VlenString || ds.Variable) {
+			ds.Close()
+		}
+		return err
+	}
 	m := int64(len(b.rows))
 	if ds.VlenString && len(ds.Dims) == 1 {
 		strs, cset, err := b.readStrings(ds)
@@ -319,19 +326,7 @@ func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
 			return nil, fmt.Errorf("%s: sparse matrix without %s: %v", g.Path, p.name, err)
 		}
 	}
-	shape, ok := g.AttrInts(c.shapeAttr)
-	if !ok || len(shape) != 2 {
-		c.closeArrays()
-		c.Close()
-		return nil, fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.Path)
-	}
-	if shape[0] != b.src.NObs || c.indptr.Dims[0] != shape[0]+1 || !c.indptr.IsInteger {
-		c.closeArrays()
-		c.Close()
-		return nil, fmt.Errorf("%s: sparse matrix of shape %v with indptr of length %v, but the file has %d cells", g.Path, shape, c.indptr.Dims, b.src.NObs)
-	}
-	c.ncols = shape[1]
-	if c.starts, c.newPtr, err = b.rowRanges(c.indptr); err != nil {
+	if err := b.checkCSR(c); err != nil {
 		c.closeArrays()
 		c.Close()
 		return nil, err
@@ -339,8 +334,9 @@ func (b *builder) openCSR(s *h5.Group, name string) (*csrParts, error) {
 	return c, nil
 }
 
-// rowRanges reads indptr only at the shard's rows: O(shard) memory.
-func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err error) {
+// rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
+// row's range must lie inside the nnz entries of data and indices.
+func (b *builder) rowRanges(indptr *h5.Dataset, where string, nnz, ncols int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -373,14 +369,10 @@ func (b *builder) rowRanges(indptr *h5.Dataset) (starts, newPtr []int64, err err
 			starts[i], ends[i] = c.Get(raw[2*i*sz:]), c.Get(raw[(2*i+1)*sz:])
 		}
 	}
-	for i := range starts {
-		n := ends[i] - starts[i]
-		if n < 0 {
-			return nil, nil, fmt.Errorf("%s decreases at row %d: the sparse matrix is corrupt", indptr.Path, b.rows[i])
-		}
-		newPtr[i+1] = newPtr[i] + n
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz, ncols); err != nil {
+		return nil, nil, err
 	}
-	return starts, newPtr, nil
+	return starts, newPtr, shardPtr(where, starts, ends, newPtr)
 }
 
 func (b *builder) csr(s, d *h5.Group, name string) error {
@@ -499,6 +491,10 @@ func (b *builder) inducedDense(s, d *h5.Group, name string) error {
 	if len(ds.Dims) != 2 || ds.Dims[0] != b.src.NObs || ds.Dims[1] != b.src.NObs || ds.Variable {
 		ds.Close()
 		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", ds.Path, ds.Dims, b.src.NObs, b.src.NObs)
+	}
+	if err := checkRowBytes(ds.Path, ds.Dims, ds.ElemSize); err != nil {
+		ds.Close()
+		return err
 	}
 	m := int64(len(b.rows))
 	fill := inducedDense(b.array(ds), b.rows, int64(ds.ElemSize))

@@ -286,30 +286,40 @@ func inducedGraph(nrows int, pos map[int64]int64, starts, ptr []int64, indices, 
 	type entry struct{ col, at int64 }
 	var ib, db []byte
 	var row []entry
+	var kept []byte // a row's kept data, in source order
 	for i := 0; i < nrows; i++ {
 		n := ptr[i+1] - ptr[i]
-		ib, db = grow(ib, n*isz), grow(db, n*dsz)
-		if err := indices.ReadRows(ib, starts[i]); err != nil {
-			return nil, nil, nil, err
-		}
-		if err := data.ReadRows(db, starts[i]); err != nil {
-			return nil, nil, nil, err
-		}
-		row = row[:0]
-		for j := int64(0); j < n; j++ {
-			if p, ok := pos[ic.Get(ib[j*isz:])]; ok {
-				row = append(row, entry{p, j})
+		row, kept = row[:0], kept[:0]
+		// a row is read in blocks: its length comes from indptr, which a
+		// corrupt file may make as large as the data it declares
+		for j0 := int64(0); j0 < n; j0 += graphBlock {
+			k := min(graphBlock, n-j0)
+			ib, db = grow(ib, k*isz), grow(db, k*dsz)
+			if err := indices.ReadRows(ib, starts[i]+j0); err != nil {
+				return nil, nil, nil, err
+			}
+			if err := data.ReadRows(db, starts[i]+j0); err != nil {
+				return nil, nil, nil, err
+			}
+			for j := int64(0); j < k; j++ {
+				if p, ok := pos[ic.Get(ib[j*isz:])]; ok {
+					row = append(row, entry{p, int64(len(kept)) / dsz})
+					kept = append(kept, db[j*dsz:(j+1)*dsz]...)
+				}
 			}
 		}
-		slices.SortFunc(row, func(a, b entry) int { return cmp.Compare(a.col, b.col) })
+		slices.SortStableFunc(row, func(a, b entry) int { return cmp.Compare(a.col, b.col) })
 		for _, e := range row {
 			newIdx = append(newIdx, e.col)
-			newData = append(newData, db[e.at*dsz:(e.at+1)*dsz]...)
+			newData = append(newData, kept[e.at*dsz:(e.at+1)*dsz]...)
 		}
 		newPtr[i+1] = int64(len(newIdx))
 	}
 	return newPtr, newIdx, newData, nil
 }
+
+// graphBlock is the most entries of a graph row read at once.
+const graphBlock = 1 << 16
 
 // inducedDense fills a dense graph's sub-graph over the shard's cells:
 // output row j is source row rows[j] at columns rows, esz bytes an entry.

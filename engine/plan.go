@@ -50,13 +50,17 @@ func (p *Plan) Shards() int {
 	if p.N == 0 {
 		return 1
 	}
-	return int((p.N + p.Size - 1) / p.Size)
+	// not (N+Size-1)/Size, which overflows for a size near 2^63
+	return int(1 + (p.N-1)/p.Size)
 }
 
 // Count is shard k's number of rows.
 func (p *Plan) Count(k int) int64 {
-	lo := int64(k) * p.Size
-	return max(0, min(p.N, lo+p.Size)-lo)
+	if k < 0 || k >= p.Shards() {
+		return 0
+	}
+	lo := int64(k) * p.Size // < N: no overflow for a shard that exists
+	return min(p.N-lo, p.Size)
 }
 
 // Rows are shard k's source rows, in shard order. Memory is O(shard):

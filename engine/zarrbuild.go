@@ -49,7 +49,7 @@ func (t *Tree) BuildZarr(rows []int64) (*ZarrShard, error) {
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
 	z := &ZarrShard{Cells: int64(len(rows))}
-	b := &zbuilder{t: t, rows: rows, z: z}
+	b := &zbuilder{t: t, rows: rows, z: z, ax: treeAxes(root, t.NObs)}
 	err = b.root(root)
 	root.close()
 	if err != nil {
@@ -64,6 +64,7 @@ type zbuilder struct {
 	rows []int64
 	z    *ZarrShard
 	pos  map[int64]int64
+	ax   axes // column counts elements must have
 }
 
 func join2(dir, name string) string {
@@ -262,6 +263,10 @@ func (b *zbuilder) rowArray(s tgroup, name, dst string) error {
 		a.close()
 		return fmt.Errorf("%s has shape %v but the source has %d cells; it is not a per-cell array", a.path(), sh, b.t.NObs)
 	}
+	if err := b.checkDense(a); err != nil {
+		a.close()
+		return err
+	}
 	attrs, err := a.attrs()
 	if err != nil {
 		a.close()
@@ -311,6 +316,10 @@ func (b *zbuilder) copyNode(s tgroup, k tchild, dst string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRowBytes(a.path(), a.shape(), elemBytes(a.dtype())); err != nil {
+		a.close()
+		return err
+	}
 	attrs, err := a.attrs()
 	if err != nil {
 		a.close()
@@ -319,6 +328,9 @@ func (b *zbuilder) copyNode(s tgroup, k tchild, dst string) error {
 	out := &zarrayOut{path: join2(dst, k.name), attrs: attrs, dtype: a.dtype(), shape: a.shape()}
 	if a.dtype().Kind == 'O' {
 		defer a.close()
+		if err := checkWholeStrings(a.path(), out.shape); err != nil {
+			return err
+		}
 		if out.strs, err = a.strings(nil); err != nil {
 			return err
 		}
@@ -394,32 +406,16 @@ func (b *zbuilder) openCSR(g tgroup, attrs zarr.Attrs) (*zcsr, error) {
 			return nil, fmt.Errorf("%s: sparse matrix without %s: %v", g.path(), p.name, err)
 		}
 	}
-	shape, ok := attrInts(attrs, c.shapeAttr)
-	if !ok || len(shape) != 2 {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix without a 2-element shape attribute", g.path())
-	}
-	ic, isInt := intCodecOf(c.indptr.dtype())
-	ps := c.indptr.shape()
-	if shape[0] != b.t.NObs || len(ps) != 1 || ps[0] != shape[0]+1 || !isInt {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix of shape %v with indptr of shape %v, but the source has %d cells", g.path(), shape, ps, b.t.NObs)
-	}
-	if c.data.dtype().Kind == 'O' || c.indices.dtype().Kind == 'O' {
-		c.closeAll()
-		return nil, fmt.Errorf("%s: sparse matrix of strings", g.path())
-	}
-	c.ncols, c.ptrCodec = shape[1], ic
-	var err error
-	if c.starts, c.newPtr, err = b.rowRanges(c.indptr, ic); err != nil {
+	if err := b.checkCSR(g.path(), c, attrs); err != nil {
 		c.closeAll()
 		return nil, err
 	}
 	return c, nil
 }
 
-// rowRanges reads indptr only at the shard's rows: O(shard) memory.
-func (b *zbuilder) rowRanges(indptr tarray, ic Ints) (starts, newPtr []int64, err error) {
+// rowRanges reads indptr only at the shard's rows: O(shard) memory. Each
+// row's range must lie inside the nnz entries of data and indices.
+func (b *zbuilder) rowRanges(indptr tarray, ic Ints, where string, nnz, ncols int64) (starts, newPtr []int64, err error) {
 	m := len(b.rows)
 	starts = make([]int64, m)
 	newPtr = make([]int64, m+1)
@@ -443,20 +439,18 @@ func (b *zbuilder) rowRanges(indptr tarray, ic Ints) (starts, newPtr []int64, er
 		return nil, nil, err
 	}
 	sz := ic.Size
+	ends := make([]int64, m)
 	for i := range b.rows {
-		var e int64
 		if pairs {
-			starts[i], e = ic.Get(raw[2*i*sz:]), ic.Get(raw[(2*i+1)*sz:])
+			starts[i], ends[i] = ic.Get(raw[2*i*sz:]), ic.Get(raw[(2*i+1)*sz:])
 		} else {
-			starts[i], e = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
+			starts[i], ends[i] = ic.Get(raw[i*sz:]), ic.Get(raw[(i+1)*sz:])
 		}
-		n := e - starts[i]
-		if n < 0 {
-			return nil, nil, fmt.Errorf("%s decreases at row %d: the sparse matrix is corrupt", indptr.path(), b.rows[i])
-		}
-		newPtr[i+1] = newPtr[i] + n
 	}
-	return starts, newPtr, nil
+	if err := checkRowSpans(where, b.rows, starts, ends, nnz, ncols); err != nil {
+		return nil, nil, err
+	}
+	return starts, newPtr, shardPtr(where, starts, ends, newPtr)
 }
 
 func (b *zbuilder) csrGroup(attrs zarr.Attrs, c *zcsr, d string, shape []int64) {
@@ -550,6 +544,10 @@ func (b *zbuilder) inducedDense(s tgroup, name, dst string) error {
 	if len(sh) != 2 || sh[0] != n || sh[1] != n || a.dtype().Kind == 'O' {
 		a.close()
 		return fmt.Errorf("%s: obsp element of shape %v; expected a %d x %d graph", a.path(), sh, n, n)
+	}
+	if err := checkRowBytes(a.path(), sh, a.dtype().Size); err != nil {
+		a.close()
+		return err
 	}
 	attrs, err := a.attrs()
 	if err != nil {
