@@ -16,8 +16,8 @@ import (
 // and genes it is indexed by, so no declared number reaches an allocation
 // unchecked.
 
-// MaxImplicitBytes bounds the fill-value data a zarr v3 array may declare
-// without storing it (v3 writers leave out chunks that hold only the fill
+// MaxImplicitBytes bounds the fill-value data a zarr array may declare
+// without storing it (zarr-python 3 leaves out chunks that hold only the fill
 // value, so such chunks are legitimate, but a store with terabytes of them
 // is a damaged or hostile shape, not data). 1 GiB: the memory a slice may
 // use, since shards of such an element would hold that much.
@@ -56,9 +56,10 @@ func (s *Source) indexLen(df string) (int64, error) {
 }
 
 // checkStorage bounds an array's declared chunk grid by the files present.
-// Zarr v2 stores (and, with all, any index) must hold every chunk file:
-// anndata's zarr-python 2 writes every chunk. A v3 array may leave chunks
-// of fill values out, but at most MaxImplicitBytes worth of them. Counting
+// An index (all) must hold every chunk file. Other arrays may leave chunks
+// of fill values out — zarr-python 3 does, in v2 stores as in v3 ones (its
+// write_empty_chunks is off by default) — but at most MaxImplicitBytes
+// worth of them. Counting
 // stops at the grid's size, so the cost is bounded by what is on disk
 // whatever the metadata declares.
 func (s *Source) checkStorage(a *zarr.Array, all bool) error {
@@ -72,7 +73,7 @@ func (s *Source) checkStorage(a *zarr.Array, all bool) error {
 		return err
 	}
 	where := "/" + a.Path
-	if all || s.Store.Format() == 2 {
+	if all {
 		// Name the first missing chunk. When files are missing, one is
 		// among the first stored+1 chunks of the grid, so the search costs
 		// what is on disk, not what is declared.
