@@ -55,6 +55,7 @@ type Set struct {
 	extra  []string          // removed when the set is published
 	stages map[string]string // output directory -> its staging directory
 	dirs   []string          // output directories, in first-use order
+	made   []string          // directories this run created, parents first
 	log    func(string)
 	done   bool
 }
@@ -117,6 +118,16 @@ func NewSet(names []string, o SetOptions) (*Set, error) {
 		d := filepath.Dir(n)
 		if _, ok := s.stages[d]; ok {
 			continue
+		}
+		// A missing output directory is made (as materialize OUTDIR
+		// always was), and removed again if the run publishes nothing.
+		if err := s.mkdirs(d); err != nil {
+			s.Abort()
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: cannot create the output directory: %v", d, err)
 		}
 		cleanStale(d, stagePrefix, s.logf)
 		st, err := os.MkdirTemp(d, fmt.Sprintf("%s%d-", stagePrefix, os.Getpid()))
@@ -246,6 +257,29 @@ func (s *Set) Abort() {
 	for _, st := range s.stages {
 		os.RemoveAll(st)
 	}
+	// Directories this run made go too unless they now hold outputs
+	// (os.Remove leaves a non-empty directory alone).
+	for i := len(s.made) - 1; i >= 0; i-- {
+		os.Remove(s.made[i])
+	}
+}
+
+// mkdirs makes d and its missing parents, remembering which it made.
+func (s *Set) mkdirs(d string) error {
+	var missing []string
+	for p := d; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		missing = append(missing, p)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil && !os.IsExist(err) {
+			return err
+		}
+		s.made = append(s.made, missing[i])
+	}
+	return nil
 }
 
 // Err rewrites an error of the run for the user: staging paths become the

@@ -55,16 +55,18 @@ func main() {
 	rtdebug.SetMemoryLimit(48 << 20)
 	root := &cobra.Command{
 		Use:           "annslicer",
-		Short:         "Shard large AnnData files (.h5ad) out of core, mount shards virtually, merge them back",
+		Short:         "Shard large AnnData files (.h5ad, .zarr) out of core, mount shards virtually, merge them back",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log each step (one line per shard) on stderr")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(sliceCmd(), materializeCmd(), mountCmd(), unmountCmd())
 	for _, c := range moreCommands {
 		root.AddCommand(c())
 	}
+	completeFlagValues(root)
 	if p := os.Getenv("ANNSLICER_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
 			pprof.StartCPUProfile(f)
@@ -238,20 +240,14 @@ func materializeCmd() *cobra.Command {
 		Short: "Write OUTDIR/shard_N.h5ad: the files `annslicer mount` shows with the same flags",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			_, statErr := os.Stat(args[1])
-			if err := os.MkdirAll(args[1], 0o755); err != nil {
-				return fmt.Errorf("%s: cannot create the output directory: %v", args[1], errors.Unwrap(err))
-			}
-			err := runShards(shardJob{Cmd: c, Flags: &f, Input: args[0], Given: -1,
+			// OUTDIR is made when missing (by the output set, which
+			// removes it again if the run writes nothing).
+			return runShards(shardJob{Cmd: c, Flags: &f, Input: args[0], Given: -1,
 				Name: func(k int) string {
 					return filepath.Join(args[1], fmt.Sprintf("shard_%d.%s", k, f.format))
 				},
 				Stale: func(n int) []string { return staleShards(filepath.Join(args[1], "shard_"), f.format, n) },
 			})
-			if err != nil && statErr != nil {
-				os.Remove(args[1]) // made by this run, and left empty
-			}
-			return err
 		},
 	}
 	f.register(c, true)
@@ -261,7 +257,7 @@ func materializeCmd() *cobra.Command {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s takes %d arguments (%s), got %d", c.Name(), n, strings.Join(strings.Fields(c.Use)[1:], " "), len(args))}
+			return usageError{fmt.Errorf("%s takes %s (%s), got %d", c.Name(), plural(n, "argument"), strings.Join(strings.Fields(c.Use)[1:], " "), len(args))}
 		}
 		return nil
 	}
