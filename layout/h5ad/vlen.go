@@ -26,7 +26,11 @@ func (s *Source) VlenDescriptors(ds *h5.Dataset) *Array {
 	if a, l, err := s.File.Sizes(); err != nil || a != 8 || l != 8 {
 		return nil
 	}
-	return &Array{DS: ds, file: s.raw, off: ds.Offset(), rowBytes: vlenDescSize}
+	a := &Array{DS: ds, src: s.Path, rows: ds.Dims[0], file: s.raw, off: ds.Offset(), rowBytes: vlenDescSize}
+	if st := ds.StorageSize(); st/vlenDescSize < a.rows {
+		a.rows = st / vlenDescSize
+	}
+	return a
 }
 
 // heapCache keeps parsed global heap collections, bounded in bytes.
