@@ -61,3 +61,14 @@ int ans_vlen_disk_size(hid_t file) {
 size_t ans_lzf_decompress(const void *in, size_t n, void *out, size_t cap) {
     return lzf_decompress(in, (unsigned)n, out, (unsigned)cap);
 }
+
+/* Size of the file's user block: file addresses are relative to its end. */
+int64_t ans_userblock(hid_t file) {
+    ans_quiet();
+    hid_t fcpl = H5Fget_create_plist(file);
+    if (fcpl < 0) return -1;
+    hsize_t ub = 0;
+    herr_t st = H5Pget_userblock(fcpl, &ub);
+    H5Pclose(fcpl);
+    return st < 0 ? -1 : (int64_t)ub;
+}

@@ -96,3 +96,13 @@ func (d *Dataset) IsChunked() bool { return C.ans_ds_layout(d.id) == C.H5D_CHUNK
 
 // IsCompact reports whether the dataset's data lives in its object header.
 func (d *Dataset) IsCompact() bool { return C.ans_ds_layout(d.id) == C.H5D_COMPACT }
+
+// BaseAddr is where the file's addresses count from: the end of its user
+// block (0 without one).
+func (f *File) BaseAddr() (int64, error) {
+	n := int64(C.ans_userblock(f.id))
+	if n < 0 {
+		return 0, fail("read the superblock of", f.Path)
+	}
+	return n, nil
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type Source struct {
 	Root *h5.Group
 	NObs int64
 	raw  *os.File // pread path for plain arrays, bypassing libhdf5
+	base int64    // file addresses count from here (user block size)
 	size int64
 	mod  time.Time
 
@@ -56,11 +58,20 @@ func Open(path string) (*Source, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if err := s.check(); err != nil {
+	if s.raw, err = os.Open(path); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if s.raw, err = os.Open(path); err != nil {
+	if s.base, err = f.BaseAddr(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	// Strings first: the checks after them read attributes through libhdf5.
+	if err := s.checkVlen(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
+	}
+	if err := s.check(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
