@@ -72,3 +72,32 @@ int64_t ans_userblock(hid_t file) {
     H5Pclose(fcpl);
     return st < 0 ? -1 : (int64_t)ub;
 }
+
+/* 1 when the dataset's integers or floats are laid out in a way numpy (so
+ * anndata) cannot represent -- a precision, offset or field layout other
+ * than the standard ones, as a corrupt datatype message gives -- else 0. */
+int ans_ds_type_odd(hid_t ds) {
+    ans_quiet();
+    hid_t t = H5Dget_type(ds);
+    if (t < 0) return 1;
+    int odd = 0;
+    size_t size = H5Tget_size(t);
+    H5T_class_t cls = H5Tget_class(t);
+    if (cls == H5T_INTEGER) {
+        odd = !(size == 1 || size == 2 || size == 4 || size == 8) ||
+              H5Tget_precision(t) != 8 * size || H5Tget_offset(t) != 0;
+    } else if (cls == H5T_FLOAT) {
+        size_t spos, epos, esize, mpos, msize;
+        H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize);
+        size_t ebias = H5Tget_ebias(t), prec = H5Tget_precision(t);
+        switch (size) {
+        case 2: odd = !(spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10 && ebias == 15); break;
+        case 4: odd = !(spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23 && ebias == 127); break;
+        case 8: odd = !(spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52 && ebias == 1023); break;
+        default: odd = 1;
+        }
+        odd = odd || prec != 8 * size || H5Tget_offset(t) != 0;
+    }
+    H5Tclose(t);
+    return odd;
+}

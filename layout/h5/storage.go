@@ -106,3 +106,7 @@ func (f *File) BaseAddr() (int64, error) {
 	}
 	return n, nil
 }
+
+// OddNumbers reports whether the dataset holds integers or floats in a
+// layout numpy cannot represent (a corrupt datatype message).
+func (d *Dataset) OddNumbers() bool { return C.ans_ds_type_odd(d.id) == 1 }

@@ -14,5 +14,6 @@ int ans_ds_filter(hid_t ds, int idx, unsigned *id, unsigned *cd, size_t *ncd);
 int ans_vlen_disk_size(hid_t file);
 size_t ans_lzf_decompress(const void *in, size_t n, void *out, size_t cap);
 int64_t ans_userblock(hid_t file);
+int ans_ds_type_odd(hid_t ds);
 
 #endif

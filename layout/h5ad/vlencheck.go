@@ -24,9 +24,15 @@ const (
 	descBlock     = 1 << 16   // descriptors read per pread
 )
 
-// checkVlen checks every dataset of the file holding variable-length data.
+// checkVlen checks every dataset of the file holding variable-length data
+// (and that every dataset's numbers have a type anndata can read).
 func (s *Source) checkVlen() error {
 	return s.walkDatasets(s.Root, func(ds *h5.Dataset) error {
+		// Shards copy types verbatim: one anndata cannot read is refused
+		// here rather than written out.
+		if ds.OddNumbers() {
+			return fmt.Errorf("%s holds numbers of a type numpy cannot represent (its datatype message is corrupt)", ds.Path)
+		}
 		if !ds.Variable {
 			return nil
 		}
