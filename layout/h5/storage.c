@@ -101,3 +101,59 @@ int ans_ds_type_odd(hid_t ds) {
     H5Tclose(t);
     return odd;
 }
+
+/* Counts an object's attributes by what libhdf5 would dereference when
+ * reading or copying them: nvar those of a variable-length type (string or
+ * sequence), nnested those with variable-length data nested in a compound
+ * or array. Only attribute messages are read here, not their values. */
+struct attr_count { int nvar, nnested; };
+
+static herr_t count_attr(hid_t obj, const char *name, const H5A_info_t *info, void *op) {
+    (void)info;
+    struct attr_count *c = op;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
+    H5T_class_t cls = H5Tget_class(t);
+    if (cls == H5T_VLEN || (cls == H5T_STRING && H5Tis_variable_str(t) > 0)) c->nvar++;
+    else if ((cls == H5T_COMPOUND || cls == H5T_ARRAY) &&
+             (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tdetect_class(t, H5T_STRING) > 0)) c->nnested++;
+    H5Tclose(t);
+    H5Aclose(a);
+    return 0;
+}
+
+int ans_obj_attr_info(hid_t obj, int64_t *addr, int *nvar, int *nnested) {
+    ans_quiet();
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t oi;
+    if (H5Oget_info3(obj, &oi, H5O_INFO_BASIC) < 0) return -1;
+    *addr = -1; /* 1.12 tokens: no address */
+#else
+    H5O_info_t oi;
+    if (H5Oget_info2(obj, &oi, H5O_INFO_BASIC) < 0) return -1;
+    *addr = (int64_t)oi.addr;
+#endif
+    struct attr_count c = {0, 0};
+    hsize_t idx = 0;
+    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, count_attr, &c) < 0) return -1;
+    *nvar = c.nvar;
+    *nnested = c.nnested;
+    return 0;
+}
+
+/* Byte size of the base type of a variable-length type (1 for a string's
+ * characters, as libhdf5 reads it); -1 when not variable-length. */
+int64_t ans_ds_vlen_base_size(hid_t ds) {
+    ans_quiet();
+    hid_t t = H5Dget_type(ds);
+    int64_t n = -1;
+    if (H5Tget_class(t) == H5T_VLEN) {
+        hid_t b = H5Tget_super(t);
+        if (b >= 0) { n = (int64_t)H5Tget_size(b); H5Tclose(b); }
+    } else if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) {
+        n = 1;
+    }
+    H5Tclose(t);
+    return n;
+}

@@ -110,3 +110,19 @@ func (f *File) BaseAddr() (int64, error) {
 // OddNumbers reports whether the dataset holds integers or floats in a
 // layout numpy cannot represent (a corrupt datatype message).
 func (d *Dataset) OddNumbers() bool { return C.ans_ds_type_odd(d.id) == 1 }
+
+// AttrInfo gives the file address of the object's header and counts its
+// attributes holding variable-length data: plain (strings, sequences) and
+// nested in compounds or arrays. Attribute values are not read.
+func (o *Object) AttrInfo() (addr int64, nvar, nnested int, err error) {
+	var a C.int64_t
+	var v, n C.int
+	if C.ans_obj_attr_info(o.id, &a, &v, &n) < 0 {
+		return 0, 0, 0, fail("list the attributes of", o.Path)
+	}
+	return int64(a), int(v), int(n), nil
+}
+
+// VlenBaseSize is the byte size of the elements of a variable-length
+// dataset's values (1 for strings), -1 when it is not variable-length.
+func (d *Dataset) VlenBaseSize() int64 { return int64(C.ans_ds_vlen_base_size(d.id)) }

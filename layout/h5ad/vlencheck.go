@@ -24,10 +24,30 @@ const (
 	descBlock     = 1 << 16   // descriptors read per pread
 )
 
-// checkVlen checks every dataset of the file holding variable-length data
-// (and that every dataset's numbers have a type anndata can read).
+// checkVlen checks every variable-length value in the file, of datasets
+// and of attributes (and that every dataset's numbers have a type anndata
+// can read).
 func (s *Source) checkVlen() error {
-	return s.walkDatasets(s.Root, func(ds *h5.Dataset) error {
+	if a, l, err := s.File.Sizes(); err != nil || a != 8 || l != 8 {
+		return fmt.Errorf("a file with %d-byte addresses and %d-byte lengths, which annslicer cannot check", a, l)
+	}
+	seen := map[int64][][2]int64{} // parsed heap collections, shared by all checks
+	header := func(o *h5.Object, dsStrings bool) error {
+		addr, nvar, nnested, err := o.AttrInfo()
+		if err != nil {
+			return err
+		}
+		v := &vlenChecker{s: s, what: o.Path, desc: vlenDescSize, seen: seen}
+		return v.checkAttrs(o.Path, addr, nvar, nnested, dsStrings)
+	}
+	attrs := func(o *h5.Object) error { return header(o, false) }
+	if err := attrs(&s.Root.Object); err != nil {
+		return err
+	}
+	return s.walk(s.Root, map[int64]bool{}, attrs, func(ds *h5.Dataset) error {
+		if err := header(&ds.Object, ds.VlenString); err != nil {
+			return err
+		}
 		// Shards copy types verbatim: one anndata cannot read is refused
 		// here rather than written out.
 		if ds.OddNumbers() {
@@ -39,12 +59,23 @@ func (s *Source) checkVlen() error {
 		if !ds.VlenString {
 			return fmt.Errorf("%s holds variable-length data other than strings, which annslicer cannot check; rewrite the file with anndata", ds.Path)
 		}
-		return s.checkStrings(ds)
+		return s.checkStrings(ds, seen)
 	})
 }
 
-// walkDatasets calls fn on every dataset under g, each opened once.
-func (s *Source) walkDatasets(g *h5.Group, fn func(*h5.Dataset) error) error {
+// walk calls group on every group under g and dataset on every dataset,
+// each opened once; a group that contains itself is refused (libhdf5 and
+// the builders would follow the cycle forever).
+func (s *Source) walk(g *h5.Group, up map[int64]bool, group func(*h5.Object) error, dataset func(*h5.Dataset) error) error {
+	addr, _, _, err := g.AttrInfo()
+	if err != nil {
+		return err
+	}
+	if up[addr] {
+		return fmt.Errorf("%s contains itself (a cycle of links); the file is corrupt", g.Path)
+	}
+	up[addr] = true
+	defer delete(up, addr)
 	kids, err := g.Children()
 	if err != nil {
 		return err
@@ -58,7 +89,10 @@ func (s *Source) walkDatasets(g *h5.Group, fn func(*h5.Dataset) error) error {
 			if err != nil {
 				return err
 			}
-			err = s.walkDatasets(sg, fn)
+			err = group(&sg.Object)
+			if err == nil {
+				err = s.walk(sg, up, group, dataset)
+			}
 			sg.Close()
 			if err != nil {
 				return err
@@ -69,7 +103,7 @@ func (s *Source) walkDatasets(g *h5.Group, fn func(*h5.Dataset) error) error {
 		if err != nil {
 			return err
 		}
-		err = fn(ds)
+		err = dataset(ds)
 		ds.Close()
 		if err != nil {
 			return err
@@ -80,19 +114,12 @@ func (s *Source) walkDatasets(g *h5.Group, fn func(*h5.Dataset) error) error {
 
 // checkStrings resolves every descriptor of a variable-length string
 // dataset, wherever its bytes are stored.
-func (s *Source) checkStrings(ds *h5.Dataset) error {
-	if a, l, err := s.File.Sizes(); err != nil || a != 8 || l != 8 {
-		return fmt.Errorf("%s: variable-length strings in a file with %d-byte addresses and %d-byte lengths, which annslicer cannot check", ds.Path, a, l)
-	}
-	desc, err := s.File.VlenDiskSize()
-	if err != nil {
-		return err
-	}
-	n, err := declaredBytes(ds, desc)
+func (s *Source) checkStrings(ds *h5.Dataset, seen map[int64][][2]int64) error {
+	n, err := declaredBytes(ds, vlenDescSize)
 	if err != nil || n == 0 {
 		return err
 	}
-	v := &vlenChecker{s: s, ds: ds, desc: int64(desc), seen: map[int64][][2]int64{}}
+	v := &vlenChecker{s: s, ds: ds, what: ds.Path, base: 1, desc: vlenDescSize, seen: seen}
 	switch {
 	case ds.IsCompact():
 		return fmt.Errorf("%s: variable-length strings stored compact, which annslicer cannot check; rewrite the file with h5py or anndata defaults", ds.Path)
@@ -118,7 +145,9 @@ func (s *Source) checkStrings(ds *h5.Dataset) error {
 
 type vlenChecker struct {
 	s    *Source
-	ds   *h5.Dataset
+	ds   *h5.Dataset // when checking a dataset's values
+	what string      // what the values belong to, for messages
+	base int64       // bytes per element of a value (1 for strings)
 	desc int64
 	seen map[int64][][2]int64 // parsed collections: object tables by address
 }
@@ -148,8 +177,8 @@ func (v *vlenChecker) one(d []byte) error {
 		}
 		v.seen[rel] = objs
 	}
-	if idx < 1 || int64(idx) >= int64(len(objs)) || objs[idx][1] != int64(n) {
-		return fmt.Errorf("%s: a string of %s points to object %d of the global heap at %d, which is missing or not %d bytes long; the file is corrupt", v.s.Path, v.ds.Path, idx, rel, n)
+	if idx < 1 || int64(idx) >= int64(len(objs)) || objs[idx][1] != int64(n)*v.base {
+		return fmt.Errorf("%s: a string of %s points to object %d of the global heap at %d, which is missing or not %d bytes long; the file is corrupt", v.s.Path, v.what, idx, rel, int64(n)*v.base)
 	}
 	return nil
 }
@@ -159,7 +188,7 @@ func (v *vlenChecker) load(rel int64) ([][2]int64, error) {
 	s := v.s
 	addr := rel + s.base
 	bad := func(why string) error {
-		return fmt.Errorf("%s: a string of %s points to a global heap at %d, but %s; the file is corrupt", s.Path, v.ds.Path, rel, why)
+		return fmt.Errorf("%s: a string of %s points to a global heap at %d, but %s; the file is corrupt", s.Path, v.what, rel, why)
 	}
 	if rel < 0 || addr < 0 || addr > s.size-16 {
 		return nil, bad("that is outside the file")

@@ -1,0 +1,281 @@
+package h5ad
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Attribute values of variable-length type (h5py writes every str
+// attribute so: encoding-type, _index, column-order) are descriptors into
+// the global heap too, and libhdf5 dereferences them as blindly when it
+// reads an attribute or copies an object (a corrupt length made H5Ocopy
+// memset gigabytes). libhdf5 offers no way to read a descriptor without
+// following it, so the object header is parsed here, each attribute
+// message's descriptors are resolved as dataset strings are, and the
+// count of those found must equal the count libhdf5 reports.
+
+// vlenAttr is one attribute's variable-length descriptors.
+type vlenAttr struct {
+	base  int64  // bytes per sequence element (1 for strings)
+	descs []byte // 16-byte descriptors
+}
+
+// headerReader reads n bytes at file offset off.
+type headerReader func(off, n int64) ([]byte, error)
+
+const (
+	msgContinuation = 0x10
+	msgAttribute    = 0x0C
+	msgDatatype     = 0x03
+	maxHeaderBlocks = 4096
+	maxHeaderBlock  = 1 << 24
+)
+
+var errHeader = errors.New("object header is corrupt")
+
+// headerVlenAttrs parses the object header at addr (version 1 or 2, with
+// its continuation blocks) and returns the variable-length attributes and
+// the datatype message (a dataset's), if any.
+func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byte, err error) {
+	first, err := read(addr, 16)
+	if err != nil {
+		return nil, nil, err
+	}
+	type block struct {
+		off, n int64
+		v2     bool
+	}
+	var todo []block
+	v2 := string(first[:4]) == "OHDR"
+	switch {
+	case first[0] == 1 && !v2:
+		todo = append(todo, block{addr + 16, int64(binary.LittleEndian.Uint32(first[8:])), false})
+	case v2 && first[4] == 2:
+		flags := first[5]
+		p := int64(6)
+		if flags&0x20 != 0 {
+			p += 16
+		}
+		if flags&0x10 != 0 {
+			p += 4
+		}
+		w := int64(1) << (flags & 3)
+		sz, err := read(addr+p, w)
+		if err != nil {
+			return nil, nil, err
+		}
+		var n uint64
+		for i := int64(0); i < w; i++ {
+			n |= uint64(sz[i]) << (8 * i)
+		}
+		if n > maxHeaderBlock {
+			return nil, nil, errHeader
+		}
+		todo = append(todo, block{addr + p + w, int64(n), true})
+	default:
+		return nil, nil, errHeader
+	}
+	seen := map[int64]bool{}
+	for k := 0; len(todo) > 0; k++ {
+		b := todo[0]
+		todo = todo[1:]
+		if k >= maxHeaderBlocks || seen[b.off] || b.n < 0 || b.n > maxHeaderBlock {
+			return nil, nil, errHeader
+		}
+		seen[b.off] = true
+		data, err := read(b.off, b.n)
+		if err != nil {
+			return nil, nil, err
+		}
+		end := int64(len(data))
+		p := int64(0)
+		if b.v2 {
+			end -= 4 // checksum
+			if k > 0 {
+				if end < 4 || string(data[:4]) != "OCHK" {
+					return nil, nil, errHeader
+				}
+				p = 4
+			}
+		}
+		for {
+			var typ, size int64
+			var mflags byte
+			if b.v2 {
+				if p+4 > end {
+					break
+				}
+				typ, size, mflags = int64(data[p]), int64(binary.LittleEndian.Uint16(data[p+1:])), data[p+3]
+				p += 4
+				if mflags&0x04 != 0 {
+					p += 2
+				}
+			} else {
+				if p+8 > end {
+					break
+				}
+				typ, size, mflags = int64(binary.LittleEndian.Uint16(data[p:])), int64(binary.LittleEndian.Uint16(data[p+2:])), data[p+4]
+				p += 8
+			}
+			if p+size > end {
+				return nil, nil, errHeader
+			}
+			msg := data[p : p+size]
+			p += size
+			switch {
+			case mflags&0x02 != 0: // shared message: not parsed; counts will differ
+			case typ == msgContinuation:
+				if len(msg) < 16 {
+					return nil, nil, errHeader
+				}
+				todo = append(todo, block{int64(binary.LittleEndian.Uint64(msg)), int64(binary.LittleEndian.Uint64(msg[8:])), b.v2})
+			case typ == msgDatatype:
+				dtype = msg
+			case typ == msgAttribute:
+				a, ok, err := attrVlen(msg)
+				if err != nil {
+					return nil, nil, err
+				}
+				if ok {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out, dtype, nil
+}
+
+// attrVlen parses an attribute message; ok is false unless its datatype is
+// variable-length (class 9).
+func attrVlen(d []byte) (vlenAttr, bool, error) {
+	if len(d) < 8 {
+		return vlenAttr{}, false, errHeader
+	}
+	v := d[0]
+	nameN, dtN, dsN := int64(binary.LittleEndian.Uint16(d[2:])), int64(binary.LittleEndian.Uint16(d[4:])), int64(binary.LittleEndian.Uint16(d[6:]))
+	pad := func(n int64) int64 { return n }
+	p := int64(8)
+	switch v {
+	case 1:
+		pad = func(n int64) int64 { return (n + 7) / 8 * 8 }
+	case 2:
+	case 3:
+		p = 9
+	default:
+		return vlenAttr{}, false, errHeader
+	}
+	if v >= 2 && d[1]&0x01 != 0 {
+		return vlenAttr{}, false, nil // shared datatype: not parsed; counts will differ
+	}
+	p += pad(nameN)
+	if p+dtN > int64(len(d)) {
+		return vlenAttr{}, false, errHeader
+	}
+	dt := d[p : p+dtN]
+	p += pad(dtN)
+	if p+dsN > int64(len(d)) {
+		return vlenAttr{}, false, errHeader
+	}
+	ds := d[p : p+dsN]
+	p += pad(dsN)
+	if p > int64(len(d)) {
+		return vlenAttr{}, false, errHeader
+	}
+	if len(dt) < 8 || dt[0]&0x0f != 9 {
+		return vlenAttr{}, false, nil
+	}
+	// libhdf5 sizes what it reads by the base type (a string's characters
+	// too), so a corrupt base size must be caught like a corrupt length.
+	if len(dt) < 16 {
+		return vlenAttr{}, false, errHeader
+	}
+	base := int64(binary.LittleEndian.Uint32(dt[12:]))
+	if dt[1]&0x0f == 1 && base != 1 {
+		return vlenAttr{}, false, fmt.Errorf("a string attribute with %d-byte characters: %w", base, errHeader)
+	}
+	n, err := spaceCount(ds)
+	if err != nil {
+		return vlenAttr{}, false, err
+	}
+	if n > (int64(len(d))-p)/vlenDescSize {
+		return vlenAttr{}, false, errHeader
+	}
+	return vlenAttr{base: base, descs: d[p : p+n*vlenDescSize]}, true, nil
+}
+
+// spaceCount is the element count of a dataspace message.
+func spaceCount(ds []byte) (int64, error) {
+	if len(ds) < 4 {
+		return 0, errHeader
+	}
+	rank, at := int(ds[1]), 8
+	switch ds[0] {
+	case 1:
+	case 2:
+		at = 4
+		if ds[3] == 2 { // null dataspace
+			return 0, nil
+		}
+	default:
+		return 0, errHeader
+	}
+	n := int64(1)
+	for i := 0; i < rank; i++ {
+		if at+8 > len(ds) {
+			return 0, errHeader
+		}
+		d := binary.LittleEndian.Uint64(ds[at:])
+		if d > 1<<32 || n*int64(d) > 1<<32 {
+			return 0, errHeader
+		}
+		n *= int64(d)
+		at += 8
+	}
+	return n, nil
+}
+
+// checkAttrs resolves the variable-length attribute values of an object;
+// for a dataset of strings (dsStrings) it also checks the base type of its
+// datatype message, which libhdf5 sizes every string read by.
+func (v *vlenChecker) checkAttrs(what string, addr int64, nvar, nnested int, dsStrings bool) error {
+	s := v.s
+	if nnested > 0 {
+		return fmt.Errorf("%s has attributes with variable-length data inside compound types, which annslicer cannot check", what)
+	}
+	if nvar == 0 && !dsStrings {
+		return nil
+	}
+	if addr < 0 {
+		return fmt.Errorf("%s: the object header address is unknown, so its string attributes cannot be checked", what)
+	}
+	read := func(off, n int64) ([]byte, error) {
+		off += s.base
+		if off < 0 || n < 0 || off > s.size || n > s.size-off {
+			return nil, errHeader
+		}
+		b := make([]byte, n)
+		if _, err := s.raw.ReadAt(b, off); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	attrs, dtype, err := headerVlenAttrs(read, addr)
+	if err != nil {
+		return fmt.Errorf("%s: reading its object header: %v; the file is corrupt", what, err)
+	}
+	if dsStrings && (len(dtype) < 16 || dtype[0]&0x0f != 9 || binary.LittleEndian.Uint32(dtype[12:]) != 1) {
+		return fmt.Errorf("%s: its string datatype is not stored as one of 1-byte characters; the file is corrupt", what)
+	}
+	if len(attrs) != nvar {
+		return fmt.Errorf("%s: found %d of its %d string attributes in its object header (shared or densely stored attributes are not supported); the file may be corrupt", what, len(attrs), nvar)
+	}
+	v.what = what + " (an attribute)"
+	for _, a := range attrs {
+		v.base = a.base
+		if err := v.check(a.descs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
