@@ -111,16 +111,25 @@ func (f *File) BaseAddr() (int64, error) {
 // layout numpy cannot represent (a corrupt datatype message).
 func (d *Dataset) OddNumbers() bool { return C.ans_ds_type_odd(d.id) == 1 }
 
-// AttrInfo gives the file address of the object's header and counts its
-// attributes holding variable-length data: plain (strings, sequences) and
-// nested in compounds or arrays. Attribute values are not read.
-func (o *Object) AttrInfo() (addr int64, nvar, nnested int, err error) {
-	var a C.int64_t
-	var v, n C.int
-	if C.ans_obj_attr_info(o.id, &a, &v, &n) < 0 {
-		return 0, 0, 0, fail("list the attributes of", o.Path)
+// HeaderAddr is the file address of the object's header, -1 when
+// libhdf5 does not expose addresses. Attributes are not decoded.
+func (o *Object) HeaderAddr() (int64, error) {
+	a := int64(C.ans_obj_addr(o.id))
+	if a == -2 {
+		return 0, fail("locate the header of", o.Path)
 	}
-	return int64(a), int(v), int(n), nil
+	return a, nil
+}
+
+// AttrCounts counts the object's attributes holding variable-length data:
+// plain (strings, sequences) and nested in compounds or arrays. Attribute
+// messages are decoded, values are not read.
+func (o *Object) AttrCounts() (nvar, nnested int, err error) {
+	var v, n C.int
+	if C.ans_obj_attr_info(o.id, &v, &n) < 0 {
+		return 0, 0, fail("list the attributes of", o.Path)
+	}
+	return int(v), int(n), nil
 }
 
 // VlenBaseSize is the byte size of the elements of a variable-length

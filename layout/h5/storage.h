@@ -15,7 +15,8 @@ int ans_vlen_disk_size(hid_t file);
 size_t ans_lzf_decompress(const void *in, size_t n, void *out, size_t cap);
 int64_t ans_userblock(hid_t file);
 int ans_ds_type_odd(hid_t ds);
-int ans_obj_attr_info(hid_t obj, int64_t *addr, int *nvar, int *nnested);
+int64_t ans_obj_addr(hid_t obj);
+int ans_obj_attr_info(hid_t obj, int *nvar, int *nnested);
 int64_t ans_ds_vlen_base_size(hid_t ds);
 
 #endif

@@ -1,9 +1,12 @@
 package h5ad
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/annslicer/annslicer/layout/h5"
 )
 
 // Attribute values of variable-length type (h5py writes every str
@@ -165,9 +168,15 @@ func attrVlen(d []byte) (vlenAttr, bool, error) {
 	default:
 		return vlenAttr{}, false, errHeader
 	}
-	if v >= 2 && d[1]&0x01 != 0 {
-		return vlenAttr{}, false, nil // shared datatype: not parsed; counts will differ
+	if v >= 2 && d[1]&^0x03 != 0 {
+		return vlenAttr{}, false, fmt.Errorf("attribute message flags %#x: %w", d[1], errHeader)
 	}
+	// The name: NUL-terminated exactly at its stated length, as libhdf5
+	// requires.
+	if nameN < 1 || p+nameN > int64(len(d)) || bytes.IndexByte(d[p:p+nameN], 0) != int(nameN-1) {
+		return vlenAttr{}, false, fmt.Errorf("attribute name length: %w", errHeader)
+	}
+	shared := v >= 2 && d[1]&0x01 != 0
 	p += pad(nameN)
 	if p+dtN > int64(len(d)) {
 		return vlenAttr{}, false, errHeader
@@ -182,7 +191,23 @@ func attrVlen(d []byte) (vlenAttr, bool, error) {
 	if p > int64(len(d)) {
 		return vlenAttr{}, false, errHeader
 	}
-	if len(dt) < 8 || dt[0]&0x0f != 9 {
+	n, err := spaceCount(ds)
+	if err != nil {
+		return vlenAttr{}, false, err
+	}
+	if shared {
+		return vlenAttr{}, false, nil // shared datatype: not parsed; counts will differ
+	}
+	if len(dt) < 8 || dt[0]&0x0f > 10 || dt[0]>>4 < 1 || dt[0]>>4 > 4 {
+		return vlenAttr{}, false, fmt.Errorf("attribute datatype: %w", errHeader)
+	}
+	// The value must lie inside the message (libhdf5 1.10 copies it
+	// without checking).
+	esz := int64(binary.LittleEndian.Uint32(dt[4:]))
+	if esz == 0 || (n > 0 && esz > (int64(len(d))-p)/n) {
+		return vlenAttr{}, false, fmt.Errorf("attribute value larger than its message: %w", errHeader)
+	}
+	if dt[0]&0x0f != 9 {
 		return vlenAttr{}, false, nil
 	}
 	// libhdf5 sizes what it reads by the base type (a string's characters
@@ -193,10 +218,6 @@ func attrVlen(d []byte) (vlenAttr, bool, error) {
 	base := int64(binary.LittleEndian.Uint32(dt[12:]))
 	if dt[1]&0x0f == 1 && base != 1 {
 		return vlenAttr{}, false, fmt.Errorf("a string attribute with %d-byte characters: %w", base, errHeader)
-	}
-	n, err := spaceCount(ds)
-	if err != nil {
-		return vlenAttr{}, false, err
 	}
 	if n > (int64(len(d))-p)/vlenDescSize {
 		return vlenAttr{}, false, errHeader
@@ -210,6 +231,9 @@ func spaceCount(ds []byte) (int64, error) {
 		return 0, errHeader
 	}
 	rank, at := int(ds[1]), 8
+	if rank > 32 {
+		return 0, errHeader
+	}
 	switch ds[0] {
 	case 1:
 	case 2:
@@ -235,19 +259,16 @@ func spaceCount(ds []byte) (int64, error) {
 	return n, nil
 }
 
-// checkAttrs resolves the variable-length attribute values of an object;
-// for a dataset of strings (dsStrings) it also checks the base type of its
-// datatype message, which libhdf5 sizes every string read by.
-func (v *vlenChecker) checkAttrs(what string, addr int64, nvar, nnested int, dsStrings bool) error {
-	s := v.s
-	if nnested > 0 {
-		return fmt.Errorf("%s has attributes with variable-length data inside compound types, which annslicer cannot check", what)
-	}
-	if nvar == 0 && !dsStrings {
-		return nil
-	}
+// checkHeader checks an object's header before libhdf5 decodes its
+// attributes: every attribute message must be well formed (libhdf5 1.10
+// crashes later, in H5Fclose, after failing to decode a corrupt one), and
+// the variable-length values of attributes are resolved. For a dataset of
+// strings (dsStrings) it also checks the base type of its datatype
+// message, which libhdf5 sizes every string read by.
+func (v *vlenChecker) checkHeader(o *h5.Object, addr int64, dsStrings bool) error {
+	s, what := v.s, o.Path
 	if addr < 0 {
-		return fmt.Errorf("%s: the object header address is unknown, so its string attributes cannot be checked", what)
+		return fmt.Errorf("%s: the object header address is unknown, so its attributes cannot be checked", what)
 	}
 	read := func(off, n int64) ([]byte, error) {
 		off += s.base
@@ -266,6 +287,13 @@ func (v *vlenChecker) checkAttrs(what string, addr int64, nvar, nnested int, dsS
 	}
 	if dsStrings && (len(dtype) < 16 || dtype[0]&0x0f != 9 || binary.LittleEndian.Uint32(dtype[12:]) != 1) {
 		return fmt.Errorf("%s: its string datatype is not stored as one of 1-byte characters; the file is corrupt", what)
+	}
+	nvar, nnested, err := o.AttrCounts()
+	if err != nil {
+		return err
+	}
+	if nnested > 0 {
+		return fmt.Errorf("%s has attributes with variable-length data inside compound types, which annslicer cannot check", what)
 	}
 	if len(attrs) != nvar {
 		return fmt.Errorf("%s: found %d of its %d string attributes in its object header (shared or densely stored attributes are not supported); the file may be corrupt", what, len(attrs), nvar)

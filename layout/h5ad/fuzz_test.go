@@ -2,6 +2,7 @@ package h5ad
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,8 +101,13 @@ func FuzzVlenString(f *testing.F) {
 func FuzzOpenH5AD(f *testing.F) {
 	f.Add(tinyH5AD(f))
 	dir := f.TempDir()
+	n := 0
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := filepath.Join(dir, "in.h5ad")
+		// A fresh name each time: libhdf5 recognises a file it still has
+		// open (by inode) and would reuse its cached state.
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("in%d.h5ad", n))
+		defer os.Remove(p)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -33,12 +33,12 @@ func (s *Source) checkVlen() error {
 	}
 	seen := map[int64][][2]int64{} // parsed heap collections, shared by all checks
 	header := func(o *h5.Object, dsStrings bool) error {
-		addr, nvar, nnested, err := o.AttrInfo()
+		addr, err := o.HeaderAddr()
 		if err != nil {
 			return err
 		}
 		v := &vlenChecker{s: s, what: o.Path, desc: vlenDescSize, seen: seen}
-		return v.checkAttrs(o.Path, addr, nvar, nnested, dsStrings)
+		return v.checkHeader(o, addr, dsStrings)
 	}
 	attrs := func(o *h5.Object) error { return header(o, false) }
 	if err := attrs(&s.Root.Object); err != nil {
@@ -67,7 +67,7 @@ func (s *Source) checkVlen() error {
 // each opened once; a group that contains itself is refused (libhdf5 and
 // the builders would follow the cycle forever).
 func (s *Source) walk(g *h5.Group, up map[int64]bool, group func(*h5.Object) error, dataset func(*h5.Dataset) error) error {
-	addr, _, _, err := g.AttrInfo()
+	addr, err := g.HeaderAddr()
 	if err != nil {
 		return err
 	}
