@@ -87,6 +87,20 @@ def patch_dims(path, name, old, new):
     open(path, "wb").write(b)
 
 
+def attr_value(path, obj, attr):
+    """File offset of the value of an attribute in a version 1 object
+    header (its message: version, reserved, name, datatype and dataspace
+    sizes, then each part padded to 8 bytes)."""
+    addr = header_addr(path, obj)
+    b = open(path, "rb").read()
+    pos = b.find(attr.encode() + b"\0", addr)
+    msg = pos - 8
+    assert b[msg] == 1, "not a version 1 attribute message"
+    name_n, dt_n, ds_n = struct.unpack("<HHH", b[msg + 2:msg + 8])
+    pad = lambda n: (n + 7) // 8 * 8
+    return pos + pad(name_n) + pad(dt_n) + pad(ds_n)
+
+
 def first_desc(path, name):
     """File offset of the first vlen descriptor of a contiguous dataset."""
     with h5py.File(path, "r") as f:
@@ -193,6 +207,16 @@ def main():
                           ("var_string_length", 0, struct.pack("<I", 1 << 20))):
         b = bytearray(data)
         b[off + at:off + at + len(val)] = val
+        emit(name, "error", bytes(b))
+
+    # --- a string attribute whose descriptor is garbage (the first
+    # encoding-type value stored after var's object header: obs/maybe's in
+    # full.h5ad): libhdf5 follows it when it reads or copies the element
+    at = attr_value(src, "var", "encoding-type")
+    for name, off, val in (("attr_string_length", 0, struct.pack("<I", 1 << 30)),
+                           ("attr_string_heap_index", 12, struct.pack("<I", 9999))):
+        b = bytearray(data)
+        b[at + off:at + off + len(val)] = val
         emit(name, "error", bytes(b))
 
     # --- seeded bit flips: data regions, then metadata

@@ -162,3 +162,14 @@ int64_t ans_ds_vlen_base_size(hid_t ds) {
     H5Tclose(t);
     return n;
 }
+
+/* Address of the object the idx-th link (name order) of grp points to,
+ * without loading that object: -1 for soft and external links, -2 on
+ * error. */
+int64_t ans_link_addr(hid_t grp, int idx) {
+    ans_quiet();
+    H5L_info_t li;
+    if (H5Lget_info_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)idx, &li, H5P_DEFAULT) < 0) return -2;
+    if (li.type != H5L_TYPE_HARD) return -1;
+    return (int64_t)li.u.address;
+}

@@ -135,3 +135,22 @@ func (o *Object) AttrCounts() (nvar, nnested int, err error) {
 // VlenBaseSize is the byte size of the elements of a variable-length
 // dataset's values (1 for strings), -1 when it is not variable-length.
 func (d *Dataset) VlenBaseSize() int64 { return int64(C.ans_ds_vlen_base_size(d.id)) }
+
+// LinkAddrs gives, for each member in name order, the header address of
+// the object it links to (-1 for soft and external links), without
+// loading those objects: so their headers can be checked first.
+func (g *Group) LinkAddrs() ([]int64, error) {
+	n := int(C.ans_child_count(g.id))
+	if n < 0 {
+		return nil, fail("list", g.Path)
+	}
+	out := make([]int64, 0, min(n, 1<<16))
+	for i := 0; i < n; i++ {
+		a := int64(C.ans_link_addr(g.id, C.int(i)))
+		if a == -2 {
+			return nil, fail("list", g.Path)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -18,5 +18,6 @@ int ans_ds_type_odd(hid_t ds);
 int64_t ans_obj_addr(hid_t obj);
 int ans_obj_attr_info(hid_t obj, int *nvar, int *nnested);
 int64_t ans_ds_vlen_base_size(hid_t ds);
+int64_t ans_link_addr(hid_t grp, int idx);
 
 #endif

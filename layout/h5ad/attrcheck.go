@@ -31,6 +31,7 @@ const (
 	msgContinuation = 0x10
 	msgAttribute    = 0x0C
 	msgDatatype     = 0x03
+	msgSymbolTable  = 0x11
 	maxHeaderBlocks = 4096
 	maxHeaderBlock  = 1 << 24
 )
@@ -41,9 +42,16 @@ var errHeader = errors.New("object header is corrupt")
 // its continuation blocks) and returns the variable-length attributes and
 // the datatype message (a dataset's), if any.
 func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byte, err error) {
+	out, dtype, _, err = parseHeader(read, addr)
+	return out, dtype, err
+}
+
+// parseHeader is headerVlenAttrs that also returns the symbol table
+// message (an old-style group's), if any.
+func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []byte, err error) {
 	first, err := read(addr, 16)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	type block struct {
 		off, n int64
@@ -66,30 +74,30 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 		w := int64(1) << (flags & 3)
 		sz, err := read(addr+p, w)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var n uint64
 		for i := int64(0); i < w; i++ {
 			n |= uint64(sz[i]) << (8 * i)
 		}
 		if n > maxHeaderBlock {
-			return nil, nil, errHeader
+			return nil, nil, nil, errHeader
 		}
 		todo = append(todo, block{addr + p + w, int64(n), true})
 	default:
-		return nil, nil, errHeader
+		return nil, nil, nil, errHeader
 	}
 	seen := map[int64]bool{}
 	for k := 0; len(todo) > 0; k++ {
 		b := todo[0]
 		todo = todo[1:]
 		if k >= maxHeaderBlocks || seen[b.off] || b.n < 0 || b.n > maxHeaderBlock {
-			return nil, nil, errHeader
+			return nil, nil, nil, errHeader
 		}
 		seen[b.off] = true
 		data, err := read(b.off, b.n)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		end := int64(len(data))
 		p := int64(0)
@@ -97,7 +105,7 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 			end -= 4 // checksum
 			if k > 0 {
 				if end < 4 || string(data[:4]) != "OCHK" {
-					return nil, nil, errHeader
+					return nil, nil, nil, errHeader
 				}
 				p = 4
 			}
@@ -122,7 +130,7 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 				p += 8
 			}
 			if p+size > end {
-				return nil, nil, errHeader
+				return nil, nil, nil, errHeader
 			}
 			msg := data[p : p+size]
 			p += size
@@ -130,15 +138,17 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 			case mflags&0x02 != 0: // shared message: not parsed; counts will differ
 			case typ == msgContinuation:
 				if len(msg) < 16 {
-					return nil, nil, errHeader
+					return nil, nil, nil, errHeader
 				}
 				todo = append(todo, block{int64(binary.LittleEndian.Uint64(msg)), int64(binary.LittleEndian.Uint64(msg[8:])), b.v2})
+			case typ == msgSymbolTable:
+				stab = msg
 			case typ == msgDatatype:
 				dtype = msg
 			case typ == msgAttribute:
 				a, ok, err := attrVlen(msg)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				if ok {
 					out = append(out, a)
@@ -146,7 +156,7 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 			}
 		}
 	}
-	return out, dtype, nil
+	return out, dtype, stab, nil
 }
 
 // attrVlen parses an attribute message; ok is false unless its datatype is
@@ -266,22 +276,11 @@ func spaceCount(ds []byte) (int64, error) {
 // strings (dsStrings) it also checks the base type of its datatype
 // message, which libhdf5 sizes every string read by.
 func (v *vlenChecker) checkHeader(o *h5.Object, addr int64, dsStrings bool) error {
-	s, what := v.s, o.Path
+	what := o.Path
 	if addr < 0 {
 		return fmt.Errorf("%s: the object header address is unknown, so its attributes cannot be checked", what)
 	}
-	read := func(off, n int64) ([]byte, error) {
-		off += s.base
-		if off < 0 || n < 0 || off > s.size || n > s.size-off {
-			return nil, errHeader
-		}
-		b := make([]byte, n)
-		if _, err := s.raw.ReadAt(b, off); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	attrs, dtype, err := headerVlenAttrs(read, addr)
+	attrs, dtype, err := headerVlenAttrs(v.reader(), addr)
 	if err != nil {
 		return fmt.Errorf("%s: reading its object header: %v; the file is corrupt", what, err)
 	}
@@ -306,4 +305,51 @@ func (v *vlenChecker) checkHeader(o *h5.Object, addr int64, dsStrings bool) erro
 		}
 	}
 	return nil
+}
+
+// checkLocalHeap bounds what libhdf5 allocates to list an old-style group:
+// the data segment of its local heap (of link names), whose size the heap
+// header declares, must lie inside the file.
+func (v *vlenChecker) checkLocalHeap(what string, addr int64) error {
+	read := v.reader()
+	_, _, stab, err := parseHeader(read, addr)
+	if err != nil {
+		return fmt.Errorf("%s: reading its object header: %v; the file is corrupt", what, err)
+	}
+	if stab == nil {
+		return nil // new-style group: links in the header or a fractal heap
+	}
+	bad := fmt.Errorf("%s: its local heap of member names is corrupt; the file is corrupt", what)
+	if len(stab) < 16 {
+		return bad
+	}
+	h, err := read(int64(binary.LittleEndian.Uint64(stab[8:])), 32)
+	if err != nil || string(h[:4]) != "HEAP" || h[4] != 0 {
+		return bad
+	}
+	size, at := binary.LittleEndian.Uint64(h[8:]), binary.LittleEndian.Uint64(h[24:])
+	if size > uint64(v.s.size) || at > uint64(v.s.size) {
+		return bad
+	}
+	if _, err := read(int64(at), int64(size)); err != nil {
+		return bad
+	}
+	return nil
+}
+
+// reader reads n bytes at a file address of the source (relative to the
+// user block's end), refusing ranges outside the file.
+func (v *vlenChecker) reader() headerReader {
+	s := v.s
+	return func(off, n int64) ([]byte, error) {
+		off += s.base
+		if off < 0 || n < 0 || off > s.size || n > s.size-off {
+			return nil, errHeader
+		}
+		b := make([]byte, n)
+		if _, err := s.raw.ReadAt(b, off); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
 }

@@ -44,7 +44,28 @@ func (s *Source) checkVlen() error {
 	if err := attrs(&s.Root.Object); err != nil {
 		return err
 	}
-	return s.walk(s.Root, map[int64]bool{}, attrs, func(ds *h5.Dataset) error {
+	heap := func(g *h5.Group, addr int64) error {
+		v := &vlenChecker{s: s}
+		if err := v.checkLocalHeap(g.Path, addr); err != nil {
+			return err
+		}
+		// libhdf5 loads a member's header whole (sized as it declares)
+		// when it is listed: each must parse, inside the file, first.
+		addrs, err := g.LinkAddrs()
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if a < 0 {
+				continue
+			}
+			if _, _, _, err := parseHeader(v.reader(), a); err != nil {
+				return fmt.Errorf("%s: a member's object header at %d: %v; the file is corrupt", g.Path, a, err)
+			}
+		}
+		return nil
+	}
+	return s.walk(s.Root, map[int64]bool{}, heap, attrs, func(ds *h5.Dataset) error {
 		if err := header(&ds.Object, ds.VlenString); err != nil {
 			return err
 		}
@@ -63,16 +84,21 @@ func (s *Source) checkVlen() error {
 	})
 }
 
-// walk calls group on every group under g and dataset on every dataset,
+// walk calls heap on every group (g too) before listing it, group on every
+// group under g and dataset on every dataset,
 // each opened once; a group that contains itself is refused (libhdf5 and
 // the builders would follow the cycle forever).
-func (s *Source) walk(g *h5.Group, up map[int64]bool, group func(*h5.Object) error, dataset func(*h5.Dataset) error) error {
+func (s *Source) walk(g *h5.Group, up map[int64]bool, heap func(*h5.Group, int64) error, group func(*h5.Object) error, dataset func(*h5.Dataset) error) error {
 	addr, err := g.HeaderAddr()
 	if err != nil {
 		return err
 	}
 	if up[addr] {
 		return fmt.Errorf("%s contains itself (a cycle of links); the file is corrupt", g.Path)
+	}
+	// Before libhdf5 lists the group: what it allocates to do so is bounded.
+	if err := heap(g, addr); err != nil {
+		return err
 	}
 	up[addr] = true
 	defer delete(up, addr)
@@ -91,7 +117,7 @@ func (s *Source) walk(g *h5.Group, up map[int64]bool, group func(*h5.Object) err
 			}
 			err = group(&sg.Object)
 			if err == nil {
-				err = s.walk(sg, up, group, dataset)
+				err = s.walk(sg, up, heap, group, dataset)
 			}
 			sg.Close()
 			if err != nil {
