@@ -144,6 +144,9 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 			case typ == msgSymbolTable:
 				stab = msg
 			case typ == msgDatatype:
+				if _, _, err := checkDatatype(msg, 0); err != nil {
+					return nil, nil, nil, err
+				}
 				dtype = msg
 			case typ == msgAttribute:
 				a, ok, err := attrVlen(msg)
@@ -208,8 +211,8 @@ func attrVlen(d []byte) (vlenAttr, bool, error) {
 	if shared {
 		return vlenAttr{}, false, nil // shared datatype: not parsed; counts will differ
 	}
-	if len(dt) < 8 || dt[0]&0x0f > 10 || dt[0]>>4 < 1 || dt[0]>>4 > 4 {
-		return vlenAttr{}, false, fmt.Errorf("attribute datatype: %w", errHeader)
+	if _, _, err := checkDatatype(dt, 0); err != nil {
+		return vlenAttr{}, false, err
 	}
 	// The value must lie inside the message (libhdf5 1.10 copies it
 	// without checking).
