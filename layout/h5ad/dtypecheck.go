@@ -61,7 +61,14 @@ func checkDatatype(b []byte, depth int) (n int, size int64, err error) {
 			return bad("truncated")
 		}
 		p += 2
-	case 3, 7: // string, reference
+	case 3: // string: padding and character set
+		if bits&0x0f > 2 || (bits>>4)&0x0f > 1 {
+			return bad("string padding or character set")
+		}
+	case 7: // reference: to an object or a region
+		if bits&0x0f > 1 {
+			return bad("reference kind")
+		}
 	case 5: // opaque: a NUL-padded tag
 		p += bits & 0xff
 	case 6: // compound
@@ -91,7 +98,10 @@ func checkDatatype(b []byte, depth int) (n int, size int64, err error) {
 			return bad("enum values truncated")
 		}
 		p += nm * int(size)
-	case 9: // variable-length: base type
+	case 9: // variable-length: a sequence or a string (padding, set)
+		if bits&0x0f > 1 || (bits>>4)&0x0f > 2 || (bits>>8)&0x0f > 1 {
+			return bad("variable-length kind, padding or character set")
+		}
 		bn, _, err := checkDatatype(b[p:], depth+1)
 		if err != nil {
 			return 0, 0, err
