@@ -32,6 +32,7 @@ const (
 	msgAttribute    = 0x0C
 	msgDatatype     = 0x03
 	msgSymbolTable  = 0x11
+	msgLayout       = 0x08
 	maxHeaderBlocks = 4096
 	maxHeaderBlock  = 1 << 24
 )
@@ -143,6 +144,10 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 				todo = append(todo, block{int64(binary.LittleEndian.Uint64(msg)), int64(binary.LittleEndian.Uint64(msg[8:])), b.v2})
 			case typ == msgSymbolTable:
 				stab = msg
+			case typ == msgLayout:
+				if err := checkLayout(msg); err != nil {
+					return nil, nil, nil, err
+				}
 			case typ == msgDatatype:
 				if _, _, err := checkDatatype(msg, 0); err != nil {
 					return nil, nil, nil, err
@@ -355,4 +360,44 @@ func (v *vlenChecker) reader() headerReader {
 		}
 		return b, nil
 	}
+}
+
+// checkLayout checks a data layout message's chunk dimensions: libhdf5
+// divides by them when it opens the dataset (a zero one raised SIGFPE).
+func checkLayout(m []byte) error {
+	bad := fmt.Errorf("data layout message: %w", errHeader)
+	if len(m) < 2 {
+		return bad
+	}
+	if m[0] < 3 || m[1] != 2 { // old versions, or not chunked
+		return nil
+	}
+	var nd, w, p int
+	switch m[0] {
+	case 3: // rank+1 dims of 4 bytes after the B-tree address
+		if len(m) < 3 {
+			return bad
+		}
+		nd, w, p = int(m[2]), 4, 3+8
+	case 4: // flags, rank+1, encoded dim width, dims
+		if len(m) < 5 {
+			return bad
+		}
+		nd, w, p = int(m[3]), int(m[4]), 5
+	default:
+		return bad
+	}
+	if nd < 1 || nd > 33 || w < 1 || w > 8 || len(m) < p+nd*w {
+		return bad
+	}
+	for i := 0; i < nd; i++ {
+		var d uint64
+		for j := 0; j < w; j++ {
+			d |= uint64(m[p+i*w+j]) << (8 * j)
+		}
+		if d == 0 {
+			return fmt.Errorf("data layout message: a chunk dimension of 0: %w", errHeader)
+		}
+	}
+	return nil
 }
