@@ -33,6 +33,7 @@ const (
 	msgDatatype     = 0x03
 	msgSymbolTable  = 0x11
 	msgLayout       = 0x08
+	maxMsgType      = 0x18 // the last message type libhdf5 1.10 knows
 	maxHeaderBlocks = 4096
 	maxHeaderBlock  = 1 << 24
 )
@@ -130,7 +131,9 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 				typ, size, mflags = int64(binary.LittleEndian.Uint16(data[p:])), int64(binary.LittleEndian.Uint16(data[p+2:])), data[p+4]
 				p += 8
 			}
-			if p+size > end {
+			// Unknown message types are kept by libhdf5 as opaque blobs that
+			// its object copy then mishandles (SIGSEGV in H5O_copy_header_map).
+			if p+size > end || typ > maxMsgType || (!b.v2 && size%8 != 0) {
 				return nil, nil, nil, errHeader
 			}
 			msg := data[p : p+size]
