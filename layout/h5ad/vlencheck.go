@@ -69,6 +69,9 @@ func (s *Source) checkVlen() error {
 		if err := header(&ds.Object, ds.VlenString); err != nil {
 			return err
 		}
+		if err := s.checkExtent(ds); err != nil {
+			return err
+		}
 		// Shards copy types verbatim: one anndata cannot read is refused
 		// here rather than written out.
 		if ds.OddNumbers() {
@@ -383,4 +386,45 @@ func unshuffle(b []byte, cd []uint32) []byte {
 	}
 	copy(out[n*esz:], b[n*esz:]) // trailing bytes stay as they are
 	return out
+}
+
+// checkExtent checks that a dataset's stored bytes lie inside the file
+// and, when contiguous, are exactly as many as its shape declares: libhdf5
+// copies what the layout message says, and a failed copy of a dataset
+// inside H5Ocopy crashes libhdf5 1.10 (a double close in its error path).
+func (s *Source) checkExtent(ds *h5.Dataset) error {
+	inside := func(off, n int64) bool {
+		return off >= 0 && n >= 0 && off+s.base <= s.size && n <= s.size-off-s.base
+	}
+	switch {
+	case ds.IsCompact():
+		return nil
+	case ds.IsChunked():
+		nc, err := ds.NumChunks()
+		if err != nil {
+			return err
+		}
+		for i := int64(0); i < nc; i++ {
+			ci, err := ds.ChunkInfo(i)
+			if err != nil {
+				return err
+			}
+			if !inside(ci.Addr, ci.Size) {
+				return fmt.Errorf("%s: a chunk lies outside the file; the file is truncated or corrupt", ds.Path)
+			}
+		}
+		return nil
+	}
+	off := ds.Offset()
+	if off < 0 {
+		return nil // never written: reads as the fill value
+	}
+	need, err := declaredBytes(ds, vlenDescSize)
+	if err != nil {
+		return err
+	}
+	if st := ds.StorageSize(); st != need || !inside(off, st) {
+		return fmt.Errorf("%s: shape %v needs %d bytes but its storage holds %d at offset %d of a %d-byte file; the file is truncated or corrupt", ds.Path, udims(ds.Dims), need, st, off, s.size)
+	}
+	return nil
 }
