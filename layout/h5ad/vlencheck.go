@@ -416,7 +416,7 @@ func (s *Source) checkExtent(ds *h5.Dataset) error {
 		return nil
 	}
 	off := ds.Offset()
-	if off < 0 {
+	if off < 0 && ds.StorageSize() == 0 {
 		return nil // never written: reads as the fill value
 	}
 	need, err := declaredBytes(ds, vlenDescSize)
