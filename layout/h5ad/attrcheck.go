@@ -139,7 +139,12 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 			msg := data[p : p+size]
 			p += size
 			switch {
-			case mflags&0x02 != 0: // shared message: not parsed; counts will differ
+			case mflags&0x02 != 0 && typ == msgAttribute:
+				// A shared attribute lives in a file-wide table anndata files
+				// never have; libhdf5 crashes closing the file after failing
+				// to decode a falsely flagged one.
+				return nil, nil, nil, fmt.Errorf("shared attribute message: %w", errHeader)
+			case mflags&0x02 != 0: // shared (committed) type: not parsed
 			case typ == msgContinuation:
 				if len(msg) < 16 {
 					return nil, nil, nil, errHeader
