@@ -377,19 +377,30 @@ func checkLayout(m []byte) error {
 	if len(m) < 2 {
 		return bad
 	}
-	if m[0] < 3 || m[1] != 2 { // old versions, or not chunked
-		return nil
-	}
 	var nd, w, p int
 	switch m[0] {
+	case 1, 2: // rank, class, 5 reserved bytes, address, rank dims of 4 bytes
+		if len(m) < 3 {
+			return bad
+		}
+		if m[2] != 2 {
+			return nil // not chunked
+		}
+		nd, w, p = int(m[1]), 4, 8+8
 	case 3: // rank+1 dims of 4 bytes after the B-tree address
 		if len(m) < 3 {
 			return bad
+		}
+		if m[1] != 2 {
+			return nil // not chunked
 		}
 		nd, w, p = int(m[2]), 4, 3+8
 	case 4: // flags, rank+1, encoded dim width, dims
 		if len(m) < 5 {
 			return bad
+		}
+		if m[1] != 2 {
+			return nil // not chunked
 		}
 		nd, w, p = int(m[3]), int(m[4]), 5
 	default:
