@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type Source struct {
 	Root *h5.Group
 	NObs int64
 	raw  *os.File // pread path for plain arrays, bypassing libhdf5
+	base int64    // file addresses count from here (user block size)
 	size int64
 	mod  time.Time
 
@@ -56,11 +58,20 @@ func Open(path string) (*Source, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if err := s.check(); err != nil {
+	if s.raw, err = os.Open(path); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if s.raw, err = os.Open(path); err != nil {
+	if s.base, err = f.BaseAddr(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	// Strings first: the checks after them read attributes through libhdf5.
+	if err := s.checkVlen(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
+	}
+	if err := s.check(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
@@ -98,11 +109,14 @@ func (s *Source) check() error {
 	if !s.Root.Has("obs") {
 		return errors.New("not an AnnData file (no obs element); expected a file written by anndata")
 	}
-	n, err := s.obsCount()
+	n, err := s.indexLength("obs")
 	if err != nil {
 		return err
 	}
 	s.NObs = n
+	if err := s.checkLengths(); err != nil {
+		return err
+	}
 	for _, p := range []string{"X", "raw/X"} {
 		if err := s.rejectCSC(p); err != nil {
 			return err
@@ -160,37 +174,6 @@ func pyName(path string) string {
 	return path
 }
 
-// obsCount reads n_obs from the obs index (or, for the oldest files, the
-// length of the obs record array).
-func (s *Source) obsCount() (int64, error) {
-	if !s.Root.IsGroup("obs") {
-		ds, err := s.Root.OpenDataset("obs")
-		if err != nil {
-			return 0, err
-		}
-		defer ds.Close()
-		return ds.Dims[0], nil
-	}
-	obs, err := s.Root.OpenGroup("obs")
-	if err != nil {
-		return 0, err
-	}
-	defer obs.Close()
-	idx, ok := obs.AttrString("_index")
-	if !ok {
-		return 0, errors.New("obs has no _index attribute; not an AnnData dataframe")
-	}
-	ds, err := obs.OpenDataset(idx)
-	if err != nil {
-		return 0, fmt.Errorf("obs index %q: %v", idx, err)
-	}
-	defer ds.Close()
-	if len(ds.Dims) != 1 {
-		return 0, fmt.Errorf("obs index %q is not 1-D", idx)
-	}
-	return ds.Dims[0], nil
-}
-
 // EncodingOf is an element's encoding-type, inferring it for files written
 // before anndata 0.8 that lack the attribute on some elements.
 func EncodingOf(o *h5.Object) string {
@@ -220,6 +203,8 @@ func ShapeAttr(o *h5.Object) string {
 // reads and decompresses.
 type Array struct {
 	DS        *h5.Dataset
+	src       string // source path, for messages
+	rows      int64  // rows the dataset declares: every read must lie inside
 	file      *os.File
 	off       int64 // contiguous: file offset of row 0; else -1
 	rowBytes  int64
@@ -229,16 +214,38 @@ type Array struct {
 
 // Array wraps ds for row reads; ds must stay open while the Array is used.
 func (s *Source) Array(ds *h5.Dataset) *Array {
-	a := &Array{DS: ds, rowBytes: ds.RowBytes(), off: -1}
+	a := &Array{DS: ds, src: s.Path, rows: 1, rowBytes: int64(ds.ElemSize), off: -1}
+	if len(ds.Dims) > 0 {
+		a.rows, a.rowBytes = max(ds.Dims[0], 0), ds.RowBytes()
+	}
 	if ds.Plain() {
 		a.file, a.off = s.raw, ds.Offset()
+		// pread must stay inside the dataset's own bytes, whatever its
+		// declared shape says.
+		if st := ds.StorageSize(); a.rowBytes > 0 && st/a.rowBytes < a.rows {
+			a.rows = st / a.rowBytes
+		}
 		return a
 	}
-	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 {
+	// The chunk table is sized by the chunk count: only for counts that
+	// checked sources have (Open ties every row-sliced element to the obs
+	// index's storage); others read through libhdf5.
+	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 && (ds.Dims[0]+c[0]-1)/c[0] <= maxChunkTable {
 		a.file, a.chunkRows = s.raw, c[0]
 		a.addrs = s.chunkTable(ds.Path, (ds.Dims[0]+c[0]-1)/c[0])
 	}
 	return a
+}
+
+const maxChunkTable = 1 << 24
+
+// inside checks that rows [row0, row0+n) of the dataset exist: a corrupt
+// index (an indptr past nnz) must be an error, never a read of other bytes.
+func (a *Array) inside(row0, n int64) error {
+	if row0 < 0 || n < 0 || row0 > a.rows || n > a.rows-row0 {
+		return fmt.Errorf("%s: %s: rows %d to %d requested but it holds %d; the file is corrupt (an index into it points past its end)", a.src, a.DS.Path, row0, row0+n, a.rows)
+	}
+	return nil
 }
 
 // chunkTable is the lazily filled chunk-offset table of a dataset, one per
@@ -261,9 +268,16 @@ func (a *Array) RowBytes() int64 { return a.rowBytes }
 
 // ReadRows fills p (a whole number of rows) from rows starting at row0.
 func (a *Array) ReadRows(p []byte, row0 int64) error {
-	switch {
-	case len(p) == 0:
+	if len(p) == 0 {
 		return nil
+	}
+	if a.rowBytes <= 0 || int64(len(p))%a.rowBytes != 0 {
+		return fmt.Errorf("%s: %s: read of %d bytes is not a whole number of %d-byte rows", a.src, a.DS.Path, len(p), a.rowBytes)
+	}
+	if err := a.inside(row0, int64(len(p))/a.rowBytes); err != nil {
+		return err
+	}
+	switch {
 	case a.off >= 0:
 		return a.pread(p, a.off+row0*a.rowBytes)
 	case a.chunkRows > 0:
@@ -299,6 +313,9 @@ func (a *Array) FileSpans(row0, n int64, out []Span) ([]Span, bool) {
 			return
 		}
 		out = append(out, Span{off, l})
+	}
+	if a.inside(row0, n) != nil {
+		return out, false // ReadRows gives the error
 	}
 	switch {
 	case n == 0:
@@ -342,7 +359,7 @@ func (a *Array) chunkAddr(c int64) (int64, error) {
 func (a *Array) pread(p []byte, off int64) error {
 	_, err := a.file.ReadAt(p, off)
 	if err == io.EOF {
-		err = fmt.Errorf("%s: file ends inside %s; it is truncated", a.file.Name(), a.DS.Path)
+		err = fmt.Errorf("%s: file ends inside %s; it is truncated", a.src, a.DS.Path)
 	}
 	return err
 }

@@ -26,7 +26,11 @@ func (s *Source) VlenDescriptors(ds *h5.Dataset) *Array {
 	if a, l, err := s.File.Sizes(); err != nil || a != 8 || l != 8 {
 		return nil
 	}
-	return &Array{DS: ds, file: s.raw, off: ds.Offset(), rowBytes: vlenDescSize}
+	a := &Array{DS: ds, src: s.Path, rows: ds.Dims[0], file: s.raw, off: ds.Offset(), rowBytes: vlenDescSize}
+	if st := ds.StorageSize(); st/vlenDescSize < a.rows {
+		a.rows = st / vlenDescSize
+	}
+	return a
 }
 
 // heapCache keeps parsed global heap collections, bounded in bytes.
@@ -55,20 +59,26 @@ func (s *Source) VlenString(desc []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if idx >= len(c.objs) || c.objs[idx][1] < n {
-		return "", fmt.Errorf("%s: string object %d missing from global heap at %d", s.Path, idx, addr)
+	if idx < 1 || idx >= len(c.objs) || c.objs[idx][1] != n {
+		return "", fmt.Errorf("%s: a string points to object %d of the global heap at %d, which is missing or of another length; the file is corrupt", s.Path, idx, addr)
 	}
 	o := c.objs[idx][0]
 	return string(c.data[o : o+n]), nil
 }
 
-func (s *Source) collection(addr int64) (*collection, error) {
+// collection is the parsed global heap collection at file address addr
+// (relative to the user block's end, as descriptors hold it).
+func (s *Source) collection(rel int64) (*collection, error) {
+	addr := rel + s.base
 	s.heaps.mu.Lock()
 	defer s.heaps.mu.Unlock()
 	if c, ok := s.heaps.cols[addr]; ok {
 		return c, nil
 	}
 	var head [16]byte
+	if addr < 0 || addr > s.size-16 {
+		return nil, fmt.Errorf("%s: global heap address %d is outside the file; the file is corrupt", s.Path, addr)
+	}
 	if _, err := s.raw.ReadAt(head[:], addr); err != nil {
 		return nil, fmt.Errorf("%s: reading global heap at %d: %v", s.Path, addr, err)
 	}
@@ -76,24 +86,16 @@ func (s *Source) collection(addr int64) (*collection, error) {
 	if string(head[:4]) != "GCOL" || head[4] != 1 || size < 16 || size > 1<<32 {
 		return nil, fmt.Errorf("%s: no global heap collection at %d; the file may be corrupt", s.Path, addr)
 	}
+	if size > s.size-addr {
+		return nil, fmt.Errorf("%s: global heap at %d runs past the end of the file; the file is truncated or corrupt", s.Path, addr)
+	}
 	c := &collection{data: make([]byte, size)}
 	if _, err := s.raw.ReadAt(c.data, addr); err != nil {
 		return nil, fmt.Errorf("%s: reading global heap at %d: %v", s.Path, addr, err)
 	}
-	for p := int64(16); p+16 <= size; {
-		idx := int(binary.LittleEndian.Uint16(c.data[p:]))
-		osz := int64(binary.LittleEndian.Uint64(c.data[p+8:]))
-		if idx == 0 { // free space: the rest of the collection
-			break
-		}
-		if p+16+osz > size {
-			return nil, fmt.Errorf("%s: global heap at %d is corrupt", s.Path, addr)
-		}
-		for len(c.objs) <= idx {
-			c.objs = append(c.objs, [2]int64{})
-		}
-		c.objs[idx] = [2]int64{p + 16, osz}
-		p += 16 + (osz+7)/8*8
+	var err error
+	if c.objs, err = parseCollection(c.data); err != nil {
+		return nil, fmt.Errorf("%s: global heap at %d: %v", s.Path, addr, err)
 	}
 	if s.heaps.cols == nil || s.heaps.bytes+size > heapCacheBytes {
 		s.heaps.cols, s.heaps.bytes = map[int64]*collection{}, 0
