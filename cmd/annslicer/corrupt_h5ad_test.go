@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Corrupt, truncated and hostile .h5ad sources (testdata/make_corrupt_h5ad.py
@@ -22,7 +17,6 @@ import (
 
 const (
 	corruptMemLimitKiB = 1 << 20 // ulimit -v: 1 GiB
-	corruptTimeout     = 60 * time.Second
 )
 
 type corruptCase struct {
@@ -59,28 +53,10 @@ func TestCorruptH5ADSources(t *testing.T) {
 func checkCorruptSlice(t *testing.T, c corruptCase) {
 	outDir := t.TempDir()
 	prefix := filepath.Join(outDir, "p")
-	ctx, cancel := context.WithTimeout(context.Background(), corruptTimeout)
-	defer cancel()
-	// glibc reserves 64 MiB of address space per thread arena: with its
-	// default, an address-space limit measures threads, not memory.
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `ulimit -v "$1" && shift && exec "$@"`, "sh",
-		strconv.Itoa(corruptMemLimitKiB), binPath, "slice", c.File, prefix, "--size", "100")
-	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("still running after %v (killed)", corruptTimeout)
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode() // -1: killed by a signal
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	r := limitedRun(t, "slice", c.File, prefix, "--size", "100")
+	code := r.code
 	left, _ := filepath.Glob(filepath.Join(outDir, "*"))
-	msg := strings.TrimSuffix(stderr.String(), "\n")
+	msg := strings.TrimSuffix(r.stderr, "\n")
 	switch {
 	case code == 0 && c.Expect == "error":
 		t.Fatalf("exit 0 on a source that must be refused; stderr: %s", msg)
@@ -92,7 +68,7 @@ func checkCorruptSlice(t *testing.T, c corruptCase) {
 		checkShards(t, c.File, shards, "--order", "contiguous", "--size", "100")
 	case code == 1:
 		if msg == "" || strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "annslicer: ") {
-			t.Fatalf("exit 1 without a one-line error; stderr:\n%s", stderr.String())
+			t.Fatalf("exit 1 without a one-line error; stderr:\n%s", r.stderr)
 		}
 		if strings.Contains(msg, "panic") || strings.Contains(msg, "goroutine") {
 			t.Fatalf("error reports a crash: %s", msg)
@@ -101,6 +77,6 @@ func checkCorruptSlice(t *testing.T, c corruptCase) {
 			t.Fatalf("error %q but left %v in the output directory", msg, left)
 		}
 	default:
-		t.Fatalf("exit status %d (a signal, a Go panic or fatal error); stderr:\n%.3000s", code, stderr.String())
+		t.Fatalf("exit status %d (a Go panic or fatal error); stderr:\n%.3000s", code, r.stderr)
 	}
 }

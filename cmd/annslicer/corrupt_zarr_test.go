@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,23 +23,22 @@ import (
 // (zarr v2, Blosc lz4, one chunk per array, 503 cells x 37 genes).
 
 const (
-	corruptMemLimit = 1 << 30
 	corruptDeadline = 60 * time.Second
 	twoTo40         = "1099511627776" // 2^40
 )
 
-// limitedRun runs the binary under the memory limit and deadline. The
-// limit is RLIMIT_DATA (what the process can write: heap, anonymous
-// mappings, thread stacks), not RLIMIT_AS: the Go runtime reserves about
-// 1 GiB of inaccessible address space for its page allocator at start,
-// and glibc 64 MiB per malloc arena, which hold no memory but would make
-// an address-space limit of 1 GiB fail at random on a few hundred MiB of
-// heap.
+// limitedRun runs the binary under the corruption tests' memory limit
+// (corruptMemLimitKiB, ulimit -v) and deadline; a signal (a crash, or the
+// kernel ending a run that outgrew the limit) fails the test.
 func limitedRun(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), corruptDeadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "prlimit", append([]string{fmt.Sprintf("--data=%d", corruptMemLimit), "--", binPath}, args...)...)
+	// glibc reserves 64 MiB of address space per thread arena: with its
+	// default, an address-space limit measures threads, not memory.
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `ulimit -v "$1" && shift && exec "$@"`, "sh",
+		strconv.Itoa(corruptMemLimitKiB), binPath}, args...)...)
+	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2")
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -175,14 +175,14 @@ func both(fs ...func(string) error) func(string) error {
 	}
 }
 
-type corruptCase struct {
+type zarrCorruptCase struct {
 	name   string
 	breaks func(dir string) error
 	// wants are fragments the one-line error must hold (when it fails).
 	wants []string
 }
 
-func corruptZarrCases() []corruptCase {
+func corruptZarrCases() []zarrCorruptCase {
 	symlinkLoop := func(rel string) func(string) error {
 		return func(d string) error {
 			f := filepath.Join(d, rel)
@@ -192,7 +192,7 @@ func corruptZarrCases() []corruptCase {
 			return os.Symlink(filepath.Base(f), f)
 		}
 	}
-	return []corruptCase{
+	return []zarrCorruptCase{
 		// chunk files
 		{"truncated X data chunk", truncateTo("X/data/0", 0.5), []string{"X/data/0"}},
 		{"truncated obs index chunk", truncateTo("obs/_index/0", 0.1), []string{"obs/_index/0"}},
