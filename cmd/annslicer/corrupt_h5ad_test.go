@@ -13,10 +13,10 @@ import (
 // writes them from full.h5ad): slicing each must give either shards equal to
 // source[rows] (the Python oracle checks them) or a one-line error with exit
 // status 1 and nothing left in the output directory -- never a signal, a Go
-// panic, more than 1 GiB of address space, or a hang.
+// panic, more than 1 GiB of memory, or a hang.
 
 const (
-	corruptMemLimitKiB = 1 << 20 // ulimit -v: 1 GiB
+	corruptMemLimitKiB = 1 << 20 // ulimit -d: 1 GiB (see limitedRun)
 )
 
 type corruptCase struct {

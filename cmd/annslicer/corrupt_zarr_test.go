@@ -28,15 +28,20 @@ const (
 )
 
 // limitedRun runs the binary under the corruption tests' memory limit
-// (corruptMemLimitKiB, ulimit -v) and deadline; a signal (a crash, or the
-// kernel ending a run that outgrew the limit) fails the test.
+// (corruptMemLimitKiB) and deadline; a signal (a crash, or the kernel
+// ending a run that outgrew the limit) fails the test. The limit is
+// RLIMIT_DATA (ulimit -d: heap, anonymous mappings, thread stacks: the
+// memory a process can write), not RLIMIT_AS (ulimit -v): the Go runtime
+// reserves address space it never touches, so a 1 GiB address-space
+// limit made valid runs fail at random with "out of memory" while about
+// 150 MB was in use.
 func limitedRun(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), corruptDeadline)
 	defer cancel()
 	// glibc reserves 64 MiB of address space per thread arena: with its
 	// default, an address-space limit measures threads, not memory.
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `ulimit -v "$1" && shift && exec "$@"`, "sh",
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `ulimit -d "$1" && shift && exec "$@"`, "sh",
 		strconv.Itoa(corruptMemLimitKiB), binPath}, args...)...)
 	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=2")
 	var o, e bytes.Buffer

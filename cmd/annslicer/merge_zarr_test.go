@@ -193,7 +193,7 @@ func TestMergeBadZarrInputsFailCleanly(t *testing.T) {
 		{"bad JSON", func(d string) error {
 			return os.WriteFile(filepath.Join(d, "X", "data", ".zarray"), []byte(`{"zarr_format": 2, "shape": [`), 0o644)
 		}, []string{"bad.zarr", "X/data/.zarray"}},
-		{"missing chunk", func(d string) error { return os.Remove(filepath.Join(d, "obs", "f64", "0")) }, []string{"bad.zarr", "obs/f64/0", "missing chunk"}},
+		{"missing index chunk", func(d string) error { return os.Remove(filepath.Join(d, "obs", "_index", "0")) }, []string{"bad.zarr", "obs/_index/0", "missing chunk"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

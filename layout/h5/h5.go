@@ -285,6 +285,14 @@ func newDataset(id C.hid_t, path string, f *File) (*Dataset, error) {
 	defer C.H5Tclose(t)
 	d.ElemSize = int(C.H5Tget_size(t))
 	d.VlenString = C.ans_is_vlen_string(t) == 1
+	if !d.VlenString {
+		var offs [64]C.int64_t
+		if n := int(C.ans_compound_vlen_string_offsets(t, &offs[0], C.int(len(offs)))); n > 0 {
+			for _, o := range offs[:n] {
+				d.VlenStringFields = append(d.VlenStringFields, int64(o))
+			}
+		}
+	}
 	d.Variable = C.ans_needs_conversion_walk(t) == 1 || C.H5Tdetect_class(t, C.H5T_REFERENCE) > 0
 	d.IsInteger = C.H5Tget_class(t) == C.H5T_INTEGER
 	d.BigEndian = C.H5Tget_class(t) != C.H5T_STRING && C.H5Tget_order(t) == C.H5T_ORDER_BE
@@ -373,6 +381,9 @@ type Dataset struct {
 	Dims       []int64
 	ElemSize   int
 	VlenString bool
+	// VlenStringFields: a compound (record array) whose only variable-length
+	// parts are string members; their byte offsets in a record.
+	VlenStringFields []int64
 	Variable   bool // holds variable-length data or references: not raw-copyable
 	IsInteger  bool
 	BigEndian  bool

@@ -396,6 +396,31 @@ int ans_is_vlen_string(hid_t type) {
     return H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0;
 }
 
+/* For a compound whose only variable-length parts are direct members that
+ * are variable-length strings (numpy record arrays of object strings, as
+ * h5py writes them): their byte offsets in each record, into out (at most
+ * max), and their count. -1 when the type is not such a compound. */
+int ans_compound_vlen_string_offsets(hid_t type, int64_t *out, int max) {
+    QUIET();
+    if (H5Tget_class(type) != H5T_COMPOUND) return -1;
+    int nm = H5Tget_nmembers(type), n = 0;
+    if (nm < 0) return -1;
+    for (int i = 0; i < nm; i++) {
+        hid_t mt = H5Tget_member_type(type, (unsigned)i);
+        if (mt < 0) return -1;
+        int vs = ans_is_vlen_string(mt);
+        int other = !vs && (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tdetect_class(mt, H5T_REFERENCE) > 0 ||
+                            (H5Tdetect_class(mt, H5T_STRING) > 0 && H5Tget_class(mt) != H5T_STRING));
+        H5Tclose(mt);
+        if (other) return -1;
+        if (vs) {
+            if (n >= max) return -1;
+            out[n++] = (int64_t)H5Tget_member_offset(type, (unsigned)i);
+        }
+    }
+    return n;
+}
+
 int64_t ans_ds_offset(hid_t ds) {
     QUIET();
     haddr_t a = H5Dget_offset(ds);

@@ -32,6 +32,7 @@ char **ans_read_strings(hid_t ds, const hsize_t *rows, size_t n, int *cset);
 void ans_free_strings(char **s, size_t n);
 herr_t ans_write_strings(hid_t ds, char **s, size_t n, int cset);
 int ans_is_vlen_string(hid_t type);
+int ans_compound_vlen_string_offsets(hid_t type, int64_t *out, int max);
 int ans_needs_conversion_walk(hid_t type);
 int64_t ans_ds_offset(hid_t ds);
 int ans_ds_layout(hid_t ds);

@@ -175,7 +175,7 @@ func (s *Source) sparseShape(g *h5.Group, enc string) (rows, cols int64, ok bool
 		return 0, 0, false, fmt.Errorf("%s: indptr has %d entries but the shape attribute %v needs %d; the file is corrupt", g.Path, ln[0], shape, major+1)
 	}
 	if ln[1] != ln[2] {
-		return 0, 0, false, fmt.Errorf("%s: data holds %d entries but indices %d; the file is corrupt", g.Path, ln[2], ln[1])
+		return 0, 0, false, fmt.Errorf("%s: data holds %d entries but indices holds %d; the file is corrupt", g.Path, ln[2], ln[1])
 	}
 	return shape[0], shape[1], true, nil
 }

@@ -184,14 +184,16 @@ func checkCompound(b []byte, p int, version byte, nm int, size int64, depth int)
 		var off int64
 		switch version {
 		case 1:
-			if len(b) < p+28 {
+			// offset (4), dimensionality (1), reserved (3), permutation
+			// (4), reserved (4), four dimension sizes (16)
+			if len(b) < p+32 {
 				return 0, errHeader
 			}
 			off = int64(binary.LittleEndian.Uint32(b[p:]))
 			if b[p+4] > 4 { // dimensionality of old array members
 				return 0, errHeader
 			}
-			p += 28
+			p += 32
 		case 2:
 			if len(b) < p+4 {
 				return 0, errHeader

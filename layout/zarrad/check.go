@@ -1,6 +1,7 @@
 package zarrad
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,7 +225,12 @@ func (s *Source) checkSparseShape(g *zarr.Group) error {
 	}
 	var shape []int64
 	if err := json.Unmarshal(raw, &shape); err != nil || len(shape) != 2 || shape[0] < 0 || shape[1] < 0 {
-		return s.errorf("/%s has shape attribute %s; a sparse matrix's shape is two non-negative integers", g.Path, raw)
+		var compact bytes.Buffer // the attribute as written may span lines
+		if json.Compact(&compact, raw) != nil {
+			compact.Reset()
+			compact.WriteString("(not JSON)")
+		}
+		return s.errorf("/%s has shape attribute %s; a sparse matrix's shape is two non-negative integers", g.Path, compact.String())
 	}
 	rows, cols := s.expect(g.Path)
 	if rows >= 0 && shape[0] != rows || cols >= 0 && shape[1] != cols {
