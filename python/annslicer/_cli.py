@@ -68,11 +68,13 @@ def cli_message(stderr, returncode):
 
 def error_for(returncode, stderr):
     """The exception for a failed run: ValueError for bad arguments (exit 2),
-    FileNotFoundError when the CLI says "no such file", else RuntimeError."""
+    FileNotFoundError when the CLI says "no such file" (or directory), else
+    RuntimeError."""
     msg = cli_message(stderr, returncode)
     if returncode == 2:
         return ValueError(msg)
-    if "no such file" in msg.lower():
+    low = msg.lower()
+    if "no such file" in low or "no such directory" in low:
         return FileNotFoundError(msg)
     return RuntimeError(msg)
 

@@ -123,4 +123,4 @@ def test_missing_mountpoint_is_a_file_not_found_error_with_the_cli_message(full,
     with pytest.raises(FileNotFoundError) as e:
         with annslicer.mount(full, mnt):
             pass
-    assert str(e.value) == f"{os.path.abspath(mnt)}: no such file or directory; create the mount point first"
+    assert str(e.value) == f"{os.path.abspath(mnt)}: no such directory; create the mount point first"
