@@ -126,15 +126,7 @@ func frameLen(g tgroup, name string) int64 {
 		return -1
 	}
 	if fg == nil {
-		a, err := g.array(name)
-		if err != nil {
-			return -1
-		}
-		defer a.close()
-		if sh := a.shape(); len(sh) == 1 {
-			return sh[0]
-		}
-		return -1
+		return vectorLen(g, name)
 	}
 	defer fg.close()
 	attrs, err := fg.attrs()
@@ -145,7 +137,12 @@ func frameLen(g tgroup, name string) int64 {
 	if idx == "" {
 		return -1
 	}
-	a, err := fg.array(idx)
+	return vectorLen(fg, idx)
+}
+
+// vectorLen is the length of g's 1-D array name, or -1.
+func vectorLen(g tgroup, name string) int64 {
+	a, err := g.array(name)
 	if err != nil {
 		return -1
 	}
