@@ -71,9 +71,11 @@ var corruptCases = []struct{ name, want string }{
 	{"X_dense_strings", `/X holds strings; a matrix \(X, a layer, raw/X\) must be numeric`},
 	// data declared 2^30 long (never-written HDF5 chunks; a .zarray edit)
 	// and indptr's last row spanning it: a 4 GiB row of X, in memory for
-	// obsp. The source layers refuse the declared size first.
-	{"X_data_huge", `/X: indptr gives row 199 \d+ entries but the matrix has 30 columns|/X/indices declares shape \[1073741824\] \(262144 chunks\) but the file stores 1 chunks of it|X/data/.zarray: chunk shape \[1073741824\] of <f4 declares more than 2147483648 bytes per chunk`},
-	{"obsp_conn_data_huge", `/obsp/conn: indptr gives row 199 \d+ entries but the matrix has 200 columns|/obsp/conn/indices declares shape \[1073741824\] \(262144 chunks\) but the file stores 1 chunks of it|obsp/conn/data/.zarray: chunk shape \[1073741824\] of <f4 declares more than 2147483648 bytes per chunk`},
+	// obsp. The source layers refuse the declared size first (data or
+	// indices, whichever they meet first: elements are visited in map
+	// order).
+	{"X_data_huge", `/X: indptr gives row 199 \d+ entries but the matrix has 30 columns|/X/(data|indices) declares shape \[1073741824\] \(262144 chunks\) but the file stores 1 chunks of it|X/(data|indices)/.zarray: chunk shape \[1073741824\] of <[fi]4 declares more than 2147483648 bytes per chunk`},
+	{"obsp_conn_data_huge", `/obsp/conn: indptr gives row 199 \d+ entries but the matrix has 200 columns|/obsp/conn/(data|indices) declares shape \[1073741824\] \(262144 chunks\) but the file stores 1 chunks of it|obsp/conn/(data|indices)/.zarray: chunk shape \[1073741824\] of <[fi]4 declares more than 2147483648 bytes per chunk`},
 }
 
 var outputModes = []struct {
