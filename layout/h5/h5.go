@@ -384,9 +384,9 @@ type Dataset struct {
 	// VlenStringFields: a compound (record array) whose only variable-length
 	// parts are string members; their byte offsets in a record.
 	VlenStringFields []int64
-	Variable   bool // holds variable-length data or references: not raw-copyable
-	IsInteger  bool
-	BigEndian  bool
+	Variable         bool // holds variable-length data or references: not raw-copyable
+	IsInteger        bool
+	BigEndian        bool
 }
 
 // RowBytes is the byte size of one index along the first axis.

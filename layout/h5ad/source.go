@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/annslicer/annslicer/layout/h5"
 )
@@ -26,7 +25,6 @@ type Source struct {
 	raw  *os.File // pread path for plain arrays, bypassing libhdf5
 	base int64    // file addresses count from here (user block size)
 	size int64
-	mod  time.Time
 
 	mu     sync.Mutex
 	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
@@ -53,7 +51,7 @@ func Open(path string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v; the file may be truncated or corrupt", path, err)
 	}
-	s := &Source{Path: path, File: f, size: st.Size(), mod: st.ModTime()}
+	s := &Source{Path: path, File: f, size: st.Size()}
 	if s.Root, err = f.Root(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
@@ -87,18 +85,6 @@ func (s *Source) Close() {
 		s.Root.Close()
 	}
 	s.File.Close()
-}
-
-// Changed reports whether the file on disk is no longer the one opened.
-func (s *Source) Changed() error {
-	st, err := os.Stat(s.Path)
-	if err != nil {
-		return fmt.Errorf("%s: %v", s.Path, err)
-	}
-	if st.Size() != s.size || !st.ModTime().Equal(s.mod) {
-		return fmt.Errorf("%s: changed since it was opened (size or mtime); remount to serve the new file", s.Path)
-	}
-	return nil
 }
 
 // check validates the AnnData root and finds n_obs.

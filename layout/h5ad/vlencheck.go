@@ -278,7 +278,7 @@ func (v *vlenChecker) chunks() error {
 		if err != nil {
 			return err
 		}
-		if ci.Size < 0 || ci.Addr < 0 || ci.Size > v.s.size || ci.Addr+v.s.base > v.s.size-ci.Size {
+		if !v.s.inFile(ci.Addr, ci.Size) {
 			return fmt.Errorf("%s: a chunk of %s lies outside the file; the file is truncated or corrupt", v.s.Path, ds.Path)
 		}
 		raw := make([]byte, ci.Size)
@@ -402,9 +402,7 @@ func unshuffle(b []byte, cd []uint32) []byte {
 // copies what the layout message says, and a failed copy of a dataset
 // inside H5Ocopy crashes libhdf5 1.10 (a double close in its error path).
 func (s *Source) checkExtent(ds *h5.Dataset) error {
-	inside := func(off, n int64) bool {
-		return off >= 0 && n >= 0 && off+s.base <= s.size && n <= s.size-off-s.base
-	}
+	inside := s.inFile
 	switch {
 	case ds.IsCompact():
 		return nil
@@ -443,4 +441,10 @@ func (s *Source) checkExtent(ds *h5.Dataset) error {
 		return fmt.Errorf("%s: shape %v needs %d bytes but its storage holds %d at offset %d of a %d-byte file; the file is truncated or corrupt", ds.Path, udims(ds.Dims), need, st, off, s.size)
 	}
 	return nil
+}
+
+// inFile reports whether n bytes at address off (relative to the file's
+// base address) lie inside the file, without overflow.
+func (s *Source) inFile(off, n int64) bool {
+	return off >= 0 && n >= 0 && off+s.base <= s.size && n <= s.size-off-s.base
 }
