@@ -6,6 +6,7 @@ import (
 
 	"github.com/annslicer/annslicer/layout/h5"
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // Compression of written arrays: "" writes a shard image (uncompressed,
@@ -18,7 +19,7 @@ type Compression string
 // them in place, mount serves them on read); with compression the file is
 // complete. Close releases the source handles the extents read through.
 type Shard struct {
-	Extents []h5ad.Extent
+	Extents []image.Extent
 	keep    []*h5.Dataset
 }
 
@@ -404,8 +405,8 @@ type array struct {
 // gen makes an array's bytes: fill always works; spans, when not nil, may
 // name file ranges to copy instead.
 type gen struct {
-	fill  h5ad.Fill
-	spans h5ad.Spans
+	fill  image.Fill
+	spans image.Spans
 }
 
 func (b *builder) writeCSR(c *csrParts, d *h5.Group, name string, shape []int64, arrays []array) error {
@@ -515,7 +516,7 @@ func byteSize(like *h5.Dataset, dims []int64) int64 {
 }
 
 // extentSink reserves each array's bytes and records how to make them.
-type extentSink struct{ extents []h5ad.Extent }
+type extentSink struct{ extents []image.Extent }
 
 func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error {
 	ds, err := g.CreateDataset(name, like, dims, h5.Layout{Extent: true})
@@ -534,7 +535,7 @@ func (s *extentSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	if off < 0 {
 		return fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
 	}
-	s.extents = append(s.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: gen.fill, Spans: gen.spans})
+	s.extents = append(s.extents, image.Extent{Name: ds.Path, Off: off, Size: size, Fill: gen.fill, Spans: gen.spans})
 	return nil
 }
 
@@ -544,13 +545,11 @@ type filterSink struct {
 	level  int
 }
 
-const chunkTarget = 1 << 20 // bytes per compressed chunk
-
 func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []int64, gen gen) error {
 	rowBytes := byteSize(like, dims[1:])
 	l := h5.Layout{}
 	if dims[0] > 0 && rowBytes > 0 {
-		l.Chunk = append([]int64{min(dims[0], max(1, chunkTarget/rowBytes))}, dims[1:]...)
+		l.Chunk = append([]int64{min(dims[0], max(1, h5ad.ChunkTarget/rowBytes))}, dims[1:]...)
 		l.Filter, l.Level = s.filter, s.level
 	}
 	ds, err := g.CreateDataset(name, like, dims, l)
@@ -564,5 +563,5 @@ func (s *filterSink) array(g *h5.Group, name string, like *h5.Dataset, dims []in
 	if rowBytes == 0 || dims[0] == 0 {
 		return nil
 	}
-	return writeChunks(ds, dims[0], rowBytes, l.Chunk[0], gen.fill, s.filter, s.level)
+	return h5ad.WriteChunks(ds, dims[0], rowBytes, l.Chunk[0], gen.fill, s.filter, s.level)
 }

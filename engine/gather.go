@@ -8,19 +8,17 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/tree"
 )
 
 // RowReader reads whole rows of a source array as raw bytes.
-type RowReader interface {
-	ReadRows(p []byte, row0 int64) error
-	RowBytes() int64
-}
+type RowReader = tree.RowReader
 
 // spanner is a RowReader that can also say where its rows lie in a file.
 type spanner interface {
 	RowReader
-	FileSpans(row0, n int64, out []h5ad.Span) ([]h5ad.Span, bool)
+	FileSpans(row0, n int64, out []image.Span) ([]image.Span, bool)
 	File() *os.File
 }
 
@@ -29,12 +27,12 @@ type spanner interface {
 const maxSpans = 64
 
 // gatherSpans is the Spans of a gather, when src can tell file ranges.
-func gatherSpans(src RowReader, unit int64, mapRuns runMapper) h5ad.Spans {
+func gatherSpans(src RowReader, unit int64, mapRuns runMapper) image.Spans {
 	sp, ok := src.(spanner)
 	if !ok || sp.File() == nil {
 		return nil
 	}
-	return func(off, n int64) (*os.File, []h5ad.Span, bool) {
+	return func(off, n int64) (*os.File, []image.Span, bool) {
 		if off%unit != 0 || n%unit != 0 {
 			return nil, nil, false
 		}
@@ -43,7 +41,7 @@ func gatherSpans(src RowReader, unit int64, mapRuns runMapper) h5ad.Spans {
 		if len(c.runs) > maxSpans {
 			return nil, nil, false
 		}
-		var spans []h5ad.Span
+		var spans []image.Span
 		for _, r := range c.runs { // in output order
 			var ok bool
 			if spans, ok = sp.FileSpans(r.src, r.n, spans); !ok || len(spans) > maxSpans {
@@ -88,8 +86,8 @@ var spanPool = sync.Pool{New: func() any { b := make([]byte, maxSpan); return &b
 // gatherFill turns a run mapper over units of `unit` bytes into a Fill.
 // Reads are issued in source order (sequential I/O); each lands at its
 // output place, so output keeps shard order.
-func gatherFill(src RowReader, unit int64, mapRuns runMapper) h5ad.Fill {
-	var fill h5ad.Fill
+func gatherFill(src RowReader, unit int64, mapRuns runMapper) image.Fill {
+	var fill image.Fill
 	fill = func(p []byte, off int64) error {
 		end := off + int64(len(p))
 		a0 := (off + unit - 1) / unit * unit
@@ -206,7 +204,7 @@ func readRuns(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error
 }
 
 // denseRows: output row j is source row rows[j].
-func denseRows(src RowReader, rows []int64) h5ad.Fill {
+func denseRows(src RowReader, rows []int64) image.Fill {
 	return gatherFill(src, src.RowBytes(), denseMapper(rows))
 }
 
@@ -220,7 +218,7 @@ func denseMapper(rows []int64) runMapper {
 
 // csrElems: the shard's data or indices. Output row i holds source
 // elements [starts[i], starts[i]+indptr[i+1]-indptr[i]).
-func csrElems(src RowReader, starts, indptr []int64) h5ad.Fill {
+func csrElems(src RowReader, starts, indptr []int64) image.Fill {
 	return gatherFill(src, src.RowBytes(), csrMapper(starts, indptr))
 }
 
@@ -237,7 +235,7 @@ func csrMapper(starts, indptr []int64) runMapper {
 }
 
 // intsFill serves computed integers (a new indptr) in the source's dtype.
-func intsFill(vals []int64, c Ints) h5ad.Fill {
+func intsFill(vals []int64, c Ints) image.Fill {
 	sz := int64(c.Size)
 	return func(p []byte, off int64) error {
 		var tmp [8]byte
@@ -257,7 +255,7 @@ func intsFill(vals []int64, c Ints) h5ad.Fill {
 }
 
 // bytesFill serves bytes computed in memory (small induced sub-graphs).
-func bytesFill(b []byte) h5ad.Fill {
+func bytesFill(b []byte) image.Fill {
 	return func(p []byte, off int64) error {
 		if off+int64(len(p)) > int64(len(b)) {
 			return fmt.Errorf("read past computed array")
@@ -323,7 +321,7 @@ const graphBlock = 1 << 16
 
 // inducedDense fills a dense graph's sub-graph over the shard's cells:
 // output row j is source row rows[j] at columns rows, esz bytes an entry.
-func inducedDense(src RowReader, rows []int64, esz int64) h5ad.Fill {
+func inducedDense(src RowReader, rows []int64, esz int64) image.Fill {
 	m := int64(len(rows))
 	return func(p []byte, off int64) error {
 		out := m * esz

@@ -6,12 +6,13 @@ import (
 	"runtime"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // H5ADImage builds shard `rows` of src as an image: the skeleton is written
 // to a file in dir that is unlinked at once (the image keeps it open), and
 // the extents are generated on read. Its bytes are those materialize writes.
-func H5ADImage(src *h5ad.Source, rows []int64, dir string) (*h5ad.Image, error) {
+func H5ADImage(src *h5ad.Source, rows []int64, dir string) (*image.Skeleton, error) {
 	f, err := os.CreateTemp(dir, "skeleton-*.h5")
 	if err != nil {
 		return nil, err
@@ -28,7 +29,7 @@ func H5ADImage(src *h5ad.Source, rows []int64, dir string) (*h5ad.Image, error) 
 		sh.Close()
 		return nil, err
 	}
-	im, err := h5ad.NewImage(skel, sh.Extents, nil)
+	im, err := image.NewSkeleton(skel, sh.Extents, nil)
 	if err != nil {
 		skel.Close()
 		sh.Close()

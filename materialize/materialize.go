@@ -13,6 +13,7 @@ import (
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // Progress hears about the work as it goes.
@@ -117,7 +118,7 @@ func writeShard(src *h5ad.Source, rows []int64, tmp, name string, o Options) err
 		if err != nil {
 			return err
 		}
-		err = h5ad.WriteExtents(o.Ctx, f, extents, window, nil)
+		err = image.WriteExtents(o.Ctx, f, extents, window, nil)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

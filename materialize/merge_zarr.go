@@ -12,6 +12,8 @@ import (
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/tree"
 )
 
 // Merging with zarr on either side. The h5ad merge (plan, streamed write,
@@ -86,7 +88,7 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	// is made next to the output: a damaged input fails with nothing to
 	// clean up.
 	cache := zarr.NewCache(zarrCacheBytes)
-	trees := make([]*engine.Tree, len(inputs))
+	trees := make([]*tree.Source, len(inputs))
 	defer func() {
 		for _, t := range trees {
 			if t != nil {
@@ -96,7 +98,7 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 	}()
 	for i, in := range inputs {
 		if isZarrPath(in) {
-			if trees[i], err = engine.ZarrTree(in, cache); err != nil {
+			if trees[i], err = zarrad.OpenTree(in, cache); err != nil {
 				return err
 			}
 		}
@@ -151,14 +153,14 @@ func mergeZarr(output string, inputs []string, o MergeOptions) (err error) {
 
 // zarrToH5AD writes an opened zarr store, whole, as the uncompressed h5ad
 // out.
-func zarrToH5AD(ctx context.Context, tree *engine.Tree, out string) error {
-	in := tree.Path
-	sh, err := tree.BuildZarr(allRows(tree.NObs))
+func zarrToH5AD(ctx context.Context, t *tree.Source, out string) error {
+	in := t.Path
+	sh, err := engine.PlanShard(t, allRows(t.NObs))
 	if err != nil {
 		return err
 	}
 	defer sh.Close()
-	if err := engine.WriteH5ADShards(ctx, []*engine.ZarrShard{sh}, []string{out}, "", 1); err != nil {
+	if err := WriteH5ADShards(ctx, []*tree.Plan{sh}, []string{out}, "", 1); err != nil {
 		return prefixed(in, err)
 	}
 	return nil
@@ -171,13 +173,12 @@ func h5adToZarr(in, dir string) (int64, error) {
 		return 0, err
 	}
 	defer src.Close()
-	tree := engine.H5ADTree(src)
-	sh, err := tree.BuildZarr(allRows(src.NObs))
+	sh, err := engine.PlanShard(src.Tree(), allRows(src.NObs))
 	if err != nil {
 		return 0, err
 	}
 	defer sh.Close()
-	if err := sh.WriteZarr(dir, engine.AnnDataBlosc); err != nil {
+	if err := zarrad.Write(sh, dir, zarrad.AnnDataBlosc); err != nil {
 		return 0, prefixed(in, err)
 	}
 	return src.NObs, nil
@@ -202,7 +203,7 @@ func allRows(n int64) []int64 {
 // checks what readers rely on: the number of cells, and the row count of
 // every per-cell array and sparse matrix of X, layers, obsm and obsp.
 func checkMergedZarr(dir string, n int64) error {
-	tree, err := engine.ZarrTree(dir, zarr.NewCache(16<<20))
+	tree, err := zarrad.OpenTree(dir, zarr.NewCache(16<<20))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
+	"github.com/annslicer/annslicer/tree"
 	"github.com/annslicer/annslicer/vfs"
 )
 
@@ -33,14 +34,14 @@ func runZarrShards(job shardJob) error {
 	var codec zarr.Codec
 	var err error
 	if f.format == "zarr" {
-		if codec, err = engine.ZarrCodec(f.compression); err != nil {
+		if codec, err = zarrad.CodecByName(f.compression); err != nil {
 			return usageError{err}
 		}
 	}
 	var h5src *h5ad.Source
-	var tree *engine.Tree
+	var tr *tree.Source
 	if isZarr(job.Input) {
-		if tree, err = engine.ZarrTree(job.Input, zarr.NewCache(zarrCacheBytes)); err != nil {
+		if tr, err = zarrad.OpenTree(job.Input, zarr.NewCache(zarrCacheBytes)); err != nil {
 			return err
 		}
 	} else {
@@ -48,10 +49,10 @@ func runZarrShards(job shardJob) error {
 			return err
 		}
 		defer h5src.Close()
-		tree = engine.H5ADTree(h5src)
+		tr = h5src.Tree()
 	}
-	defer tree.Close()
-	plan, err := f.plan(job.Cmd, tree.NObs)
+	defer tr.Close()
+	plan, err := f.plan(job.Cmd, tr.NObs)
 	if err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func runZarrShards(job shardJob) error {
 	}
 	defer set.Abort()
 	if debug {
-		logf("%s: %d cells -> %d %s shards of %d (shuffle=%v seed=%d)", job.Input, tree.NObs, len(names), f.format, plan.Size, plan.Shuffle, plan.Seed)
+		logf("%s: %d cells -> %d %s shards of %d (shuffle=%v seed=%d)", job.Input, tr.NObs, len(names), f.format, plan.Size, plan.Shuffle, plan.Seed)
 	}
 	prog := newProgress()
 	prog.Begin(len(names), plan.N)
@@ -89,7 +90,7 @@ func runZarrShards(job shardJob) error {
 			tmps = append(tmps, set.Temp(k))
 		}
 		start := time.Now()
-		if err := writeShardGroup(ctx, job, tree, plan, k0, tmps, codec, workers); err != nil {
+		if err := writeShardGroup(ctx, job, tr, plan, k0, tmps, codec, workers); err != nil {
 			return set.Err(err)
 		}
 		for k := k0; k < k1; k++ {
@@ -105,16 +106,16 @@ func runZarrShards(job shardJob) error {
 const zarrCellsInFlight = 1 << 20
 
 // writeShardGroup writes shards k0.. at their staging paths tmps.
-func writeShardGroup(ctx context.Context, job shardJob, tree *engine.Tree, plan *engine.Plan, k0 int, tmps []string, codec zarr.Codec, workers int) error {
+func writeShardGroup(ctx context.Context, job shardJob, tr *tree.Source, plan *engine.Plan, k0 int, tmps []string, codec zarr.Codec, workers int) error {
 	f := job.Flags
-	var shards []*engine.ZarrShard
+	var shards []*tree.Plan
 	defer func() {
 		for _, sh := range shards {
 			sh.Close()
 		}
 	}()
 	for i := range tmps {
-		sh, err := tree.BuildZarr(plan.Rows(k0 + i))
+		sh, err := engine.PlanShard(tr, plan.Rows(k0+i))
 		if err != nil {
 			return err
 		}
@@ -122,12 +123,12 @@ func writeShardGroup(ctx context.Context, job shardJob, tree *engine.Tree, plan 
 	}
 	var err error
 	if f.format == "zarr" {
-		err = engine.WriteZarrShards(shards, tmps, codec, workers)
+		err = materialize.WriteZarrShards(shards, tmps, codec, workers)
 	} else {
-		err = engine.WriteH5ADShards(ctx, shards, tmps, engine.Compression(f.compression), workers)
+		err = materialize.WriteH5ADShards(ctx, shards, tmps, f.compression, workers)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", tree.Path, err)
+		return fmt.Errorf("%s: %w", tr.Path, err)
 	}
 	return nil
 }
@@ -135,7 +136,7 @@ func writeShardGroup(ctx context.Context, job shardJob, tree *engine.Tree, plan 
 // ---- mount ----
 
 type zarrMount struct {
-	tree     *engine.Tree
+	tree     *tree.Source
 	plan     *engine.Plan
 	shards   []vfs.ShardInfo
 	manifest []byte
@@ -148,7 +149,7 @@ type zarrMount struct {
 // caller; a zarr store is pinned here, before anything reads it, and every
 // file the store reads afterwards is checked against the pin.
 func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.Pin) (vfs.Source, func(), error) {
-	var tree *engine.Tree
+	var tr *tree.Source
 	var closeSrc func()
 	m := &zarrMount{dir: dir, built: func() error { return nil }}
 	if isZarr(input) {
@@ -158,7 +159,7 @@ func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.
 		}
 		cache := zarr.NewCache(zarrCacheBytes)
 		cache.SetReadFile(zp.ReadFile)
-		t, err := engine.ZarrTree(input, cache)
+		t, err := zarrad.OpenTree(input, cache)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -166,7 +167,7 @@ func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.
 			t.Close()
 			return nil, nil, fmt.Errorf("%s: changed while it was being opened; mount it again once the writer is done", input)
 		}
-		tree, closeSrc, m.changed, m.built = t, func() {}, zp.Check, zp.VerifyDirs
+		tr, closeSrc, m.changed, m.built = t, func() {}, zp.Check, zp.VerifyDirs
 	} else {
 		src, err := openSource(input)
 		if err != nil {
@@ -176,17 +177,17 @@ func newZarrMount(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.
 			src.Close()
 			return nil, nil, err
 		}
-		tree, closeSrc, m.changed = engine.H5ADTree(src), src.Close, pin.Check
+		tr, closeSrc, m.changed = src.Tree(), src.Close, pin.Check
 	}
-	plan, err := f.plan(c, tree.NObs)
+	plan, err := f.plan(c, tr.NObs)
 	if err != nil {
 		closeSrc()
 		return nil, nil, err
 	}
-	m.tree, m.plan = tree, plan
-	m.shards, m.manifest = shardList(plan, f.format, input, tree.NObs)
+	m.tree, m.plan = tr, plan
+	m.shards, m.manifest = shardList(plan, f.format, input, tr.NObs)
 	closeFn := func() {
-		tree.Close()
+		tr.Close()
 		closeSrc()
 	}
 	return m, closeFn, nil
@@ -198,9 +199,13 @@ func (m *zarrMount) Manifest() []byte        { return m.manifest }
 // OpenFile builds h5ad shard i of a zarr source.
 func (m *zarrMount) OpenFile(i int) (image.File, error) {
 	start := time.Now()
-	im, err := m.tree.H5ADImage(m.plan.Rows(i), m.dir)
+	sh, err := engine.PlanShard(m.tree, m.plan.Rows(i))
 	if err != nil {
 		return nil, err
+	}
+	im, err := h5ad.EncodeImage(sh, m.dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.tree.Path, err)
 	}
 	if err := m.built(); err != nil {
 		return nil, err
@@ -213,11 +218,11 @@ func (m *zarrMount) OpenFile(i int) (image.File, error) {
 
 func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
 	start := time.Now()
-	sh, err := m.tree.BuildZarr(m.plan.Rows(i))
+	sh, err := engine.PlanShard(m.tree, m.plan.Rows(i))
 	if err != nil {
 		return nil, err
 	}
-	entries, err := sh.Entries()
+	entries, err := zarrad.Entries(sh)
 	if err == nil {
 		err = m.built()
 	}
@@ -228,7 +233,7 @@ func (m *zarrMount) OpenTree(i int) ([]image.Entry, error) {
 	// vfs drops trees it no longer caches without telling anyone, and a
 	// reader may still hold one: release the shard once it is unreachable.
 	if len(entries) > 0 {
-		runtime.AddCleanup(&entries[0], func(sh *engine.ZarrShard) { sh.Close() }, sh)
+		runtime.AddCleanup(&entries[0], func(sh *tree.Plan) { sh.Close() }, sh)
 	}
 	if debug {
 		logf("built %s (%d files) in %.3fs", m.shards[i].Name, len(entries), time.Since(start).Seconds())

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/annslicer/annslicer/layout/image"
+
 	"github.com/annslicer/annslicer/layout/h5"
 )
 
@@ -292,13 +294,13 @@ func (a *Array) ReadRows(p []byte, row0 int64) error {
 
 // FileSpans gives the file ranges holding rows [row0, row0+n) as they are
 // stored, or false when they are not plain bytes in the file.
-func (a *Array) FileSpans(row0, n int64, out []Span) ([]Span, bool) {
+func (a *Array) FileSpans(row0, n int64, out []image.Span) ([]image.Span, bool) {
 	add := func(off, l int64) {
 		if k := len(out) - 1; k >= 0 && out[k].Off+out[k].Len == off {
 			out[k].Len += l
 			return
 		}
-		out = append(out, Span{off, l})
+		out = append(out, image.Span{Off: off, Len: l})
 	}
 	if a.inside(row0, n) != nil {
 		return out, false // ReadRows gives the error

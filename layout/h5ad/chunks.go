@@ -1,4 +1,4 @@
-package engine
+package h5ad
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 
 	"github.com/annslicer/annslicer/layout/h5"
-	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // Compressed shards: libhdf5 compresses inside its global lock, one chunk
@@ -23,9 +23,9 @@ type chunk struct {
 	data []byte
 }
 
-// writeChunks fills, compresses and writes every chunk of ds, whose
+// WriteChunks fills, compresses and writes every chunk of ds, whose
 // chunks hold cr rows of rowBytes each.
-func writeChunks(ds *h5.Dataset, nrows, rowBytes, cr int64, fill h5ad.Fill, filter h5.Filter, level int) error {
+func WriteChunks(ds *h5.Dataset, nrows, rowBytes, cr int64, fill image.Fill, filter h5.Filter, level int) error {
 	nchunks := (nrows + cr - 1) / cr
 	jobs := make(chan int64)
 	done := make(chan chunk, 4)
@@ -130,3 +130,6 @@ func (c *chunkCompressor) compress(raw []byte) ([]byte, uint32, error) {
 	}
 	return nil, 0, fmt.Errorf("no compressor for filter %d", c.filter)
 }
+
+// ChunkTarget is the raw bytes per chunk of a compressed dataset.
+const ChunkTarget = 1 << 20

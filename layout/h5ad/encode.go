@@ -1,8 +1,11 @@
-package engine
+package h5ad
+
+// The h5ad encoder: any plan (package tree) as an h5ad file, with the HDF5
+// types and attributes anndata/h5py give the same values: strings
+// variable-length UTF-8, bools h5py's enum, scalars 0-d.
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -13,19 +16,15 @@ import (
 	"sort"
 
 	"github.com/annslicer/annslicer/layout/h5"
-	"github.com/annslicer/annslicer/layout/h5ad"
-	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/tree"
 )
 
-// Writing a shard laid out by BuildZarr (usually from a zarr source) as an
-// h5ad file, with the HDF5 types and attributes anndata/h5py give the same
-// values: strings variable-length UTF-8, bools h5py's enum, scalars 0-d.
-
-// WriteH5AD writes the shard to path. With comp "" large arrays are
+// Encode writes the plan to path as an h5ad file. With comp "" large arrays are
 // contiguous extents reserved but not written (returned, to fill in place
 // or serve as an image, like BuildH5AD's); with "gzip" or "lzf" the file is
 // complete.
-func (z *ZarrShard) WriteH5AD(path string, comp Compression) ([]h5ad.Extent, error) {
+func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	var filter h5.Filter
 	switch comp {
 	case "":
@@ -59,7 +58,7 @@ type pendingRef struct{ obj, name, group, target string }
 type h5writer struct {
 	filter  h5.Filter
 	groups  map[string]*h5.Group
-	extents []h5ad.Extent
+	extents []image.Extent
 	refs    []pendingRef
 }
 
@@ -75,30 +74,30 @@ func trimSlash(s string) string {
 	return s
 }
 
-func (w *h5writer) write(f *h5.File, z *ZarrShard) error {
+func (w *h5writer) write(f *h5.File, z *tree.Plan) error {
 	root, err := f.Root()
 	if err != nil {
 		return err
 	}
 	w.groups[""] = root
-	for _, g := range z.groups {
+	for _, g := range z.Groups {
 		hg := root
-		if g.path != "" {
-			dir, base := parentOf(g.path)
+		if g.Path != "" {
+			dir, base := parentOf(g.Path)
 			parent, ok := w.groups[dir]
 			if !ok {
-				return fmt.Errorf("/%s: parent group missing", g.path)
+				return fmt.Errorf("/%s: parent group missing", g.Path)
 			}
 			if hg, err = parent.CreateGroup(base); err != nil {
 				return err
 			}
-			w.groups[g.path] = hg
+			w.groups[g.Path] = hg
 		}
-		if err := w.attrs(&hg.Object, g.path, g.attrs); err != nil {
+		if err := w.attrs(&hg.Object, g.Path, g.Attrs); err != nil {
 			return err
 		}
 	}
-	for _, a := range z.arrays {
+	for _, a := range z.Arrays {
 		if err := w.array(a); err != nil {
 			return err
 		}
@@ -122,7 +121,7 @@ func (w *h5writer) write(f *h5.File, z *ZarrShard) error {
 	return nil
 }
 
-func h5Type(dt zarr.DType) (h5.TypeInfo, error) {
+func h5Type(dt tree.DType) (h5.TypeInfo, error) {
 	be := dt.Order == '>'
 	switch dt.Kind {
 	case 'b':
@@ -139,19 +138,19 @@ func h5Type(dt zarr.DType) (h5.TypeInfo, error) {
 	return h5.TypeInfo{}, fmt.Errorf("dtype %s has no h5ad equivalent here", dt)
 }
 
-func (w *h5writer) array(a *zarrayOut) error {
-	dir, base := parentOf(a.path)
+func (w *h5writer) array(a *tree.PlanArray) error {
+	dir, base := parentOf(a.Path)
 	g, ok := w.groups[dir]
 	if !ok {
-		return fmt.Errorf("/%s: parent group missing", a.path)
+		return fmt.Errorf("/%s: parent group missing", a.Path)
 	}
-	strs := a.strs
-	dt := a.dtype
-	if dt.Kind == 'U' && len(a.shape) == 0 {
+	strs := a.Strs
+	dt := a.DType
+	if dt.Kind == 'U' && len(a.Shape) == 0 {
 		// a numpy unicode scalar (anndata's zarr string): h5py writes str
 		// as a variable-length UTF-8 scalar
 		raw := make([]byte, dt.Size)
-		if err := a.fill(raw, 0); err != nil {
+		if err := a.Fill(raw, 0); err != nil {
 			return err
 		}
 		rs := make([]rune, 0, dt.Size/4)
@@ -162,38 +161,38 @@ func (w *h5writer) array(a *zarrayOut) error {
 			}
 			rs = append(rs, r)
 		}
-		strs, dt = []string{string(rs)}, zarr.DType{Kind: 'O', Order: '|'}
+		strs, dt = []string{string(rs)}, tree.DType{Kind: 'O', Order: '|'}
 	}
 	t, err := h5Type(dt)
 	if err != nil {
-		return fmt.Errorf("/%s: %v", a.path, err)
+		return fmt.Errorf("/%s: %v", a.Path, err)
 	}
 	var ds *h5.Dataset
 	switch {
 	case dt.Kind == 'O':
-		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{}); err != nil {
+		if ds, err = g.CreateTyped(base, t, a.Shape, h5.Layout{}); err != nil {
 			return err
 		}
 		err = ds.WriteStrings(strs, 1)
-	case len(a.shape) == 0:
-		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{}); err != nil {
+	case len(a.Shape) == 0:
+		if ds, err = g.CreateTyped(base, t, a.Shape, h5.Layout{}); err != nil {
 			return err
 		}
 		raw := make([]byte, dt.Size)
-		if err = a.fill(raw, 0); err == nil {
+		if err = a.Fill(raw, 0); err == nil {
 			err = ds.WriteAll(raw)
 		}
 	case w.filter == h5.NoFilter:
-		if ds, err = g.CreateTyped(base, t, a.shape, h5.Layout{Extent: true}); err != nil {
+		if ds, err = g.CreateTyped(base, t, a.Shape, h5.Layout{Extent: true}); err != nil {
 			return err
 		}
-		size := a.rowElems() * a.shape[0] * int64(dt.Size)
+		size := a.RowElems() * a.Shape[0] * int64(dt.Size)
 		if size > 0 {
 			off := ds.Offset()
 			if off < 0 {
 				err = fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
 			} else {
-				w.extents = append(w.extents, h5ad.Extent{Name: ds.Path, Off: off, Size: size, Fill: a.fill})
+				w.extents = append(w.extents, image.Extent{Name: ds.Path, Off: off, Size: size, Fill: a.Fill})
 			}
 		}
 	default:
@@ -205,21 +204,21 @@ func (w *h5writer) array(a *zarrayOut) error {
 	if err != nil {
 		return err
 	}
-	return w.attrs(&ds.Object, a.path, a.attrs)
+	return w.attrs(&ds.Object, a.Path, a.Attrs)
 }
 
-func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *zarrayOut, out **h5.Dataset) error {
-	rowBytes := a.rowElems() * int64(a.dtype.Size)
-	n := a.shape[0]
+func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *tree.PlanArray, out **h5.Dataset) error {
+	rowBytes := a.RowElems() * int64(a.DType.Size)
+	n := a.Shape[0]
 	l := h5.Layout{}
 	if n > 0 && rowBytes > 0 {
-		l.Chunk = append([]int64{min(n, max(1, chunkTarget/rowBytes))}, a.shape[1:]...)
+		l.Chunk = append([]int64{min(n, max(1, ChunkTarget/rowBytes))}, a.Shape[1:]...)
 		l.Filter = w.filter
 		if w.filter == h5.Gzip {
 			l.Level = 4
 		}
 	}
-	ds, err := g.CreateTyped(name, t, a.shape, l)
+	ds, err := g.CreateTyped(name, t, a.Shape, l)
 	if err != nil {
 		return err
 	}
@@ -227,11 +226,11 @@ func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *zarrayOu
 	if rowBytes == 0 || n == 0 {
 		return nil
 	}
-	return writeChunks(ds, n, rowBytes, l.Chunk[0], a.fill, w.filter, l.Level)
+	return WriteChunks(ds, n, rowBytes, l.Chunk[0], a.Fill, w.filter, l.Level)
 }
 
 // attrs writes JSON attributes as h5py writes the same Python values.
-func (w *h5writer) attrs(o *h5.Object, p string, attrs zarr.Attrs) error {
+func (w *h5writer) attrs(o *h5.Object, p string, attrs tree.Attrs) error {
 	names := make([]string, 0, len(attrs))
 	for name := range attrs {
 		names = append(names, name)
@@ -322,11 +321,15 @@ func writeAttr(o *h5.Object, name string, v any) error {
 
 // H5ADImage builds shard `rows` of the tree as an h5ad image: the
 // skeleton in a file in dir, unlinked at once, extents made on read.
-func (t *Tree) H5ADImage(rows []int64, dir string) (*h5ad.Image, error) {
-	z, err := t.BuildZarr(rows)
-	if err != nil {
-		return nil, err
-	}
+// WriteH5ADShards writes shards of one tree as h5ad files: the skeletons one
+// by one (libhdf5 serialises them anyway), then, uncompressed, their
+// extents in lockstep, array by array (see WriteZarrShards).
+// EncodeImage encodes the plan as an h5ad image: the skeleton in a file in
+// dir, unlinked at once (the image keeps it open), the extents made on
+// read. Its bytes are those Encode and WriteExtents make. The image owns
+// the plan: its source handles are released once the image is unreachable
+// (a mount drops images without telling a reader that may still hold one).
+func EncodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 	f, err := os.CreateTemp(dir, "skeleton-*.h5")
 	if err != nil {
 		z.Close()
@@ -335,80 +338,22 @@ func (t *Tree) H5ADImage(rows []int64, dir string) (*h5ad.Image, error) {
 	p := f.Name()
 	f.Close()
 	defer os.Remove(p)
-	extents, err := z.WriteH5AD(p, "")
+	extents, err := Encode(z, p, "")
 	if err != nil {
 		z.Close()
-		return nil, fmt.Errorf("%s: %w", t.Path, err)
+		return nil, err
 	}
 	skel, err := os.Open(filepath.Clean(p))
 	if err != nil {
 		z.Close()
 		return nil, err
 	}
-	im, err := h5ad.NewImage(skel, extents, nil)
+	im, err := image.NewSkeleton(skel, extents, nil)
 	if err != nil {
 		skel.Close()
 		z.Close()
 		return nil, err
 	}
-	runtime.AddCleanup(im, func(z *ZarrShard) { z.Close() }, z)
+	runtime.AddCleanup(im, func(z *tree.Plan) { z.Close() }, z)
 	return im, nil
-}
-
-// WriteH5ADShards writes shards of one tree as h5ad files: the skeletons one
-// by one (libhdf5 serialises them anyway), then, uncompressed, their
-// extents in lockstep, array by array (see WriteZarrShards).
-func WriteH5ADShards(ctx context.Context, shards []*ZarrShard, paths []string, comp Compression, workers int) error {
-	exts := make([][]h5ad.Extent, len(shards))
-	var order []string
-	seen := map[string]bool{}
-	for g, z := range shards {
-		var err error
-		if exts[g], err = z.WriteH5AD(paths[g], comp); err != nil {
-			return err
-		}
-		for _, e := range exts[g] {
-			if !seen[e.Name] {
-				seen[e.Name] = true
-				order = append(order, e.Name)
-			}
-		}
-	}
-	if len(order) == 0 {
-		return nil
-	}
-	files := make([]*os.File, len(shards))
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
-	for g, p := range paths {
-		var err error
-		if files[g], err = os.OpenFile(p, os.O_RDWR, 0); err != nil {
-			return err
-		}
-	}
-	for _, name := range order {
-		err := lockstep(len(shards), workers, func(g int) error {
-			for _, e := range exts[g] {
-				if e.Name == name {
-					return h5ad.WriteExtents(ctx, files[g], []h5ad.Extent{e}, zarrWindow, nil)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for g, f := range files {
-		files[g] = nil
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package h5ad
+package image
 
 import (
 	"context"
@@ -31,18 +31,18 @@ type Extent struct {
 	Spans Spans // may be nil
 }
 
-// Image is an h5ad shard: skeleton bytes everywhere, except inside the
+// Skeleton is a file image made of a skeleton file (an h5ad shard) whose bytes are served everywhere, except inside the
 // extents, whose bytes Fill makes. It implements image.File.
-type Image struct {
+type Skeleton struct {
 	skel    *os.File
 	size    int64
 	extents []Extent // sorted by Off, disjoint
 	check   func() error
 }
 
-// NewImage serves a skeleton file with generated extents. check, if not
+// NewSkeleton serves a skeleton file with generated extents. check, if not
 // nil, is called before a read is served and fails it when non-nil.
-func NewImage(skel *os.File, extents []Extent, check func() error) (*Image, error) {
+func NewSkeleton(skel *os.File, extents []Extent, check func() error) (*Skeleton, error) {
 	st, err := skel.Stat()
 	if err != nil {
 		return nil, err
@@ -53,15 +53,15 @@ func NewImage(skel *os.File, extents []Extent, check func() error) (*Image, erro
 			return nil, fmt.Errorf("skeleton %s: extent %s ends past the file", skel.Name(), e.Name)
 		}
 	}
-	return &Image{skel: skel, size: st.Size(), extents: extents, check: check}, nil
+	return &Skeleton{skel: skel, size: st.Size(), extents: extents, check: check}, nil
 }
 
-func (im *Image) Size() int64 { return im.size }
+func (im *Skeleton) Size() int64 { return im.size }
 
-func (im *Image) Close() error { return im.skel.Close() }
+func (im *Skeleton) Close() error { return im.skel.Close() }
 
 // ReadAt serves skeleton bytes and generated extents alike.
-func (im *Image) ReadAt(p []byte, off int64) (int, error) {
+func (im *Skeleton) ReadAt(p []byte, off int64) (int, error) {
 	if im.check != nil {
 		if err := im.check(); err != nil {
 			return 0, err

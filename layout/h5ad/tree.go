@@ -1,0 +1,266 @@
+package h5ad
+
+// The h5ad source as a format-neutral element tree (package tree), seen
+// the way anndata writes the same values to zarr: JSON attributes, numpy
+// dtypes, strings read as strings.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/tree"
+)
+
+// Tree views the open source as an element tree. The source stays
+// the caller's.
+func (src *Source) Tree() *tree.Source {
+	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src, Root: func() (tree.Group, error) {
+		g, err := src.File.Root()
+		if err != nil {
+			return nil, err
+		}
+		return &h5Group{src: src, g: g}, nil
+	}}
+}
+
+type h5Group struct {
+	src *Source
+	g   *h5.Group
+}
+
+func (g *h5Group) Path() string               { return g.g.Path }
+func (g *h5Group) Close()                     { g.g.Close() }
+func (g *h5Group) Attrs() (tree.Attrs, error) { return h5Attrs(&g.g.Object) }
+
+func (g *h5Group) Children() ([]tree.Child, error) {
+	kids, err := g.g.Children()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tree.Child, 0, len(kids))
+	for _, k := range kids {
+		if k.Other {
+			return nil, fmt.Errorf("%s: %q is neither a group nor a dataset (a committed type or broken link), which zarr cannot hold", g.g.Path, k.Name)
+		}
+		out = append(out, tree.Child{Name: k.Name, IsGroup: k.IsGroup})
+	}
+	return out, nil
+}
+
+func (g *h5Group) Group(name string) (tree.Group, error) {
+	sg, err := g.g.OpenGroup(name)
+	if err != nil {
+		return nil, err
+	}
+	return &h5Group{src: g.src, g: sg}, nil
+}
+
+func (g *h5Group) Array(name string) (tree.Array, error) {
+	ds, err := g.g.OpenDataset(name)
+	if err != nil {
+		return nil, err
+	}
+	a := &h5Array{src: g.src, ds: ds}
+	t, err := ds.TypeInfo()
+	if err == nil {
+		a.dt, err = h5DType(ds.Path, t)
+	}
+	if err != nil {
+		ds.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+type h5Array struct {
+	src *Source
+	ds  *h5.Dataset
+	dt  tree.DType
+}
+
+func (a *h5Array) Path() string               { return a.ds.Path }
+func (a *h5Array) Close()                     { a.ds.Close() }
+func (a *h5Array) Attrs() (tree.Attrs, error) { return h5Attrs(&a.ds.Object) }
+func (a *h5Array) Shape() []int64             { return a.ds.Dims }
+func (a *h5Array) DType() tree.DType          { return a.dt }
+
+func (a *h5Array) Rows() tree.RowReader {
+	if len(a.ds.Dims) == 0 {
+		return &h5Scalar{ds: a.ds}
+	}
+	return a.src.Array(a.ds)
+}
+
+func (a *h5Array) Strings(rows []int64) ([]string, error) {
+	ds := a.ds
+	if rows == nil || len(ds.Dims) != 1 {
+		all, err := ds.ReadAllStrings()
+		if err != nil || rows == nil {
+			return all, err
+		}
+		per := int64(len(all)) / max(1, ds.Dims[0])
+		out := make([]string, 0, int64(len(rows))*per)
+		for _, r := range rows {
+			out = append(out, all[r*per:(r+1)*per]...)
+		}
+		return out, nil
+	}
+	desc := a.src.VlenDescriptors(ds)
+	if desc == nil || contiguous(rows) {
+		s, _, err := ds.ReadStrings(rows)
+		return s, err
+	}
+	const vd = 16
+	raw := make([]byte, int64(len(rows))*vd)
+	// runs of consecutive rows are read at once
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j] == rows[j-1]+1 {
+			j++
+		}
+		if err := desc.ReadRows(raw[i*vd:j*vd], rows[i]); err != nil {
+			return nil, err
+		}
+		i = j
+	}
+	out := make([]string, len(rows))
+	for i := range out {
+		var err error
+		if out[i], err = a.src.VlenString(raw[i*vd:]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// h5Scalar reads a 0-d dataset as one row.
+type h5Scalar struct{ ds *h5.Dataset }
+
+func (s *h5Scalar) RowBytes() int64 { return int64(s.ds.ElemSize) }
+func (s *h5Scalar) ReadRows(p []byte, row0 int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	b, err := s.ds.ReadAll()
+	if err != nil {
+		return err
+	}
+	copy(p, b)
+	return nil
+}
+
+// h5DType names an HDF5 type as a numpy dtype.
+func h5DType(where string, t h5.TypeInfo) (tree.DType, error) {
+	order := byte('<')
+	if t.BigEndian {
+		order = '>'
+	}
+	if t.Size == 1 {
+		order = '|'
+	}
+	switch t.Class {
+	case h5.ClassInt:
+		k := byte('u')
+		if t.Signed {
+			k = 'i'
+		}
+		return tree.DType{Kind: k, Size: t.Size, Order: order}, nil
+	case h5.ClassFloat:
+		if t.Size == 2 || t.Size == 4 || t.Size == 8 {
+			return tree.DType{Kind: 'f', Size: t.Size, Order: order}, nil
+		}
+	case h5.ClassBool:
+		return tree.DType{Kind: 'b', Size: 1, Order: '|'}, nil
+	case h5.ClassString:
+		if t.Vlen {
+			return tree.DType{Kind: 'O', Order: '|'}, nil
+		}
+		return tree.DType{Kind: 'S', Size: t.Size, Order: '|'}, nil
+	case h5.ClassReference:
+		return tree.DType{}, fmt.Errorf("%s holds object references, which zarr cannot hold", where)
+	}
+	return tree.DType{}, fmt.Errorf("%s has an HDF5 type (class %d, %d bytes) that zarr shards do not support", where, t.Class, t.Size)
+}
+
+// h5Attrs converts an object's attributes to JSON as anndata writes them
+// to zarr: strings, numbers, booleans and lists of them.
+func h5Attrs(o *h5.Object) (tree.Attrs, error) {
+	names, err := o.AttrNames()
+	if err != nil {
+		return nil, err
+	}
+	out := tree.Attrs{}
+	for _, n := range names {
+		v, err := o.Attr(n)
+		if err != nil && v.Type.Class == h5.ClassReference && v.Scalar {
+			// anndata 0.7's categories: in zarr that layout names the
+			// categories by their path relative to the codes' group.
+			var p string
+			if p, err = o.AttrRefPath(n); err == nil {
+				parent := o.Path[:strings.LastIndex(o.Path, "/")+1]
+				v.Value = strings.TrimPrefix(p, parent)
+			}
+		}
+		if err != nil {
+			if v.Type.Class == h5.ClassReference {
+				return nil, fmt.Errorf("%s: attribute %q holds object references, which zarr cannot hold", o.Path, n)
+			}
+			return nil, err
+		}
+		raw, err := attrJSON(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: attribute %q: %v", o.Path, n, err)
+		}
+		out[n] = raw
+	}
+	return out, nil
+}
+
+func attrJSON(v any) (json.RawMessage, error) {
+	switch x := v.(type) {
+	case float64:
+		return json.RawMessage(floatJSON(x)), nil
+	case []float64:
+		b := []byte{'['}
+		for i, f := range x {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, floatJSON(f)...)
+		}
+		return append(b, ']'), nil
+	}
+	return json.Marshal(v)
+}
+
+// floatJSON writes a float as Python's json does (NaN and infinities as
+// bare words, which zarr-python reads back).
+func floatJSON(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if f == math.Trunc(f) && math.Abs(f) < 1e16 {
+		s = strconv.FormatFloat(f, 'f', 1, 64)
+	}
+	return s
+}
+
+// contiguous reports whether rows are consecutive and increasing.
+func contiguous(rows []int64) bool {
+	for i := 1; i < len(rows); i++ {
+		if rows[i] != rows[i-1]+1 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,81 @@
+// Package tree is the format-neutral AnnData element tree: groups and
+// arrays with JSON attributes and numpy dtypes, read lazily. Sources (h5ad
+// by layout/h5ad, zarr v2/v3 by layout/zarrad) are opened as trees; the
+// engine's rules map source trees to a Plan, itself a tree of output
+// elements whose large arrays are made by range; encoders (layout/h5ad,
+// layout/zarrad) write any Plan. So a rule is written once for every
+// source format, and an encoder knows nothing of shards.
+package tree
+
+import (
+	"encoding/json"
+
+	"github.com/annslicer/annslicer/layout/zarr"
+)
+
+// Attrs are an element's attributes as JSON values, as zarr holds them
+// (h5ad attributes are converted the way anndata writes them to zarr).
+type Attrs = map[string]json.RawMessage
+
+// DType is a numpy dtype ("<f4", "|O"): the vocabulary of AnnData. It is
+// the zarr layer's model, which speaks numpy already.
+type DType = zarr.DType
+
+// Child is a member of a group.
+type Child struct {
+	Name    string
+	IsGroup bool
+}
+
+// Node is a group or an array of a source.
+type Node interface {
+	Path() string // "/obs/cell_type": for messages
+	Attrs() (Attrs, error)
+	Close()
+}
+
+// Group is a group of a source.
+type Group interface {
+	Node
+	Children() ([]Child, error)
+	Group(name string) (Group, error)
+	Array(name string) (Array, error)
+}
+
+// Array is an array of a source.
+type Array interface {
+	Node
+	Shape() []int64
+	DType() DType // Kind 'O' for variable-length strings
+	// Rows reads a fixed-size array (0-d: one row) as raw bytes.
+	Rows() RowReader
+	// Strings reads a string array ('O') at rows of its first axis, in
+	// that order (whole rows of a multi-dimensional one); nil: all of it.
+	Strings(rows []int64) ([]string, error)
+}
+
+// RowReader reads whole rows (first-axis indices) of a fixed-size array as
+// the raw bytes of its dtype.
+type RowReader interface {
+	ReadRows(p []byte, row0 int64) error
+	RowBytes() int64
+}
+
+// Source is an AnnData source opened as an element tree.
+type Source struct {
+	Path  string // the file or store, for messages
+	NObs  int64
+	Root   func() (Group, error)
+	Closer func() // nil: nothing to release
+	// Native, when not nil, is the format's own handle (an *h5ad.Source):
+	// an encoder of the same format may copy verbatim elements through it
+	// (HDF5 H5Ocopy keeps every type, attribute and reference).
+	Native any
+}
+
+// Close releases the source.
+func (s *Source) Close() {
+	if s.Closer != nil {
+		s.Closer()
+	}
+}
