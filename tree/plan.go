@@ -29,8 +29,9 @@ type PlanArray struct {
 	Attrs Attrs
 	DType DType
 	Shape []int64
-	Fill  image.Fill // fixed-size: the array's C-order bytes by range
-	Strs  []string   // 'O': every element, C order
+	Fill  image.Fill  // fixed-size: the array's C-order bytes by range
+	Spans image.Spans // may be nil: where Fill's bytes lie plainly in a file
+	Strs  []string    // 'O': every element, C order
 }
 
 // Close releases the source handles the plan reads through.
