@@ -63,8 +63,8 @@ type RowReader interface {
 
 // Source is an AnnData source opened as an element tree.
 type Source struct {
-	Path  string // the file or store, for messages
-	NObs  int64
+	Path   string // the file or store, for messages
+	NObs   int64
 	Root   func() (Group, error)
 	Closer func() // nil: nothing to release
 	// Native, when not nil, is the format's own handle (an *h5ad.Source):
