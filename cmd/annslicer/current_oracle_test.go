@@ -83,11 +83,6 @@ var knownFailures = map[string]string{
 	"eco.h5ad slice-zarr-shuffle":       "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
 	"eco.h5ad mount-zarr":               "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
 	"eco.h5ad merge-zarr":               "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
-	// an obs index written as a nullable string array (pandas "string")
-	"stridx.h5ad":     `obs index "_index" is missing`,
-	"stridx_v2.zarr":  "stridx_v2.zarr/obs/_index: is a group, not an array",
-	"stridx_v3.zarr":  "stridx_v3.zarr/obs/_index: is a group, not an array",
-	"stridx_v3s.zarr": "stridx_v3s.zarr/obs/_index: is a group, not an array",
 }
 
 // currentSources are the fixtures of make_current_fixtures.py.

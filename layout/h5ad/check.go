@@ -206,10 +206,18 @@ func (s *Source) indexLength(name string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%s has no _index attribute; not an AnnData dataframe", name)
 	}
-	if !g.Has(idx) || g.IsGroup(idx) {
+	if !g.Has(idx) {
 		return 0, fmt.Errorf("%s index %q is missing; the file is corrupt", name, idx)
 	}
-	ds, err := g.OpenDataset(idx)
+	member := idx
+	if g.IsGroup(idx) {
+		// a pandas "string" index: anndata writes it as a nullable
+		// string array, whose values hold one string per row
+		if member, err = nullableValues(g, idx); err != nil {
+			return 0, fmt.Errorf("%s index %q: %v", name, idx, err)
+		}
+	}
+	ds, err := g.OpenDataset(member)
 	if err != nil {
 		return 0, fmt.Errorf("%s index %q: %v", name, idx, err)
 	}
@@ -353,4 +361,21 @@ func joinPath(dir, name string) string {
 		return name
 	}
 	return strings.TrimPrefix(dir, "/") + "/" + name
+}
+
+// nullableValues is the path, relative to g, of the values of g's member
+// idx when that is a nullable string array (the only group an index may be).
+func nullableValues(g *h5.Group, idx string) (string, error) {
+	ig, err := g.OpenGroup(idx)
+	if err != nil {
+		return "", err
+	}
+	defer ig.Close()
+	if et, _ := ig.AttrString("encoding-type"); et != "nullable-string-array" {
+		return "", fmt.Errorf("is a group of encoding %q; an index is a string array or a nullable string array", et)
+	}
+	if !ig.Has("values") || ig.IsGroup("values") {
+		return "", fmt.Errorf("is a nullable string array without its values; the file is corrupt")
+	}
+	return idx + "/values", nil
 }

@@ -43,7 +43,7 @@ func (s *Source) indexLen(df string) (int64, error) {
 	if !ok {
 		return -1, nil
 	}
-	a, err := s.Store.Array(df + "/" + idx)
+	a, err := s.indexArray(df, idx)
 	if err != nil {
 		return 0, err
 	}
@@ -241,4 +241,22 @@ func (s *Source) checkSparseShape(g *zarr.Group) error {
 		return s.errorf("/%s has shape attribute %v but the store has %s (cells of the obs index, genes of the var index); its metadata is damaged", g.Path, shape, want)
 	}
 	return nil
+}
+
+// indexArray is the array holding dataframe df's index idx: the index
+// itself, or for a pandas "string" index, which anndata writes as a
+// nullable string array, its values.
+func (s *Source) indexArray(df, idx string) (*zarr.Array, error) {
+	p := df + "/" + idx
+	n, err := s.Store.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !n.IsArray {
+		if et, _ := AttrString(n.Attrs, "encoding-type"); et != "nullable-string-array" {
+			return nil, s.errorf("%s index %q is a group of encoding %q; an index is a string array or a nullable string array", df, idx, et)
+		}
+		p += "/values"
+	}
+	return s.Store.Array(p)
 }

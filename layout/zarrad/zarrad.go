@@ -75,7 +75,7 @@ func (s *Source) check() error {
 		if !ok {
 			return s.errorf("obs has no _index attribute; not an AnnData dataframe")
 		}
-		a, err := s.Store.Array("obs/" + idx)
+		a, err := s.indexArray("obs", idx)
 		if err != nil {
 			return err
 		}
