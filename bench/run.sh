@@ -15,20 +15,25 @@ for spec in "src:200000" "src2x:400000"; do
   [ -f "$OUT/$name.h5ad" ] || $PY testdata/make_bench.py "$OUT/$name.h5ad" --cells "$cells" --no-verify
 done
 
-slice_spec() { # $1 name, $2 label
+# ANNSLICER_BEFORE=/path/to/an/older/annslicer adds its rows, marked
+# "(before)", to every table: regressions show side by side in one run.
+BEFORE=${ANNSLICER_BEFORE:-}
+
+slice_spec() { # $1 name
   cat > "$OUT/spec-$1.py" <<PYSPEC
 src, out = "$OUT/$1.h5ad", "$OUT/s"
 clean = f"rm -rf {out} && mkdir -p {out} && cat {src} > /dev/null"
 BASELINE = "cp"
 REPEAT = 3
-BENCH = [
-    {"name": "cp", "setup": clean, "cmd": f"cp {src} {out}/copy.h5ad"},
-    {"name": "slice --size 10000", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000"},
-    {"name": "slice --size 10000 --shuffle", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --shuffle --seed 0"},
-    {"name": "slice --size 10000 --compression gzip", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --compression gzip"},
-    {"name": "merge of the 10000-cell shards", "setup": f"{clean} && bin/annslicer slice {src} {out}/x --size 10000 && cat {out}/x_shard_*.h5ad > /dev/null",
-     "cmd": f"bin/annslicer merge {out}/merged.h5ad '{out}/x_shard_*.h5ad'"},
-]
+BENCH = [{"name": "cp", "setup": clean, "cmd": f"cp {src} {out}/copy.h5ad"}]
+for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE" else []):
+    BENCH += [
+        {"name": "slice --size 10000" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000"},
+        {"name": "slice --size 10000 --shuffle" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --shuffle --seed 0"},
+        {"name": "slice --size 10000 --compression gzip" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --compression gzip"},
+        {"name": "merge of the 10000-cell shards" + tag, "setup": f"{clean} && bin/annslicer slice {src} {out}/x --size 10000 && cat {out}/x_shard_*.h5ad > /dev/null",
+         "cmd": f"{b} merge {out}/merged.h5ad '{out}/x_shard_*.h5ad'"},
+    ]
 PYSPEC
 }
 
@@ -36,15 +41,19 @@ PYSPEC
 cat > "$OUT/spec-zarr.py" <<PYSPEC
 src, out = "$OUT/src.zarr", "$OUT/s"
 clean = f"rm -rf {out} && mkdir -p {out} && find {src} -type f -exec cat {{}} + > /dev/null"
+shards = f"{clean} && bin/annslicer slice {src} {out}/x --size 10000 --format zarr && find {out} -type f -exec cat {{}} + > /dev/null"
 BASELINE = "cp -r"
 REPEAT = 3
-BENCH = [
-    {"name": "cp -r", "setup": clean, "cmd": f"cp -r {src} {out}/copy.zarr"},
-    {"name": "slice --size 10000 --format zarr", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --format zarr"},
-    {"name": "slice --size 10000 --format zarr --shuffle", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --format zarr --shuffle --seed 0"},
-    {"name": "slice --size 10000 (to h5ad)", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000"},
-    {"name": "slice --size 10000 --shuffle (to h5ad)", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --shuffle --seed 0"},
-]
+BENCH = [{"name": "cp -r", "setup": clean, "cmd": f"cp -r {src} {out}/copy.zarr"}]
+for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE" else []):
+    BENCH += [
+        {"name": "slice --size 10000 --format zarr" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --format zarr"},
+        {"name": "slice --size 10000 --format zarr --shuffle" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --format zarr --shuffle --seed 0"},
+        {"name": "slice --size 10000 (to h5ad)" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000"},
+        {"name": "slice --size 10000 --shuffle (to h5ad)" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --shuffle --seed 0"},
+        {"name": "merge of the 20 zarr shards to .zarr" + tag, "setup": shards, "cmd": f"{b} merge {out}/merged.zarr '{out}/x_shard_*.zarr'"},
+        {"name": "merge of the 20 zarr shards to .h5ad" + tag, "setup": shards, "cmd": f"{b} merge {out}/merged.h5ad '{out}/x_shard_*.zarr'"},
+    ]
 PYSPEC
 
 {
@@ -65,5 +74,13 @@ PYSPEC
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --contiguous --json "$OUT/mount-contiguous.json"
   echo
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
+  if [ -n "$BEFORE" ]; then
+    echo
+    echo "## mount, 200k cells (before: $BEFORE)"
+    echo
+    $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin "$BEFORE" --ceiling bin/fuseceiling --contiguous --json "$OUT/mount-contiguous-before.json"
+    echo
+    $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin "$BEFORE" --ceiling bin/fuseceiling --json "$OUT/mount-shuffled-before.json"
+  fi
 } | tee "$OUT/results.md"
 rm -rf "$OUT/s"
