@@ -147,7 +147,7 @@ func (b *zbuilder) rowElement(s tree.Group, k tree.Child, dst string) error {
 	case "csc_matrix":
 		return fmt.Errorf("%s is a CSC matrix, which cannot be sliced by rows; convert it to CSR first", sg.Path())
 	case "awkward-array":
-		return fmt.Errorf("%s is an awkward array, which annslicer does not support yet", sg.Path())
+		return b.awkward(sg, attrs, tree.Join(dst, k.Name))
 	}
 	d := tree.Join(dst, k.Name)
 	if err := b.groupAttrs(sg, d); err != nil {

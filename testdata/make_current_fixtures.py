@@ -23,6 +23,7 @@ codec). Names:
   with NAs, categoricals with NA, raw, neighbors graphs, rank_genes_groups
   record arrays, colours, parameters.
 * stridx: plain with a pandas "string" obs index (pandas 3's default str).
+* awk: plain with awkward arrays of every form class we take by rows in obsm.
 """
 
 import os
@@ -108,6 +109,24 @@ def stridx(rng):
     return a
 
 
+def awk(rng):
+    """plain with awkward arrays in obsm, one per form class we take by rows:
+    lists of numbers, lists of lists, regular arrays, records, strings (lists
+    of chars), empty rows included."""
+    import awkward as ak
+    a = plain(rng)
+    n = a.n_obs
+    lens = rng.integers(0, 6, n)
+    lens[:3] = 0
+    a.obsm["ragged"] = ak.Array([rng.integers(0, 100, k).tolist() for k in lens])
+    a.obsm["nested"] = ak.Array([[rng.random(int(j)).tolist() for j in rng.integers(0, 3, k)] for k in lens])
+    a.obsm["regular"] = ak.to_regular(ak.Array(rng.random((n, 3)).tolist()), axis=1)
+    a.obsm["records"] = ak.Array([{"x": int(i), "y": [float(v) for v in rng.random(int(k))]} for i, k in enumerate(lens)])
+    a.obsm["strings"] = ak.Array([f"cell-{i}" * int(k % 3) for i, k in enumerate(lens)])
+    a.uns["awk"] = ak.Array([[1, 2], [], [3]])
+    return a
+
+
 def write_all(a, out, name):
     a.write_h5ad(os.path.join(out, f"{name}.h5ad"))
     with ad.settings.override(zarr_write_format=2):
@@ -126,6 +145,7 @@ def main(out):
     write_all(gen(np.random.default_rng(3), awkward=False), out, "gen_noawk")
     write_all(eco(np.random.default_rng(4)), out, "eco")
     write_all(stridx(np.random.default_rng(5)), out, "stridx")
+    write_all(awk(np.random.default_rng(6)), out, "awk")
 
 
 if __name__ == "__main__":

@@ -83,12 +83,25 @@ var knownFailures = map[string]string{
 	"eco.h5ad slice-zarr-shuffle":       "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
 	"eco.h5ad mount-zarr":               "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
 	"eco.h5ad merge-zarr":               "/uns/rank_genes_groups/names has an HDF5 type (class 5, 32 bytes) that zarr shards do not support",
+	// awkward arrays in obsm are taken by rows on the tree path; the h5ad
+	// builder and merge refuse them (until they are one path)
+	"awk.h5ad slice-h5ad":         "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad slice-h5ad-shuffle": "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad mount-h5ad":         "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad merge-h5ad":         "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad merge-zarr":         "is an awkward array, which annslicer does not support yet",
+	"awk_v2.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
+	"awk_v2.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
+	"awk_v3.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
+	"awk_v3.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
+	"awk_v3s.zarr merge-h5ad":     "is an awkward array, which annslicer does not support yet",
+	"awk_v3s.zarr merge-zarr":     "is an awkward array, which annslicer does not support yet",
 }
 
 // currentSources are the fixtures of make_current_fixtures.py.
 func currentSources() []string {
 	var out []string
-	for _, n := range []string{"plain", "gen", "gen_noawk", "eco", "stridx"} {
+	for _, n := range []string{"plain", "gen", "gen_noawk", "eco", "stridx", "awk"} {
 		out = append(out, n+".h5ad", n+"_v2.zarr", n+"_v3.zarr", n+"_v3s.zarr")
 	}
 	return out
