@@ -54,9 +54,10 @@ func (b *zbuilder) awkward(sg tree.Group, attrs tree.Attrs, d string) error {
 }
 
 type awk struct {
-	b *zbuilder
-	g tree.Group
-	d string
+	b          *zbuilder
+	g          tree.Group
+	d          string
+	contentLen int64 // set by index: the content's length it was checked against
 }
 
 // node adds the buffers of form node f for the selection (starts, ptr):
@@ -126,6 +127,51 @@ func (a *awk) node(f *awkForm, starts, ptr []int64, n int64) error {
 			cp[i] = ptr[i] * f.Size
 		}
 		return a.node(f.Content, cs, cp, n*f.Size)
+	case "IndexedOptionArray", "IndexedArray":
+		// the selected entries of the index, renumbered in order; the
+		// content keeps just the elements they point at (-1: missing)
+		arr, err := a.buffer(f, "index", n)
+		if err != nil {
+			return err
+		}
+		ic, ok := intCodecOf(arr.a.DType())
+		if !ok || f.Content == nil {
+			return fmt.Errorf("%s: awkward node %q: an index of integers over a content is expected", a.g.Path(), f.FormKey)
+		}
+		idx, cs, err := a.index(arr, ic, starts, ptr, f.Class == "IndexedOptionArray")
+		if err != nil {
+			return err
+		}
+		a.b.addArray(&tree.PlanArray{Path: tree.Join(a.d, arr.name), Attrs: arr.attrs, DType: arr.a.DType(),
+			Shape: []int64{int64(len(idx))}, Fill: intsFill(idx, ic)})
+		cp := make([]int64, len(cs)+1)
+		for i := range cs {
+			cp[i+1] = int64(i + 1)
+		}
+		return a.node(f.Content, cs, cp, a.contentLen)
+	case "ByteMaskedArray":
+		// one mask byte per element, taken like the content's elements
+		arr, err := a.buffer(f, "mask", n)
+		if err != nil {
+			return err
+		}
+		rr := arr.Rows()
+		a.b.addArray(&tree.PlanArray{Path: tree.Join(a.d, arr.name), Attrs: arr.attrs, DType: arr.a.DType(),
+			Shape: []int64{ptr[len(ptr)-1]}, Fill: csrElems(rr, starts, ptr)})
+		if f.Content == nil {
+			return fmt.Errorf("%s: awkward node %q has no content", a.g.Path(), f.FormKey)
+		}
+		return a.node(f.Content, starts, ptr, n)
+	case "UnmaskedArray":
+		if f.Content == nil {
+			return fmt.Errorf("%s: awkward node %q has no content", a.g.Path(), f.FormKey)
+		}
+		return a.node(f.Content, starts, ptr, n)
+	case "EmptyArray":
+		if ptr[len(ptr)-1] != 0 {
+			return fmt.Errorf("%s: awkward node %q is empty but rows are taken from it; the file is corrupt", a.g.Path(), f.FormKey)
+		}
+		return nil
 	case "RecordArray":
 		for _, c := range f.Contents {
 			if err := a.node(c, starts, ptr, n); err != nil {
@@ -208,4 +254,42 @@ func (a *awk) offsets(arr *awkBuffer, ic Ints, starts, ptr []int64, n int64) (of
 		cp = append(cp, cp[len(cp)-1]+prev-first)
 	}
 	return offs, cs, cp, nil
+}
+
+// index reads an index at the selection: the output index (kept entries
+// renumbered 0, 1, ... in order; -1 kept when option) and the content
+// elements the kept entries point at, in that order.
+func (a *awk) index(arr *awkBuffer, ic Ints, starts, ptr []int64, option bool) (idx, cs []int64, err error) {
+	rr := arr.Rows()
+	sz := rr.RowBytes()
+	var buf []byte
+	idx = make([]int64, 0, ptr[len(ptr)-1])
+	maxRef := int64(-1)
+	for i, s := range starts {
+		c := ptr[i+1] - ptr[i]
+		if c == 0 {
+			continue
+		}
+		buf = grow(buf, c*sz)
+		if err := rr.ReadRows(buf, s); err != nil {
+			return nil, nil, err
+		}
+		for j := int64(0); j < c; j++ {
+			v := ic.Get(buf[j*sz:])
+			switch {
+			case v < 0 && option:
+				idx = append(idx, -1)
+			case v < 0:
+				return nil, nil, fmt.Errorf("%s: negative index at %d; the file is corrupt", arr.a.Path(), s+j)
+			default:
+				idx = append(idx, int64(len(cs)))
+				cs = append(cs, v)
+				maxRef = max(maxRef, v)
+			}
+		}
+	}
+	// the content holds at least the elements pointed at; node checks
+	// every run against this length
+	a.contentLen = maxRef + 1
+	return idx, cs, nil
 }

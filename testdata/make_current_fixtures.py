@@ -123,6 +123,9 @@ def awk(rng):
     a.obsm["regular"] = ak.to_regular(ak.Array(rng.random((n, 3)).tolist()), axis=1)
     a.obsm["records"] = ak.Array([{"x": int(i), "y": [float(v) for v in rng.random(int(k))]} for i, k in enumerate(lens)])
     a.obsm["strings"] = ak.Array([f"cell-{i}" * int(k % 3) for i, k in enumerate(lens)])
+    a.obsm["optional"] = ak.Array([None if i % 4 == 0 else list(range(int(k))) for i, k in enumerate(lens)])
+    a.obsm["holes"] = ak.Array([[1, None, 3][: int(k % 4)] for k in lens])
+    a.obsm["masked"] = ak.mask(ak.Array(rng.random(n)), np.arange(n) % 3 != 0)
     a.uns["awk"] = ak.Array([[1, 2], [], [3]])
     return a
 
