@@ -123,6 +123,9 @@ func (w *h5writer) write(f *h5.File, z *ZarrShard) error {
 }
 
 func h5Type(dt zarr.DType) (h5.TypeInfo, error) {
+	if dt.Rec != nil {
+		return recordH5Type(dt) // a record array (structured.go)
+	}
 	be := dt.Order == '>'
 	switch dt.Kind {
 	case 'b':
@@ -167,6 +170,9 @@ func (w *h5writer) array(a *zarrayOut) error {
 	t, err := h5Type(dt)
 	if err != nil {
 		return fmt.Errorf("/%s: %v", a.path, err)
+	}
+	if hasText(dt) {
+		return w.records(g, base, t, a) // text fields become variable-length strings (structured.go)
 	}
 	var ds *h5.Dataset
 	switch {

@@ -79,6 +79,8 @@ func (a *zarrayOut) meta(codec zarr.Codec) zarr.ArrayMeta {
 		m.FillValue = json.RawMessage("false")
 	case 'U':
 		m.FillValue = json.RawMessage(`""`)
+	case 'V':
+		m.FillValue = zarr.ZeroFill(a.dtype) // a record array: base64 zeros, as zarr-python 2 writes
 	}
 	if codec != nil && len(a.shape) > 0 {
 		m.Codecs = []zarr.Codec{codec}
