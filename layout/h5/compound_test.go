@@ -92,3 +92,47 @@ func TestCompoundWriteAndReadMembers(t *testing.T) {
 		f.Close()
 	}
 }
+
+// A record array whose strings are all fixed-length is plain bytes (raw
+// copyable, sized by its element); a variable-length string member makes
+// it variable.
+func TestCompoundWithFixedStringsIsNotVariable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.h5")
+	f, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	root, _ := f.Root()
+	defer root.Close()
+	fixed := TypeInfo{Class: ClassCompound, Size: 7, Members: []Member{
+		{Name: "name", Offset: 0, Type: TypeInfo{Class: ClassString, Size: 3}},
+		{Name: "v", Offset: 3, Type: TypeInfo{Class: ClassInt, Size: 4, Signed: true}},
+	}}
+	ds, err := root.CreateTyped("fixed", fixed, []int64{3, 2}, Layout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	if ds.Variable || ds.VlenString || ds.ElemSize != 7 {
+		t.Errorf("fixed-string record: Variable %v, element size %d", ds.Variable, ds.ElemSize)
+	}
+	raw := bytes.Repeat([]byte("abc\x01\x00\x00\x00"), 6)
+	if err := ds.WriteAll(raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ds.ReadAll(); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("ReadAll %x, %v", got, err)
+	}
+	vl := fixed
+	vl.Members = append([]Member{{Name: "s", Offset: 7, Type: TypeInfo{Class: ClassString, Vlen: true, Cset: 1, Size: 8}}}, fixed.Members...)
+	vl.Size = 15
+	ds2, err := root.CreateTyped("vlen", vl, []int64{2}, Layout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds2.Close()
+	if !ds2.Variable {
+		t.Error("a record with a variable-length string member is not Variable")
+	}
+}
