@@ -12,6 +12,9 @@ current anndata (the project venv).
         how FILE stores each record array of uns (as JSON): HDF5 member
         names, offsets, classes, sizes, byte orders and string kinds, or
         the zarr dtype and shape from the metadata.
+    records_tool.py compare SOURCE OUTPUT...
+        whether each output's record arrays read (with the running anndata,
+        0.8 or current) as the source's: dtype, shape, values.
     records_tool.py anndata SOURCE OUT
         what anndata itself writes at OUT (.h5ad, or .zarr in format 2)
         after reading SOURCE, "S" fields kept: the oracle for the stored
@@ -83,16 +86,9 @@ def make(out):
 def stored(path):
     out = {}
     if path.rstrip("/").endswith(".zarr"):
-        import zarr
-        root = zarr.open_group(path, mode="r")
-
-        def visit(name, node):
-            if isinstance(node, zarr.Array) and node.dtype.names:
-                meta = node.metadata.to_dict()
-                dt = meta.get("dtype", meta.get("data_type"))
-                out[name] = {"dtype": dt, "shape": list(node.shape)}
-        for name, node in root["uns"].members(max_depth=None):
-            visit(name, node)
+        for name, node in zarr_records(path):
+            meta = node.metadata.to_dict()
+            out[name] = {"dtype": meta.get("dtype", meta.get("data_type")), "shape": list(node.shape)}
     else:
         import h5py
 
@@ -118,14 +114,25 @@ def stored(path):
     json.dump(out, sys.stdout, sort_keys=True, indent=1)
 
 
+def zarr_records(path):
+    """(path under uns, array) of every record array in a zarr store's uns,
+    with zarr-python 2 or 3."""
+    import zarr
+    uns = zarr.open_group(path, mode="r")["uns"]
+    found = []
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        found = list(uns.members(max_depth=None))
+    else:
+        uns.visititems(lambda n, o: found.append((n, o)))
+    return [(n, o) for n, o in found if isinstance(o, zarr.Array) and o.dtype.names]
+
+
 def raw_dtypes(source):
     """The numpy dtype each record array of uns is stored with (path -> dtype)."""
     out = {}
     if source.rstrip("/").endswith(".zarr"):
-        import zarr
-        for name, node in zarr.open_group(source, mode="r")["uns"].members(max_depth=None):
-            if isinstance(node, zarr.Array) and node.dtype.names:
-                out[name] = node.dtype
+        for name, node in zarr_records(source):
+            out[name] = node.dtype
     else:
         import h5py
         with h5py.File(source, "r") as f:
@@ -154,10 +161,46 @@ def as_anndata(source, out):
         a.write_h5ad(out)
 
 
+def read_records(path):
+    """Every record array of uns as the running anndata reads it (read_elem;
+    anndata 0.8 cannot read the rest of a current file)."""
+    from anndata._io.specs import read_elem
+    out = {}
+    if path.rstrip("/").endswith(".zarr"):
+        for name, node in zarr_records(path):
+            out[name] = read_elem(node)
+        return out
+    import h5py
+    with h5py.File(path, "r") as f:
+        for name in raw_dtypes(path):
+            out[name] = read_elem(f["uns/" + name])
+    return out
+
+
+def compare(source, outputs):
+    """Exit 1 unless every output's record arrays read as the source's."""
+    want = read_records(source)
+    problems = []
+    for o in outputs:
+        got = read_records(o)
+        if sorted(got) != sorted(want):
+            problems.append(f"{o}: record arrays {sorted(got)}, expected {sorted(want)}")
+        for k in set(got) & set(want):
+            g, e = got[k], want[k]
+            if g.dtype != e.dtype or g.shape != e.shape or any(not np.array_equal(g[n], e[n]) for n in e.dtype.names):
+                problems.append(f"{o}: uns/{k} reads as {g.dtype} {g.shape}, expected {e.dtype} {e.shape} (or other values)")
+    if problems:
+        print("\n".join(problems))
+        sys.exit(1)
+    print(f"OK: {len(outputs)} outputs hold the record arrays of {source}; anndata {ad.__version__}")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "make":
         make(sys.argv[2])
+    elif cmd == "compare":
+        compare(sys.argv[2], sys.argv[3:])
     elif cmd == "stored":
         stored(sys.argv[2])
     else:
