@@ -60,14 +60,52 @@ func (m *heldRows) ReadRows(p []byte, row0 int64) error {
 }
 
 // h5Records reads the compound dataset of a (an HDF5 record array) as a
-// zarr record array. It closes a on error.
+// zarr record array. It closes a on error. h5py's complex numbers are
+// compounds too ({r, i} of one float type): those are complex arrays,
+// read as they are.
 func h5Records(a *h5Array) (tarray, error) {
+	if dt, ok, err := h5Complex(a.ds); ok || err != nil {
+		if err != nil {
+			a.ds.Close()
+			return nil, err
+		}
+		a.dt = dt
+		return a, nil
+	}
 	r, err := readH5Records(a)
 	if err != nil {
 		a.ds.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// h5Complex recognises h5py's complex type: members "r" and "i" of one
+// float type (4 or 8 bytes), packed in that order.
+func h5Complex(ds *h5.Dataset) (zarr.DType, bool, error) {
+	ms, err := ds.Members()
+	if err != nil {
+		return zarr.DType{}, false, err
+	}
+	if len(ms) != 2 || ms[0].Name != "r" || ms[1].Name != "i" {
+		return zarr.DType{}, false, nil
+	}
+	r, i := ms[0].Type, ms[1].Type
+	if r.Class != h5.ClassFloat || i.Class != r.Class || i.Size != r.Size || i.BigEndian != r.BigEndian || (r.Size != 4 && r.Size != 8) || ms[0].Offset != 0 || ms[1].Offset != r.Size || ds.ElemSize != 2*r.Size {
+		return zarr.DType{}, false, nil
+	}
+	order := byte('<')
+	if r.BigEndian {
+		order = '>'
+	}
+	return zarr.DType{Kind: 'c', Size: 2 * r.Size, Order: order}, true, nil
+}
+
+// complexH5Type is h5py's compound for a numpy complex dtype.
+func complexH5Type(dt zarr.DType) h5.TypeInfo {
+	f := h5.TypeInfo{Class: h5.ClassFloat, Size: dt.Size / 2, BigEndian: dt.Order == '>'}
+	return h5.TypeInfo{Class: h5.ClassCompound, Size: dt.Size, Members: []h5.Member{
+		{Name: "r", Offset: 0, Type: f}, {Name: "i", Offset: f.Size, Type: f}}}
 }
 
 func readH5Records(a *h5Array) (*h5RecArray, error) {
@@ -155,8 +193,12 @@ func utf32Column(where string, strs []string) (zarr.DType, []byte, error) {
 // (a char * in memory, as libhdf5 and h5py lay it out).
 const vlenSlot = 8
 
-// recordH5Type is the HDF5 compound type anndata writes for a record dtype.
+// recordH5Type is the HDF5 compound type anndata (h5py) writes for a
+// record dtype, or for complex numbers.
 func recordH5Type(dt zarr.DType) (h5.TypeInfo, error) {
+	if dt.Kind == 'c' {
+		return complexH5Type(dt), nil
+	}
 	t := h5.TypeInfo{Class: h5.ClassCompound}
 	off := 0
 	for _, f := range dt.Rec.Fields {

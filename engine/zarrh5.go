@@ -123,8 +123,8 @@ func (w *h5writer) write(f *h5.File, z *ZarrShard) error {
 }
 
 func h5Type(dt zarr.DType) (h5.TypeInfo, error) {
-	if dt.Rec != nil {
-		return recordH5Type(dt) // a record array (structured.go)
+	if dt.Rec != nil || dt.Kind == 'c' {
+		return recordH5Type(dt) // a record array or complex numbers (structured.go)
 	}
 	be := dt.Order == '>'
 	switch dt.Kind {

@@ -6,7 +6,8 @@ current anndata (the project venv).
         rec.h5ad, rec_v2.zarr, rec_v3.zarr: a small AnnData whose uns holds
         record arrays of every field kind anndata writes (str with non-ASCII
         text, bytes, bool, big-endian and small ints, floats), 1-D and 2-D,
-        and a rank_genes_groups like scanpy's; cplx_v2.zarr (a complex
+        and a rank_genes_groups like scanpy's, and complex arrays (which
+        h5py stores as compounds); cplx_v2.zarr (a complex
         field) and nested.h5ad (a nested compound), which annslicer refuses.
     records_tool.py stored FILE
         how FILE stores each record array of uns (as JSON): HDF5 member
@@ -56,6 +57,9 @@ def make(out):
     a.uns["grid"] = grid
     a.uns["numbers"] = np.rec.fromarrays([np.arange(4, dtype=">f8"), np.arange(4, dtype="<i2")],
                                          names=["f", "i"]).view(np.ndarray)
+    # h5py stores complex numbers as compounds {r, i}: arrays, not records
+    a.obsm["cplx"] = (rng.random((n, 2)) + 1j * rng.random((n, 2))).astype("<c8")
+    a.uns["cplx_be"] = np.array([1 + 2j, 3 - 4j], dtype=">c16")
     groups = ["0", "1", "2"]
     genes = np.array(["GENE1", "GENE22", "Gène3", "G4"], dtype=object)
     a.uns["rank_genes_groups"] = {
