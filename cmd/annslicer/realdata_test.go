@@ -27,15 +27,6 @@ var realKnownFailures = map[string]string{
 	"j_gene_test_data.h5ad mount-h5ad":         "/obsm/airr is an awkward array, which annslicer does not support yet",
 	"j_gene_test_data.h5ad merge-h5ad":         "/obsm/airr is an awkward array, which annslicer does not support yet",
 	"j_gene_test_data.h5ad merge-zarr":         "obsm/airr is an awkward array, which annslicer does not support yet",
-	// anndata's archives hold a record array in uns
-	"anndata-v0.7.0.h5ad slice-zarr-shuffle": "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.0.h5ad mount-zarr":         "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.0.h5ad merge-zarr":         "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.8.h5ad slice-zarr-shuffle": "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.8.h5ad mount-zarr":         "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.8.h5ad merge-zarr":         "/uns/O_recarray has an HDF5 type (class 5, 40 bytes) that zarr shards do not support",
-	"anndata-v0.7.0.zarr":                    "adata.zarr/uns/O_recarray/.zarray: unsupported dtype",
-	"anndata-v0.7.8.zarr":                    "adata.zarr/uns/O_recarray/.zarray: unsupported dtype",
 }
 
 // realOps: shuffled slices (contiguous ones are what merge starts from),

@@ -149,11 +149,23 @@ hid_t ans_create_dataset(hid_t loc, const char *name, hid_t type, int rank,
 static int type_is_variable(hid_t type) {
     if (H5Tdetect_class(type, H5T_VLEN) > 0) return 1;
     if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) return 1;
-    if (H5Tget_class(type) == H5T_COMPOUND || H5Tget_class(type) == H5T_ARRAY) {
-        /* H5Tdetect_class does not report variable strings nested inside. */
-        if (H5Tdetect_class(type, H5T_STRING) > 0) return 1;
+    /* H5Tdetect_class does not tell variable strings nested inside from
+     * fixed-length ones (a record array's "S" fields): walk the members. */
+    int v = 0;
+    if (H5Tget_class(type) == H5T_COMPOUND) {
+        int n = H5Tget_nmembers(type);
+        if (n < 0) return 1;
+        for (int i = 0; i < n && !v; i++) {
+            hid_t mt = H5Tget_member_type(type, (unsigned)i);
+            v = mt < 0 || type_is_variable(mt);
+            if (mt >= 0) H5Tclose(mt);
+        }
+    } else if (H5Tget_class(type) == H5T_ARRAY) {
+        hid_t bt = H5Tget_super(type);
+        v = bt < 0 || type_is_variable(bt);
+        if (bt >= 0) H5Tclose(bt);
     }
-    return 0;
+    return v;
 }
 
 int ans_needs_conversion_walk(hid_t type) { return type_is_variable(type); }

@@ -40,10 +40,15 @@ static void type_info(hid_t t, ans_type_info *o) {
     case H5T_REFERENCE:
         o->cls = ANS_T_REFERENCE;
         break;
+    case H5T_COMPOUND:
+        o->cls = ANS_T_COMPOUND;
+        break;
     default:
         o->cls = ANS_T_OTHER;
     }
 }
+
+void ans_type_info_of(hid_t t, ans_type_info *out) { type_info(t, out); }
 
 int ans_ds_type_info(hid_t ds, ans_type_info *out) {
     ans_quiet();

@@ -20,7 +20,9 @@ const (
 	ClassString
 	ClassBool // h5py's numpy bool: an enum of int8 {FALSE: 0, TRUE: 1}
 	ClassReference
-	ClassOther // compound, opaque, other enums...
+	ClassOther // opaque, arrays, other enums...
+	// ClassCompound is a compound (numpy record array); see compound.go.
+	ClassCompound
 )
 
 // TypeInfo describes a datatype: enough to name its numpy dtype and to
@@ -32,6 +34,8 @@ type TypeInfo struct {
 	Signed    bool
 	Vlen      bool // variable-length string
 	Cset      int  // string character set: 0 ASCII, 1 UTF-8
+	// Members of a compound, for CreateTyped (Dataset.Members reads them).
+	Members []Member
 }
 
 func typeInfo(c C.ans_type_info) TypeInfo {
@@ -189,6 +193,9 @@ func (o *Object) Attr(name string) (AttrValue, error) {
 // CreateTyped creates a dataset of type t (little-endian unless
 // t.BigEndian) with the given shape.
 func (g *Group) CreateTyped(name string, t TypeInfo, dims []int64, l Layout) (*Dataset, error) {
+	if t.Class == ClassCompound {
+		return g.createCompound(name, t, dims, l)
+	}
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	path := join(g.Path, name)

@@ -14,6 +14,7 @@
 #define ANS_T_BOOL 3
 #define ANS_T_REFERENCE 4
 #define ANS_T_OTHER 5
+#define ANS_T_COMPOUND 6
 
 typedef struct {
     int cls;
@@ -24,6 +25,7 @@ typedef struct {
     int cset;
 } ans_type_info;
 
+void ans_type_info_of(hid_t t, ans_type_info *out);
 int ans_ds_type_info(hid_t ds, ans_type_info *out);
 int ans_attr_type_info(hid_t obj, const char *name, ans_type_info *out, int *rank, int64_t *npoints);
 herr_t ans_read_all(hid_t ds, void *buf);

@@ -122,6 +122,9 @@ func (w *h5writer) write(f *h5.File, z *tree.Plan) error {
 }
 
 func h5Type(dt tree.DType) (h5.TypeInfo, error) {
+	if dt.Rec != nil || dt.Kind == 'c' {
+		return recordH5Type(dt) // a record array or complex numbers (records.go)
+	}
 	be := dt.Order == '>'
 	switch dt.Kind {
 	case 'b':
@@ -166,6 +169,9 @@ func (w *h5writer) array(a *tree.PlanArray) error {
 	t, err := h5Type(dt)
 	if err != nil {
 		return fmt.Errorf("/%s: %v", a.Path, err)
+	}
+	if hasText(dt) {
+		return w.records(g, base, t, a) // text fields become variable-length strings (structured.go)
 	}
 	var ds *h5.Dataset
 	switch {

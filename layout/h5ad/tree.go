@@ -66,6 +66,9 @@ func (g *h5Group) Array(name string) (tree.Array, error) {
 	}
 	a := &h5Array{src: g.src, ds: ds}
 	t, err := ds.TypeInfo()
+	if err == nil && t.Class == h5.ClassCompound {
+		return h5Records(a) // a record array (records.go)
+	}
 	if err == nil {
 		a.dt, err = h5DType(ds.Path, t)
 	}

@@ -16,12 +16,18 @@ import (
 type DType struct {
 	// Kind is numpy's kind: 'b' bool, 'i' int, 'u' uint, 'f' float,
 	// 'c' complex, 'S' fixed bytes, 'U' fixed UTF-32 text, 'O' variable
-	// length UTF-8 string (v2 "|O" with vlen-utf8, v3 "string").
+	// length UTF-8 string (v2 "|O" with vlen-utf8, v3 "string"), 'V'
+	// structured (record) with Rec set.
 	Kind byte
 	// Size is the item size in bytes; 0 for 'O'.
 	Size int
-	// Order is '<' little, '>' big or '|' not applicable (one byte, 'O').
+	// Order is '<' little, '>' big or '|' not applicable (one byte, 'O',
+	// 'V': a record's fields have their own).
 	Order byte
+	// Rec lists the fields of a structured dtype (Kind 'V', see record.go);
+	// nil for every other kind. A pointer keeps DType comparable; compare
+	// structured dtypes with Equal.
+	Rec *Record
 }
 
 // ParseDType parses a numpy typestr as found in a v2 .zarray.
@@ -95,16 +101,19 @@ func (d DType) String() string {
 func (d DType) IsString() bool { return d.Kind == 'O' || d.Kind == 'U' || d.Kind == 'S' }
 
 var v3Names = map[string]DType{
-	"bool": {'b', 1, '|'}, "int8": {'i', 1, '|'}, "uint8": {'u', 1, '|'},
-	"int16": {'i', 2, '<'}, "int32": {'i', 4, '<'}, "int64": {'i', 8, '<'},
-	"uint16": {'u', 2, '<'}, "uint32": {'u', 4, '<'}, "uint64": {'u', 8, '<'},
-	"float16": {'f', 2, '<'}, "float32": {'f', 4, '<'}, "float64": {'f', 8, '<'},
-	"complex64": {'c', 8, '<'}, "complex128": {'c', 16, '<'},
-	"string": {'O', 0, '|'},
+	"bool": {Kind: 'b', Size: 1, Order: '|'}, "int8": {Kind: 'i', Size: 1, Order: '|'}, "uint8": {Kind: 'u', Size: 1, Order: '|'},
+	"int16": {Kind: 'i', Size: 2, Order: '<'}, "int32": {Kind: 'i', Size: 4, Order: '<'}, "int64": {Kind: 'i', Size: 8, Order: '<'},
+	"uint16": {Kind: 'u', Size: 2, Order: '<'}, "uint32": {Kind: 'u', Size: 4, Order: '<'}, "uint64": {Kind: 'u', Size: 8, Order: '<'},
+	"float16": {Kind: 'f', Size: 2, Order: '<'}, "float32": {Kind: 'f', Size: 4, Order: '<'}, "float64": {Kind: 'f', Size: 8, Order: '<'},
+	"complex64": {Kind: 'c', Size: 8, Order: '<'}, "complex128": {Kind: 'c', Size: 16, Order: '<'},
+	"string": {Kind: 'O', Size: 0, Order: '|'},
 }
 
 // V3Name is the v3 data_type name (byte order is the bytes codec's business).
 func (d DType) V3Name() (string, error) {
+	if d.Rec != nil {
+		return "structured", nil
+	}
 	for name, v := range v3Names {
 		if v.Kind == d.Kind && v.Size == d.Size {
 			return name, nil
@@ -123,7 +132,7 @@ func dtypeFromV3(name string) (DType, error) {
 
 // withOrder sets the byte order of a multi-byte type.
 func (d DType) withOrder(big bool) DType {
-	if d.Size > 1 && d.Kind != 'S' {
+	if d.Size > 1 && d.Kind != 'S' && d.Kind != 'V' {
 		if big {
 			d.Order = '>'
 		} else {
@@ -144,6 +153,9 @@ func (d DType) order() binary.ByteOrder {
 // A null fill value reads as zeros (zarr-python leaves such chunks
 // uninitialised; zeros are the deterministic choice).
 func (d DType) fillBytes(fv *jvalue) ([]byte, error) {
+	if d.Kind == 'V' {
+		return recordFill(d, fv)
+	}
 	b := make([]byte, d.Size)
 	if fv == nil || fv.kind == jNull {
 		return b, nil
@@ -350,6 +362,8 @@ func (d DType) fillJSON(fv *jvalue, format int) (any, error) {
 				return pyFloat(0), nil
 			case 'c':
 				return []any{pyFloat(0), pyFloat(0)}, nil
+			case 'V':
+				return base64.StdEncoding.EncodeToString(make([]byte, d.Size)), nil
 			}
 			return 0, nil
 		}
@@ -407,7 +421,7 @@ func (d DType) fillJSON(fv *jvalue, format int) (any, error) {
 			return fillString(fv), nil
 		}
 	}
-	return fv.toAny(), nil
+	return fv.toAny(), nil // 'S', 'U', 'V': the string verbatim
 }
 
 func jsonText(v *jvalue) string {

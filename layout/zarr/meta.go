@@ -131,6 +131,10 @@ func (m *ArrayMeta) Validate() error {
 	}
 	switch m.DType.Kind {
 	case 'b', 'i', 'u', 'f', 'c', 'S', 'U', 'O':
+	case 'V':
+		if m.DType.Rec == nil {
+			return unsupported("unsupported dtype %q (raw bytes)", m.DType.String())
+		}
 	default:
 		return unsupported("unsupported dtype %q", m.DType.String())
 	}
@@ -249,10 +253,7 @@ func zarrayFromJSON(doc *jvalue, src []byte) (*ArrayMeta, error) {
 		return nil, err
 	}
 	dv, _ := doc.get("dtype")
-	if dv.kind != jString {
-		return nil, unsupported("unsupported dtype %s (structured dtypes are not supported)", jsonText(dv))
-	}
-	dt, err := ParseDType(dv.str)
+	dt, err := dtypeFromV2(dv)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +378,7 @@ func (m *ArrayMeta) MarshalZarray() ([]byte, error) {
 	doc := map[string]any{
 		"chunks":      m.Chunks,
 		"compressor":  codecV2JSON(comp),
-		"dtype":       m.DType.String(),
+		"dtype":       m.DType.v2JSON(),
 		"fill_value":  fill,
 		"filters":     filters,
 		"order":       "C",
@@ -493,10 +494,7 @@ func zarrJSONFromValue(doc *jvalue, src []byte) (*v3node, error) {
 		return nil, err
 	}
 	dv, _ := doc.get("data_type")
-	if dv.kind != jString {
-		return nil, unsupported("unsupported data_type %s", jsonText(dv))
-	}
-	if m.DType, err = dtypeFromV3(dv.str); err != nil {
+	if m.DType, err = dtypeFromV3JSON(dv); err != nil {
 		return nil, err
 	}
 	cg, _ := doc.get("chunk_grid")
@@ -594,7 +592,14 @@ func codecsFromV3(list *jvalue, dt DType, inner bool) (DType, []Codec, *Sharding
 					return dt, nil, nil, fmt.Errorf("\"bytes\" codec on a string array (want vlen-utf8)")
 				}
 				sawBytes = true
-				if e, ok := cfg.get("endian"); ok && e.kind == jString {
+				if e, ok := cfg.get("endian"); ok && e.kind == jString && dt.Kind == 'V' {
+					// zarr-python 3 drops the endian of a structured type
+					// and reads its fields little-endian: a "big" here
+					// would be read wrong by it.
+					if e.str != "little" {
+						return dt, nil, nil, unsupported("\"bytes\" codec with endian %q on a structured data type", e.str)
+					}
+				} else if e, ok := cfg.get("endian"); ok && e.kind == jString {
 					switch e.str {
 					case "little":
 					case "big":
@@ -602,7 +607,7 @@ func codecsFromV3(list *jvalue, dt DType, inner bool) (DType, []Codec, *Sharding
 					default:
 						return dt, nil, nil, fmt.Errorf("bad endian %q", e.str)
 					}
-				} else if dt.Size > 1 {
+				} else if dt.Size > 1 && dt.Kind != 'V' {
 					return dt, nil, nil, fmt.Errorf("\"bytes\" codec needs \"endian\" for %s", dt)
 				}
 			case "vlen-utf8":
@@ -662,7 +667,7 @@ func shardingFromV3(cfg *jvalue, dt DType) (*Sharding, DType, error) {
 	}
 	s.Codecs = codecs
 	il, _ := cfg.get("index_codecs")
-	xdt, xcodecs, _, err := codecsFromV3(il, DType{'u', 8, '<'}, true)
+	xdt, xcodecs, _, err := codecsFromV3(il, DType{Kind: 'u', Size: 8, Order: '<'}, true)
 	if err != nil {
 		return nil, dt, fmt.Errorf("index_codecs: %w", err)
 	}
@@ -690,7 +695,13 @@ func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	name, err := m.DType.V3Name()
+	var name any
+	var err error
+	if m.DType.Rec != nil {
+		name, err = m.DType.v3JSON()
+	} else {
+		name, err = m.DType.V3Name()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -745,9 +756,13 @@ func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
 
 func (m *ArrayMeta) v3CodecList(b2b []Codec) []any {
 	var list []any
-	if m.DType.Kind == 'O' {
+	switch m.DType.Kind {
+	case 'O':
 		list = append(list, obj{{"name", "vlen-utf8"}, {"configuration", obj{}}})
-	} else {
+	case 'V':
+		// zarr-python 3 writes a structured type's codec without endian
+		list = append(list, obj{{"name", "bytes"}})
+	default:
 		endian := "little"
 		if m.DType.Order == '>' {
 			endian = "big"

@@ -83,6 +83,8 @@ func meta(a *tree.PlanArray, codec zarr.Codec) zarr.ArrayMeta {
 		m.FillValue = json.RawMessage("false")
 	case 'U':
 		m.FillValue = json.RawMessage(`""`)
+	case 'V':
+		m.FillValue = zarr.ZeroFill(a.DType) // a record array: base64 zeros, as zarr-python 2 writes
 	}
 	if codec != nil && len(a.Shape) > 0 {
 		m.Codecs = []zarr.Codec{codec}

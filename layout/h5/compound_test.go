@@ -1,0 +1,138 @@
+package h5
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// A compound dataset written member layout by member layout (a
+// variable-length UTF-8 string, a big-endian int64, h5py's bool enum, a
+// fixed-length string) reads back member by member, gzip-chunked or not.
+func TestCompoundWriteAndReadMembers(t *testing.T) {
+	members := []Member{
+		{Name: "txt", Offset: 0, Type: TypeInfo{Class: ClassString, Vlen: true, Cset: 1, Size: 8}},
+		{Name: "big", Offset: 8, Type: TypeInfo{Class: ClassInt, Size: 8, Signed: true, BigEndian: true}},
+		{Name: "flag", Offset: 16, Type: TypeInfo{Class: ClassBool, Size: 1}},
+		{Name: "raw", Offset: 17, Type: TypeInfo{Class: ClassString, Size: 3}},
+	}
+	txt := []string{"a", "", "é😀", "long text"}
+	big := []int64{1, -2, 1 << 40, 7}
+	flags := []byte{1, 0, 1, 1}
+	raws := []string{"ab\x00", "\x00\x00\x00", "xyz", "q\x00\x00"}
+	raw := make([]byte, 4*20)
+	for e := range txt {
+		r := raw[e*20:]
+		binary.BigEndian.PutUint64(r[8:], uint64(big[e]))
+		r[16] = flags[e]
+		copy(r[17:], raws[e])
+	}
+	for _, l := range []Layout{{}, {Chunk: []int64{3}, Filter: Gzip, Level: 4}} {
+		path := filepath.Join(t.TempDir(), "c.h5")
+		f, err := Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, _ := f.Root()
+		ds, err := root.CreateTyped("rec", TypeInfo{Class: ClassCompound, Size: 20, Members: members}, []int64{4}, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.WriteRecords(raw, []int{0}, txt); err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.WriteRecords(raw, []int{0}, txt[:3]); err == nil {
+			t.Error("WriteRecords with too few strings")
+		}
+		ds.Close()
+		root.Close()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err = Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, _ = f.Root()
+		ds, err = root.OpenDataset("rec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti, _ := ds.TypeInfo()
+		if ti.Class != ClassCompound || ti.Size != 20 || ds.ElemSize != 20 {
+			t.Errorf("type %+v, element size %d", ti, ds.ElemSize)
+		}
+		got, err := ds.Members()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, members) {
+			t.Errorf("members\n%+v\nwant\n%+v", got, members)
+		}
+		s, err := ds.ReadMemberStrings(0)
+		if err != nil || !reflect.DeepEqual(s, txt) {
+			t.Errorf("txt %q, %v", s, err)
+		}
+		b, err := ds.ReadMember(1, 8)
+		if err != nil || len(b) != 32 || int64(binary.BigEndian.Uint64(b[16:])) != 1<<40 {
+			t.Errorf("big %x, %v", b, err)
+		}
+		b, err = ds.ReadMember(2, 1)
+		if err != nil || !bytes.Equal(b, flags) {
+			t.Errorf("flag %x, %v", b, err)
+		}
+		b, err = ds.ReadMember(3, 3)
+		if err != nil || string(b) != "ab\x00\x00\x00\x00xyzq\x00\x00" {
+			t.Errorf("raw %q, %v", b, err)
+		}
+		ds.Close()
+		root.Close()
+		f.Close()
+	}
+}
+
+// A record array whose strings are all fixed-length is plain bytes (raw
+// copyable, sized by its element); a variable-length string member makes
+// it variable.
+func TestCompoundWithFixedStringsIsNotVariable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.h5")
+	f, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	root, _ := f.Root()
+	defer root.Close()
+	fixed := TypeInfo{Class: ClassCompound, Size: 7, Members: []Member{
+		{Name: "name", Offset: 0, Type: TypeInfo{Class: ClassString, Size: 3}},
+		{Name: "v", Offset: 3, Type: TypeInfo{Class: ClassInt, Size: 4, Signed: true}},
+	}}
+	ds, err := root.CreateTyped("fixed", fixed, []int64{3, 2}, Layout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	if ds.Variable || ds.VlenString || ds.ElemSize != 7 {
+		t.Errorf("fixed-string record: Variable %v, element size %d", ds.Variable, ds.ElemSize)
+	}
+	raw := bytes.Repeat([]byte("abc\x01\x00\x00\x00"), 6)
+	if err := ds.WriteAll(raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ds.ReadAll(); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("ReadAll %x, %v", got, err)
+	}
+	vl := fixed
+	vl.Members = append([]Member{{Name: "s", Offset: 7, Type: TypeInfo{Class: ClassString, Vlen: true, Cset: 1, Size: 8}}}, fixed.Members...)
+	vl.Size = 15
+	ds2, err := root.CreateTyped("vlen", vl, []int64{2}, Layout{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds2.Close()
+	if !ds2.Variable {
+		t.Error("a record with a variable-length string member is not Variable")
+	}
+}
