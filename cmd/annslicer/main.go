@@ -18,7 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/annslicer/annslicer/engine"
-	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
 )
 
@@ -148,9 +149,9 @@ func (f *shardFlags) validate() error {
 }
 
 // isZarr reports whether path names a zarr store (a directory *.zarr).
-func isZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") }
+func isZarr(path string) bool { return materialize.IsZarr(path) }
 
-// shardJob is a slice/materialize run, as handed to the zarr writer.
+// shardJob is a slice/materialize run as the flags give it.
 type shardJob struct {
 	Cmd       *cobra.Command
 	Flags     *shardFlags
@@ -161,28 +162,6 @@ type shardJob struct {
 	// Stale lists the outputs of an earlier run with the same names and
 	// more shards than n (nil with --names): replaced with the set.
 	Stale func(n int) []string
-}
-
-// zarrShards writes shards when the input or the output is zarr; set by
-// zarr.go. Nil means zarr is not available in this build.
-var zarrShards func(job shardJob) error
-
-func openSource(path string) (*h5ad.Source, error) {
-	return h5ad.Open(path)
-}
-
-// openPlanned opens an h5ad source and plans its shards from the flags.
-func openPlanned(c *cobra.Command, f *shardFlags, input string) (*h5ad.Source, *engine.Plan, error) {
-	src, err := openSource(input)
-	if err != nil {
-		return nil, nil, err
-	}
-	plan, err := f.plan(c, src.NObs)
-	if err != nil {
-		src.Close()
-		return nil, nil, err
-	}
-	return src, plan, nil
 }
 
 func sliceCmd() *cobra.Command {
@@ -263,7 +242,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// runShards writes every shard as one output set (materialize/outset.go).
+// runShards writes every shard as one output set (materialize.Slice).
 func runShards(job shardJob) error {
 	c, f, input := job.Cmd, job.Flags, job.Input
 	if err := f.validate(); err != nil {
@@ -272,29 +251,35 @@ func runShards(job shardJob) error {
 	if c.Flags().Changed("seed") && !f.shuffle {
 		return usageError{errors.New("--seed only applies with --shuffle")}
 	}
-	if isZarr(input) || f.format == "zarr" {
-		if zarrShards == nil {
-			return fmt.Errorf("%s: zarr is not supported yet", input)
+	var codec zarr.Codec
+	if f.format == "zarr" {
+		var err error
+		if codec, err = zarrad.CodecByName(f.compression); err != nil {
+			return usageError{err}
 		}
-		return zarrShards(job)
 	}
-	src, plan, err := openPlanned(c, f, input)
+	src, err := materialize.OpenSource(input)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	plan, err := f.plan(c, src.NObs)
+	if err != nil {
+		return err
+	}
 	names, extra, err := job.outputs(plan)
 	if err != nil {
 		return err
 	}
 	if debug {
-		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
+		logf("%s: %d cells -> %d %s shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), f.format, plan.Size, plan.Shuffle, plan.Seed)
 	}
-	err = materialize.Shards(src, names, materialize.Options{
-		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite, Extra: extra,
-		Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
-	})
-	return job.setErr(err)
+	j := materialize.Job{Source: src, Plan: plan, Names: names, Format: f.format, Codec: codec,
+		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
+	if f.format != "zarr" {
+		j.Compression = f.compression
+	}
+	return job.setErr(materialize.Slice(j))
 }
 
 // outputs names the shards of plan, and the earlier shards they replace.
