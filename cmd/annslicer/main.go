@@ -53,7 +53,7 @@ func main() {
 	go func() { <-ctx.Done(); stop() }()
 	// Garbage from read windows would otherwise let the heap float far above
 	// what is live; a soft limit keeps peak RSS near the working set.
-	rtdebug.SetMemoryLimit(48 << 20)
+	rtdebug.SetMemoryLimit(memoryLimit)
 	root := &cobra.Command{
 		Use:           "annslicer",
 		Short:         "Shard large AnnData files (.h5ad, .zarr) out of core, mount shards virtually, merge them back",
@@ -93,6 +93,15 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// memoryLimit is the soft limit of the Go heap: above the working set of
+// a run from an h5ad source, whose reads go through small, reused buffers.
+const memoryLimit = 48 << 20
+
+// holdZarrCache raises the memory limit by the zarr chunk cache a run
+// keeps (materialize.ZarrCacheBytes): with the cache above the limit the
+// collector would run on nearly every allocation.
+func holdZarrCache() { rtdebug.SetMemoryLimit(memoryLimit + materialize.ZarrCacheBytes) }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
@@ -257,6 +266,9 @@ func runShards(job shardJob) error {
 		if codec, err = zarrad.CodecByName(f.compression); err != nil {
 			return usageError{err}
 		}
+	}
+	if isZarr(input) {
+		holdZarrCache()
 	}
 	src, err := materialize.OpenSource(input)
 	if err != nil {
