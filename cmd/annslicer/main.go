@@ -284,7 +284,8 @@ func runShards(job shardJob) error {
 		return err
 	}
 	if debug {
-		logf("%s: %d cells -> %d %s shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), f.format, plan.Size, plan.Shuffle, plan.Seed)
+		// python/annslicer reads this line (_PLAN_LINE)
+		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d format=%s)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed, f.format)
 	}
 	j := materialize.Job{Source: src, Plan: plan, Names: names, Format: f.format, Codec: codec,
 		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
