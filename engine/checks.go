@@ -10,9 +10,9 @@ import (
 // Checks on what a source declares, made before a gather reads a byte or
 // allocates a buffer by it: a shard must hold exactly source[rows] or the
 // run must fail, and memory must stay bounded by the shard, never by a
-// number written in metadata. Both shard builders (build.go for h5ad
-// sources, zarrbuild.go for the element tree) use them; merge's scan of a
-// CSR input (materialize/merge_plan.go) applies the same rule as
+// number written in metadata. The rules (rules.go, through
+// treechecks.go) apply them to every source, whatever its format; merge's
+// scan of a CSR input (materialize/merge_plan.go) applies the same rule as
 // CheckCSRSpan.
 
 // MaxRowBytes bounds one cell's record in any array a shard gathers by

@@ -341,3 +341,10 @@ func inducedDense(src RowReader, rows []int64, esz int64) image.Fill {
 		return nil
 	}
 }
+
+func grow(b []byte, n int64) []byte {
+	if int64(cap(b)) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}

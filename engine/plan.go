@@ -1,6 +1,8 @@
-// Package engine decides what each shard holds and produces its arrays:
-// shard plans (contiguous or shuffled by seed), and row gathers for every
-// AnnData element kind, written through layout.
+// Package engine decides what each shard holds: shard plans (contiguous
+// or shuffled by seed), and the rules (rules.go) that map a source's
+// element tree (package tree) and a shard's rows to the shard as a
+// tree.Plan, with the row gathers that make its arrays' bytes. Encoders
+// (layout/h5ad, layout/zarrad) write plans; materialize and vfs run them.
 package engine
 
 import (

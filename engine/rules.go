@@ -14,7 +14,7 @@ func PlanShard(t *tree.Source, rows []int64) (*tree.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
-	z := &tree.Plan{Cells: int64(len(rows))}
+	z := &tree.Plan{Cells: int64(len(rows)), Source: t, Expand: expandVerbatim}
 	b := &zbuilder{t: t, rows: rows, z: z, ax: treeAxes(root, t.NObs)}
 	err = b.root(root)
 	root.Close()
@@ -199,80 +199,19 @@ func (b *zbuilder) rowArray(s tree.Group, name, dst string) error {
 		}
 	} else {
 		b.keep(a)
-		out.Fill = denseRows(a.Rows(), b.rows)
+		rr := a.Rows()
+		out.Fill = denseRows(rr, b.rows)
+		out.Spans = gatherSpans(rr, rr.RowBytes(), denseMapper(b.rows))
 	}
 	b.addArray(out)
 	return nil
 }
 
-// copyNode copies element k of s, whole, to dst.
+// copyNode records element k of s as copied whole to dst: the encoder
+// copies it natively or has it expanded (expandNode).
 func (b *zbuilder) copyNode(s tree.Group, k tree.Child, dst string) error {
-	if k.IsGroup {
-		sg, err := s.Group(k.Name)
-		if err != nil {
-			return err
-		}
-		defer sg.Close()
-		attrs, err := sg.Attrs()
-		if err != nil {
-			return err
-		}
-		d := tree.Join(dst, k.Name)
-		b.addGroup(d, attrs)
-		kids, err := sg.Children()
-		if err != nil {
-			return err
-		}
-		for _, c := range kids {
-			if err := b.copyNode(sg, c, d); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	a, err := s.Array(k.Name)
-	if err != nil {
-		return err
-	}
-	if err := checkRowBytes(a.Path(), a.Shape(), elemBytes(a.DType())); err != nil {
-		a.Close()
-		return err
-	}
-	attrs, err := a.Attrs()
-	if err != nil {
-		a.Close()
-		return err
-	}
-	out := &tree.PlanArray{Path: tree.Join(dst, k.Name), Attrs: attrs, DType: a.DType(), Shape: a.Shape()}
-	if a.DType().Kind == 'O' {
-		defer a.Close()
-		if err := checkWholeStrings(a.Path(), out.Shape); err != nil {
-			return err
-		}
-		if out.Strs, err = a.Strings(nil); err != nil {
-			return err
-		}
-		if len(out.Shape) == 0 {
-			// a scalar string: anndata writes it as numpy unicode
-			out.DType, out.Fill, out.Strs = unicodeScalar(out.Strs[0])
-		}
-	} else {
-		b.keep(a)
-		rr := a.Rows()
-		n := int64(1)
-		if len(out.Shape) > 0 {
-			n = out.Shape[0]
-		}
-		out.Fill = gatherFill(rr, rr.RowBytes(), func(u0, u1 int64, emit func(dst, src, n int64)) {
-			if u1 > n {
-				u1 = n
-			}
-			if u0 < u1 {
-				emit(u0, u0, u1-u0)
-			}
-		})
-	}
-	b.addArray(out)
+	b.z.Verbatim = append(b.z.Verbatim, tree.PlanVerbatim{
+		Path: tree.Join(dst, k.Name), Node: nodePath(s.Path(), k.Name), IsGroup: k.IsGroup})
 	return nil
 }
 
@@ -375,12 +314,12 @@ func (b *zbuilder) csrGroup(attrs tree.Attrs, c *zcsr, d string, shape []int64) 
 	b.addGroup(d, tree.WithAttr(attrs, c.shapeAttr, shape))
 }
 
-func (b *zbuilder) csrArray(d, name string, a tree.Array, n int64, fill image.Fill) error {
+func (b *zbuilder) csrArray(d, name string, a tree.Array, n int64, fill image.Fill, spans image.Spans) error {
 	attrs, err := a.Attrs()
 	if err != nil {
 		return err
 	}
-	b.addArray(&tree.PlanArray{Path: tree.Join(d, name), Attrs: attrs, DType: a.DType(), Shape: []int64{n}, Fill: fill})
+	b.addArray(&tree.PlanArray{Path: tree.Join(d, name), Attrs: attrs, DType: a.DType(), Shape: []int64{n}, Fill: fill, Spans: spans})
 	return nil
 }
 
@@ -396,13 +335,14 @@ func (b *zbuilder) csr(g tree.Group, attrs tree.Attrs, d string) error {
 	nnz := c.newPtr[m]
 	b.csrGroup(attrs, c, d, []int64{m, c.ncols})
 	dr, ir := c.data.Rows(), c.indices.Rows()
-	if err := b.csrArray(d, "data", c.data, nnz, csrElems(dr, c.starts, c.newPtr)); err != nil {
+	mapper := csrMapper(c.starts, c.newPtr)
+	if err := b.csrArray(d, "data", c.data, nnz, gatherFill(dr, dr.RowBytes(), mapper), gatherSpans(dr, dr.RowBytes(), mapper)); err != nil {
 		return err
 	}
-	if err := b.csrArray(d, "indices", c.indices, nnz, csrElems(ir, c.starts, c.newPtr)); err != nil {
+	if err := b.csrArray(d, "indices", c.indices, nnz, gatherFill(ir, ir.RowBytes(), mapper), gatherSpans(ir, ir.RowBytes(), mapper)); err != nil {
 		return err
 	}
-	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(c.newPtr, c.ptrCodec))
+	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(c.newPtr, c.ptrCodec), nil)
 }
 
 // ---- obsp ----
@@ -443,13 +383,13 @@ func (b *zbuilder) graphElement(s tree.Group, k tree.Child, dst string) error {
 	nnz := int64(len(newIdx))
 	d := tree.Join(dst, k.Name)
 	b.csrGroup(attrs, c, d, []int64{m, m})
-	if err := b.csrArray(d, "data", c.data, nnz, bytesFill(newData)); err != nil {
+	if err := b.csrArray(d, "data", c.data, nnz, bytesFill(newData), nil); err != nil {
 		return err
 	}
-	if err := b.csrArray(d, "indices", c.indices, nnz, intsFill(newIdx, ic)); err != nil {
+	if err := b.csrArray(d, "indices", c.indices, nnz, intsFill(newIdx, ic), nil); err != nil {
 		return err
 	}
-	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(newPtr, c.ptrCodec))
+	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(newPtr, c.ptrCodec), nil)
 }
 
 func (b *zbuilder) inducedDense(s tree.Group, name, dst string) error {

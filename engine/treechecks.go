@@ -6,8 +6,8 @@ import (
 	"github.com/annslicer/annslicer/tree"
 )
 
-// The checks of checks.go as zarrbuild.go applies them to an element tree
-// (a zarr source, or an h5ad source written as zarr).
+// The checks of checks.go as the rules (rules.go) apply them to a source's
+// element tree, h5ad or zarr alike.
 
 // checkCSR validates a sparse matrix before anything is read by it: the
 // arrays' kinds and lengths, the shape against n_obs and var, indptr's

@@ -15,7 +15,14 @@ import (
 	"github.com/annslicer/annslicer/tree"
 )
 
+// WriteZarrShards writes shards of one source to dirs in lockstep, array
+// by array: for each array, up to workers shards generate it at once.
 func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, workers int) error {
+	for _, z := range shards {
+		if err := z.ExpandVerbatim(); err != nil {
+			return err
+		}
+	}
 	for g, z := range shards {
 		if len(z.Arrays) != len(shards[0].Arrays) {
 			return fmt.Errorf("shards of one source differ in their arrays")
@@ -45,6 +52,7 @@ func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, worke
 	return nil
 }
 
+// lockstep runs fn(0..n-1) on up to workers goroutines; the first error wins.
 func lockstep(n, workers int, fn func(g int) error) error {
 	workers = max(1, min(workers, n))
 	if workers == 1 {
@@ -88,13 +96,16 @@ func lockstep(n, workers int, fn func(g int) error) error {
 	return first
 }
 
+// WriteH5ADShards writes shards of one source as h5ad files: the skeletons
+// one by one (libhdf5 serialises them anyway), then, uncompressed, their
+// extents in lockstep, array by array.
 func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, comp string, workers int) error {
 	exts := make([][]image.Extent, len(shards))
 	var order []string
 	seen := map[string]bool{}
 	for g, z := range shards {
 		var err error
-		if exts[g], err = h5ad.Encode(z, paths[g], string(comp)); err != nil {
+		if exts[g], err = h5ad.Encode(z, paths[g], comp); err != nil {
 			return err
 		}
 		for _, e := range exts[g] {
@@ -125,7 +136,7 @@ func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, c
 		err := lockstep(len(shards), workers, func(g int) error {
 			for _, e := range exts[g] {
 				if e.Name == name {
-					return image.WriteExtents(ctx, files[g], []image.Extent{e}, zarrad.Window, nil)
+					return imageWriteExtents(ctx, files[g], []image.Extent{e})
 				}
 			}
 			return nil
@@ -141,4 +152,10 @@ func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, c
 		}
 	}
 	return nil
+}
+
+// imageWriteExtents writes extents into f in windows of at most window
+// bytes (image.WriteExtents sizes its buffer to the extents).
+func imageWriteExtents(ctx context.Context, f *os.File, extents []image.Extent) error {
+	return image.WriteExtents(ctx, f, extents, window, nil)
 }

@@ -1,19 +1,21 @@
 // Package materialize writes real files: the shards of a source (slice,
-// materialize). Uncompressed shards are their shard images written out, so
-// they are byte-identical to what `annslicer mount` serves.
+// materialize) and merged files, each set of outputs all at once or not at
+// all (outset.go); and serves a source's shards to a mount (mount.go).
+// Every shard is the engine's plan of it (engine.PlanShard) written by the
+// format's encoder, so a written shard is byte-identical to the mounted one.
 package materialize
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
-	"sync"
+	"strings"
 	"time"
 
-	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
-	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/tree"
 )
 
 // Progress hears about the work as it goes.
@@ -24,107 +26,60 @@ type Progress interface {
 	End()
 }
 
-// Options of a shard run.
-type Options struct {
-	Plan        *engine.Plan
-	Compression engine.Compression
-	Overwrite   bool
-	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
-	Progress    Progress
-	Ctx         context.Context // cancelled (Ctrl-C): stop, and leave nothing new
-	Log         func(msg string)
+// ZarrCacheBytes bounds the decoded chunks of a zarr source, shared by
+// all the shards of a run.
+const ZarrCacheBytes = 128 << 20
+
+// IsZarr reports whether path names a zarr store (a directory *.zarr).
+func IsZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") }
+
+// OpenSource opens an AnnData source (an .h5ad file or a .zarr store) as
+// an element tree; Close releases it.
+func OpenSource(path string) (*tree.Source, error) {
+	if IsZarr(path) {
+		return zarrad.OpenTree(path, zarr.NewCache(ZarrCacheBytes))
+	}
+	src, err := h5ad.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	t := src.Tree()
+	t.Closer = src.Close
+	return t, nil
 }
 
-const window = 8 << 20 // bytes generated per write
+// window is the most bytes of an array generated per write.
+const window = 8 << 20
 
-// Shards writes shard k of src to names[k], for every shard of the plan,
-// as one output set (outset.go): the shards appear under their names all
-// together, once every one is complete; on failure or interrupt nothing
-// new is left and every existing file is as it was.
-func Shards(src *h5ad.Source, names []string, o Options) error {
-	if o.Ctx == nil {
-		o.Ctx = context.Background()
+// writeH5AD writes an h5ad shard at tmp from its plan: the skeleton, then
+// (uncompressed) its extents in place. name is the final path, for
+// messages.
+func writeH5AD(ctx context.Context, z *tree.Plan, tmp, name, comp string) error {
+	extents, err := h5ad.Encode(z, tmp, comp)
+	if err != nil {
+		return srcErr(z, err)
 	}
-	if len(names) != o.Plan.Shards() {
-		return fmt.Errorf("%d output names for %d shards", len(names), o.Plan.Shards())
+	if len(extents) == 0 {
+		return nil
 	}
-	set, err := NewSet(names, SetOptions{Overwrite: o.Overwrite, Inputs: []string{src.Path}, Extra: o.Extra, Log: o.Log})
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	defer set.Abort()
-	if o.Progress != nil {
-		o.Progress.Begin(len(names), o.Plan.N)
-		defer o.Progress.End()
+	err = imageWriteExtents(ctx, f, extents)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	// Shards are independent: a few at once keep both the disk and the
-	// cores busy while libhdf5 (serialised) builds another's skeleton.
-	var (
-		mu    sync.Mutex
-		first error
-		next  int
-		wg    sync.WaitGroup
-	)
-	for w := 0; w < workers(len(names)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				k := next
-				next++
-				stop := first != nil || k >= len(names) || o.Ctx.Err() != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				start := time.Now()
-				rows := o.Plan.Rows(k)
-				err := writeShard(src, rows, set.Temp(k), names[k], o)
-				mu.Lock()
-				if err != nil && first == nil {
-					first = err
-				}
-				if err == nil && o.Progress != nil {
-					o.Progress.Cells(int64(len(rows)))
-					o.Progress.ShardDone(k, names[k], int64(len(rows)), time.Since(start))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && o.Ctx.Err() != nil {
-		first = o.Ctx.Err()
-	}
-	if first != nil {
-		return set.Err(first)
-	}
-	return set.Err(set.Commit(o.Ctx))
-}
-
-func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
-
-// writeShard writes the shard of rows at tmp (its staging path; name is
-// the final one, for messages).
-func writeShard(src *h5ad.Source, rows []int64, tmp, name string, o Options) error {
-	sh, err := engine.BuildH5AD(src, rows, tmp, o.Compression)
 	if err != nil {
-		return fmt.Errorf("%s: %w", src.Path, err)
-	}
-	defer sh.Close()
-	if extents := sh.Extents; len(extents) > 0 {
-		f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-		if err != nil {
-			return err
-		}
-		err = image.WriteExtents(o.Ctx, f, extents, window, nil)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// srcErr names the source in an encoder's error, unless it does already.
+func srcErr(z *tree.Plan, err error) error {
+	if z.Source == nil || strings.HasPrefix(err.Error(), z.Source.Path+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", z.Source.Path, err)
 }

@@ -2,6 +2,7 @@ package tree
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/annslicer/annslicer/layout/image"
 )
@@ -15,6 +16,43 @@ type Plan struct {
 	Groups []PlanGroup // parents before children
 	Arrays []*PlanArray
 	Holds  []Node // source nodes the fills read through, closed by Close
+
+	// Verbatim are source elements the output holds whole and unchanged
+	// (var, uns, a categorical's categories...). An encoder of the source's
+	// own format copies them natively (h5ad: H5Ocopy, which keeps every
+	// HDF5 type, attribute and reference, even those the tree cannot
+	// express); any other calls ExpandVerbatim first, which turns them into
+	// Groups and Arrays read from the tree.
+	Verbatim []PlanVerbatim
+	Source   *Source // the tree Verbatim's nodes are in
+	// Expand appends v's element, read from Source, to the plan as groups
+	// and arrays (set by whoever adds Verbatim entries: the rules).
+	Expand func(p *Plan, v PlanVerbatim) error
+}
+
+// PlanVerbatim is a source element copied whole into the output.
+type PlanVerbatim struct {
+	Path    string // output path, as PlanGroup's
+	Node    string // the element's path in Source ("/uns")
+	IsGroup bool
+}
+
+// ExpandVerbatim turns every Verbatim entry into groups and arrays (see
+// Plan.Verbatim), for encoders that cannot copy a source's elements
+// natively. Their groups come after the plan's others: their parents are
+// always among those.
+func (p *Plan) ExpandVerbatim() error {
+	vs := p.Verbatim
+	p.Verbatim = nil
+	for _, v := range vs {
+		if p.Expand == nil {
+			return fmt.Errorf("/%s: a verbatim element with no way to read it", v.Path)
+		}
+		if err := p.Expand(p, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PlanGroup is an output group.

@@ -18,7 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/annslicer/annslicer/engine"
-	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
 )
 
@@ -52,7 +53,7 @@ func main() {
 	go func() { <-ctx.Done(); stop() }()
 	// Garbage from read windows would otherwise let the heap float far above
 	// what is live; a soft limit keeps peak RSS near the working set.
-	rtdebug.SetMemoryLimit(48 << 20)
+	rtdebug.SetMemoryLimit(memoryLimit)
 	root := &cobra.Command{
 		Use:           "annslicer",
 		Short:         "Shard large AnnData files (.h5ad, .zarr) out of core, mount shards virtually, merge them back",
@@ -92,6 +93,15 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// memoryLimit is the soft limit of the Go heap: above the working set of
+// a run from an h5ad source, whose reads go through small, reused buffers.
+const memoryLimit = 48 << 20
+
+// holdZarrCache raises the memory limit by the zarr chunk cache a run
+// keeps (materialize.ZarrCacheBytes): with the cache above the limit the
+// collector would run on nearly every allocation.
+func holdZarrCache() { rtdebug.SetMemoryLimit(memoryLimit + materialize.ZarrCacheBytes) }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
@@ -148,9 +158,9 @@ func (f *shardFlags) validate() error {
 }
 
 // isZarr reports whether path names a zarr store (a directory *.zarr).
-func isZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") }
+func isZarr(path string) bool { return materialize.IsZarr(path) }
 
-// shardJob is a slice/materialize run, as handed to the zarr writer.
+// shardJob is a slice/materialize run as the flags give it.
 type shardJob struct {
 	Cmd       *cobra.Command
 	Flags     *shardFlags
@@ -161,28 +171,6 @@ type shardJob struct {
 	// Stale lists the outputs of an earlier run with the same names and
 	// more shards than n (nil with --names): replaced with the set.
 	Stale func(n int) []string
-}
-
-// zarrShards writes shards when the input or the output is zarr; set by
-// zarr.go. Nil means zarr is not available in this build.
-var zarrShards func(job shardJob) error
-
-func openSource(path string) (*h5ad.Source, error) {
-	return h5ad.Open(path)
-}
-
-// openPlanned opens an h5ad source and plans its shards from the flags.
-func openPlanned(c *cobra.Command, f *shardFlags, input string) (*h5ad.Source, *engine.Plan, error) {
-	src, err := openSource(input)
-	if err != nil {
-		return nil, nil, err
-	}
-	plan, err := f.plan(c, src.NObs)
-	if err != nil {
-		src.Close()
-		return nil, nil, err
-	}
-	return src, plan, nil
 }
 
 func sliceCmd() *cobra.Command {
@@ -263,7 +251,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// runShards writes every shard as one output set (materialize/outset.go).
+// runShards writes every shard as one output set (materialize.Slice).
 func runShards(job shardJob) error {
 	c, f, input := job.Cmd, job.Flags, job.Input
 	if err := f.validate(); err != nil {
@@ -272,29 +260,39 @@ func runShards(job shardJob) error {
 	if c.Flags().Changed("seed") && !f.shuffle {
 		return usageError{errors.New("--seed only applies with --shuffle")}
 	}
-	if isZarr(input) || f.format == "zarr" {
-		if zarrShards == nil {
-			return fmt.Errorf("%s: zarr is not supported yet", input)
+	var codec zarr.Codec
+	if f.format == "zarr" {
+		var err error
+		if codec, err = zarrad.CodecByName(f.compression); err != nil {
+			return usageError{err}
 		}
-		return zarrShards(job)
 	}
-	src, plan, err := openPlanned(c, f, input)
+	if isZarr(input) {
+		holdZarrCache()
+	}
+	src, err := materialize.OpenSource(input)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	plan, err := f.plan(c, src.NObs)
+	if err != nil {
+		return err
+	}
 	names, extra, err := job.outputs(plan)
 	if err != nil {
 		return err
 	}
 	if debug {
-		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed)
+		// python/annslicer reads this line (_PLAN_LINE)
+		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d format=%s)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed, f.format)
 	}
-	err = materialize.Shards(src, names, materialize.Options{
-		Plan: plan, Compression: engine.Compression(f.compression), Overwrite: f.overwrite, Extra: extra,
-		Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
-	})
-	return job.setErr(err)
+	j := materialize.Job{Source: src, Plan: plan, Names: names, Format: f.format, Codec: codec,
+		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
+	if f.format != "zarr" {
+		j.Compression = f.compression
+	}
+	return job.setErr(materialize.Slice(j))
 }
 
 // outputs names the shards of plan, and the earlier shards they replace.

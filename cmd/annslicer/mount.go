@@ -1,22 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
-	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/materialize"
 	"github.com/annslicer/annslicer/vfs"
 )
 
@@ -100,28 +97,16 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		})
 		defer stop()
 	}
-	var ms vfs.Source
-	if isZarr(input) || f.format == "zarr" {
-		if zarrMountSource == nil {
-			return fmt.Errorf("%s: zarr is not supported yet", input)
-		}
-		zs, closeFn, err := zarrMountSource(c, f, input, dir, pin)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		ms = zs
-	} else {
-		src, plan, err := openPlanned(c, f, input)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		if err := pin.Bind(src); err != nil {
-			return err
-		}
-		ms = newMountSource(src, plan, dir, input, pin)
+	if isZarr(input) {
+		holdZarrCache()
 	}
+	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
+		Plan: func(n int64) (*engine.Plan, error) { return f.plan(c, n) }, Log: debugLog})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ms := mountSource{m}
 	select {
 	case <-sigs:
 		return fmt.Errorf("%s: interrupted before it was mounted", mnt)
@@ -183,78 +168,13 @@ func onLeaseBreak(f func()) (stop func()) {
 	return func() { signal.Stop(ch); close(done) }
 }
 
-// zarrMountSource serves zarr shards (from an h5ad or zarr input, or h5ad
-// shards of a zarr input); set by zarr.go. dir is a scratch directory
-// removed after unmount; closeFn runs after unmount. pin is the pinned
-// h5ad input (nil for a zarr input).
-var zarrMountSource func(c *cobra.Command, f *shardFlags, input, dir string, pin *h5ad.Pin) (src vfs.Source, closeFn func(), err error)
+// mountSource serves a materialize.Mount through vfs.
+type mountSource struct{ *materialize.Mount }
 
-// mountSource serves a plan's shards as h5ad images built on first use.
-type mountSource struct {
-	src      *h5ad.Source
-	pin      *h5ad.Pin
-	plan     *engine.Plan
-	dir      string
-	shards   []vfs.ShardInfo
-	manifest []byte
-}
-
-func newMountSource(src *h5ad.Source, plan *engine.Plan, dir, input string, pin *h5ad.Pin) *mountSource {
-	ms := &mountSource{src: src, pin: pin, plan: plan, dir: dir}
-	ms.shards, ms.manifest = shardList(plan, "h5ad", input, src.NObs)
-	return ms
-}
-
-// shardList names the shards of a mount and writes its shards.json: the
-// input, the plan (with the seed actually used, so the same shards can be
-// materialized later) and every shard's name and cell count.
-func shardList(plan *engine.Plan, format, input string, nobs int64) ([]vfs.ShardInfo, []byte) {
-	type shardJSON struct {
-		Name  string `json:"name"`
-		Cells int64  `json:"cells"`
+func (m mountSource) Shards() []vfs.ShardInfo {
+	var out []vfs.ShardInfo
+	for _, s := range m.Mount.Shards() {
+		out = append(out, vfs.ShardInfo{Name: s.Name, Cells: s.Cells})
 	}
-	var infos []vfs.ShardInfo
-	var list []shardJSON
-	for k := 0; k < plan.Shards(); k++ {
-		info := vfs.ShardInfo{Name: fmt.Sprintf("shard_%d.%s", k, format), Cells: plan.Count(k)}
-		infos = append(infos, info)
-		list = append(list, shardJSON{info.Name, info.Cells})
-	}
-	abs, _ := filepath.Abs(input)
-	var seed *uint64
-	if plan.Shuffle {
-		seed = &plan.Seed
-	}
-	manifest, _ := json.MarshalIndent(struct {
-		Input   string      `json:"input"`
-		Format  string      `json:"format"`
-		NObs    int64       `json:"n_obs"`
-		Size    int64       `json:"size"`
-		Shuffle bool        `json:"shuffle"`
-		Seed    *uint64     `json:"seed"`
-		Shards  []shardJSON `json:"shards"`
-	}{abs, format, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
-	return infos, append(manifest, '\n')
+	return out
 }
-
-func (m *mountSource) Shards() []vfs.ShardInfo { return m.shards }
-func (m *mountSource) Manifest() []byte        { return m.manifest }
-
-func (m *mountSource) OpenFile(i int) (image.File, error) {
-	start := time.Now()
-	im, err := engine.H5ADImage(m.src, m.plan.Rows(i), m.dir)
-	if err != nil {
-		return nil, err
-	}
-	if debug {
-		logf("built image of %s (%d bytes) in %.3fs", m.shards[i].Name, im.Size(), time.Since(start).Seconds())
-	}
-	return im, nil
-}
-
-func (m *mountSource) OpenTree(i int) ([]image.Entry, error) {
-	return nil, fmt.Errorf("%s: zarr shards are not supported yet", m.shards[i].Name)
-}
-
-// Check is exact and cheap (see h5ad.Pin), so it runs on every call.
-func (m *mountSource) Check() error { return m.pin.Check() }

@@ -20,10 +20,12 @@ import (
 	"github.com/annslicer/annslicer/tree"
 )
 
-// Encode writes the plan to path as an h5ad file. With comp "" large arrays are
-// contiguous extents reserved but not written (returned, to fill in place
-// or serve as an image, like BuildH5AD's); with "gzip" or "lzf" the file is
-// complete.
+// Encode writes the plan to path as an h5ad file. With comp "" large arrays
+// are contiguous extents reserved but not written (returned, to fill in
+// place with image.WriteExtents or serve as an image); with "gzip" or
+// "lzf" the file is complete. The plan's verbatim elements are copied with
+// H5Ocopy when its source is an h5ad file (template.go), and written from
+// the tree otherwise.
 func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	var filter h5.Filter
 	switch comp {
@@ -35,11 +37,26 @@ func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	default:
 		return nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
 	}
-	f, err := h5.Create(path)
+	var native *Source
+	if z.Source != nil {
+		native, _ = z.Source.Native.(*Source)
+	}
+	if native == nil {
+		if err := z.ExpandVerbatim(); err != nil {
+			return nil, err
+		}
+	}
+	var f *h5.File
+	var err error
+	if native != nil {
+		f, err = native.startFromTemplate(rootVerbatim(z), path)
+	} else {
+		f, err = h5.Create(path)
+	}
 	if err != nil {
 		return nil, err
 	}
-	w := &h5writer{filter: filter, groups: map[string]*h5.Group{}}
+	w := &h5writer{filter: filter, groups: map[string]*h5.Group{}, native: native}
 	err = w.write(f, z)
 	for _, g := range w.groups {
 		g.Close()
@@ -60,6 +77,7 @@ type h5writer struct {
 	groups  map[string]*h5.Group
 	extents []image.Extent
 	refs    []pendingRef
+	native  *Source // the plan's h5ad source: verbatim elements are copied from it
 }
 
 func parentOf(p string) (string, string) {
@@ -92,10 +110,15 @@ func (w *h5writer) write(f *h5.File, z *tree.Plan) error {
 				return err
 			}
 			w.groups[g.Path] = hg
+		} else if w.native != nil {
+			continue // the template holds the root's attributes as they are
 		}
 		if err := w.attrs(&hg.Object, g.Path, g.Attrs); err != nil {
 			return err
 		}
+	}
+	if err := w.copyVerbatim(z.Verbatim); err != nil {
+		return err
 	}
 	for _, a := range z.Arrays {
 		if err := w.array(a); err != nil {
@@ -325,11 +348,6 @@ func writeAttr(o *h5.Object, name string, v any) error {
 	return fmt.Errorf("unsupported value %v (h5ad attributes hold strings, numbers, booleans and lists of them)", v)
 }
 
-// H5ADImage builds shard `rows` of the tree as an h5ad image: the
-// skeleton in a file in dir, unlinked at once, extents made on read.
-// WriteH5ADShards writes shards of one tree as h5ad files: the skeletons one
-// by one (libhdf5 serialises them anyway), then, uncompressed, their
-// extents in lockstep, array by array (see WriteZarrShards).
 // EncodeImage encodes the plan as an h5ad image: the skeleton in a file in
 // dir, unlinked at once (the image keeps it open), the extents made on
 // read. Its bytes are those Encode and WriteExtents make. The image owns

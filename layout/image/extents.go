@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,9 +105,21 @@ func (im *Skeleton) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // WriteExtents writes every extent's bytes into f (the skeleton itself, at
-// materialize time) in windows of at most window bytes.
+// materialize time) in windows of at most window bytes. Its buffer is
+// sized to the extents and reused from call to call: a shard has many
+// small arrays, and a fresh window per array (zeroed, then garbage) costs
+// a collection every few arrays under the memory limit.
 func WriteExtents(ctx context.Context, f *os.File, extents []Extent, window int64, progress func(int64)) error {
-	buf := make([]byte, window)
+	need := int64(0)
+	for _, e := range extents {
+		need = max(need, min(window, e.Size))
+	}
+	if need == 0 {
+		return nil
+	}
+	pb := getBuf(need)
+	defer putBuf(pb)
+	buf := (*pb)[:need]
 	for _, e := range extents {
 		for pos := int64(0); pos < e.Size; pos += window {
 			if err := ctx.Err(); err != nil {
@@ -137,6 +150,31 @@ func WriteExtents(ctx context.Context, f *os.File, extents []Extent, window int6
 	}
 	return nil
 }
+
+// Buffers come in power-of-two classes from 64 KiB, one pool a class, so
+// a small array does not take (and keep) a whole window.
+const minBufShift = 16
+
+var bufPools [48]sync.Pool
+
+func bufClass(n int64) int {
+	c := 0
+	for int64(1)<<(minBufShift+c) < n {
+		c++
+	}
+	return c
+}
+
+func getBuf(n int64) *[]byte {
+	c := bufClass(n)
+	if p, ok := bufPools[c].Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, int64(1)<<(minBufShift+c))
+	return &b
+}
+
+func putBuf(p *[]byte) { bufPools[bufClass(int64(cap(*p)))].Put(p) }
 
 // copySpans copies spans of src to dst at off, in the kernel where it can.
 func copySpans(src, dst *os.File, spans []Span, off int64, buf []byte) error {

@@ -172,6 +172,9 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 // chunks (every size known up front, bytes made on read), metadata
 // documents and consolidated .zmetadata.
 func Entries(z *tree.Plan) ([]image.Entry, error) {
+	if err := z.ExpandVerbatim(); err != nil {
+		return nil, err
+	}
 	var out []image.Entry
 	docs := map[string][]byte{}
 	doc := func(p string, b []byte) {
@@ -223,6 +226,9 @@ func Entries(z *tree.Plan) ([]image.Entry, error) {
 // renames it into place), chunks encoded with codec (nil: uncompressed,
 // the same bytes a mount serves), with consolidated metadata.
 func Write(z *tree.Plan, dir string, codec zarr.Codec) error {
+	if err := z.ExpandVerbatim(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -239,12 +245,8 @@ func Write(z *tree.Plan, dir string, codec zarr.Codec) error {
 	return zarr.Consolidate(dir)
 }
 
-// WriteZarrShards writes shards of one source to dirs in lockstep, array
-// by array: for each array, up to workers shards generate it at once, so
-// they read the same source array at the same time and a compressed
-// source's chunks are decoded about once for all of them (they stay in the
-// shared chunk cache) instead of once per shard.
-// lockstep runs fn(0..n-1) on up to workers goroutines; the first error wins.
+// WriteArray writes one array of a plan (whose verbatim elements are
+// expanded) into the store in dir.
 func WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
 	m := meta(a, codec)
 	w, err := zarr.CreateArray(dir, a.Path, m, a.Attrs)

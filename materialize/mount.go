@@ -1,0 +1,181 @@
+package materialize
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/tree"
+)
+
+// Mount serves the shards of one source, any format to any format, as
+// images made on first use (what vfs serves): h5ad shards as a skeleton
+// plus extents (h5ad.EncodeImage), zarr shards as entries
+// (zarrad.Entries). Their bytes are those Slice writes.
+type Mount struct {
+	tree     *tree.Source
+	plan     *engine.Plan
+	shards   []Shard
+	manifest []byte
+	dir      string       // scratch directory for h5ad skeletons
+	changed  func() error // exact and cheap: see h5ad.Pin, zarrad.Pin
+	built    func() error // after a build: its directory listings held
+	log      func(msg string)
+}
+
+// Shard names one shard of a mount.
+type Shard struct {
+	Name  string // "shard_0.h5ad" or "shard_0.zarr"
+	Cells int64
+}
+
+// MountOptions say what to mount.
+type MountOptions struct {
+	Input  string
+	Format string // of the shards: "h5ad" or "zarr"
+	Dir    string // scratch directory (removed by the caller after unmount)
+	// Pin is the pinned h5ad input (h5ad.PinFile, taken before anything
+	// reads it); nil for a zarr store, which is pinned here.
+	Pin  *h5ad.Pin
+	Plan func(nObs int64) (*engine.Plan, error) // the shards, once n_obs is known
+	Log  func(msg string)                       // nil: quiet
+}
+
+// OpenMount opens the input and plans its shards. A zarr store is pinned
+// before anything reads it, and every file the store reads afterwards is
+// checked against the pin.
+func OpenMount(o MountOptions) (*Mount, error) {
+	m := &Mount{dir: o.Dir, log: o.Log, built: func() error { return nil }}
+	if m.log == nil {
+		m.log = func(string) {}
+	}
+	if IsZarr(o.Input) {
+		zp, err := zarrad.PinStore(o.Input)
+		if err != nil {
+			return nil, err
+		}
+		cache := zarr.NewCache(ZarrCacheBytes)
+		cache.SetReadFile(zp.ReadFile)
+		t, err := zarrad.OpenTree(o.Input, cache)
+		if err != nil {
+			return nil, err
+		}
+		if zp.Verify() != nil {
+			t.Close()
+			return nil, fmt.Errorf("%s: changed while it was being opened; mount it again once the writer is done", o.Input)
+		}
+		m.tree, m.changed, m.built = t, zp.Check, zp.VerifyDirs
+	} else {
+		src, err := h5ad.Open(o.Input)
+		if err != nil {
+			return nil, err
+		}
+		if err := o.Pin.Bind(src); err != nil {
+			src.Close()
+			return nil, err
+		}
+		m.tree, m.changed = src.Tree(), o.Pin.Check
+		m.tree.Closer = src.Close
+	}
+	plan, err := o.Plan(m.tree.NObs)
+	if err != nil {
+		m.tree.Close()
+		return nil, err
+	}
+	m.plan = plan
+	m.shards, m.manifest = shardList(plan, o.Format, o.Input, m.tree.NObs)
+	return m, nil
+}
+
+// Close releases the source, after unmount.
+func (m *Mount) Close() { m.tree.Close() }
+
+func (m *Mount) Shards() []Shard  { return m.shards }
+func (m *Mount) Manifest() []byte { return m.manifest }
+
+// Check is exact and cheap (see h5ad.Pin, zarrad.Pin), so it runs on
+// every call.
+func (m *Mount) Check() error { return m.changed() }
+
+// OpenFile builds the image of h5ad shard i.
+func (m *Mount) OpenFile(i int) (image.File, error) {
+	start := time.Now()
+	z, err := engine.PlanShard(m.tree, m.plan.Rows(i))
+	if err != nil {
+		return nil, err
+	}
+	im, err := h5ad.EncodeImage(z, m.dir) // owns z from here
+	if err != nil {
+		return nil, srcErr(z, err)
+	}
+	if err := m.built(); err != nil {
+		return nil, err
+	}
+	m.log(fmt.Sprintf("built image of %s (%d bytes) in %.3fs", m.shards[i].Name, im.Size(), time.Since(start).Seconds()))
+	return im, nil
+}
+
+// OpenTree builds the files of zarr shard i.
+func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
+	start := time.Now()
+	z, err := engine.PlanShard(m.tree, m.plan.Rows(i))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := zarrad.Entries(z)
+	if err == nil {
+		err = m.built()
+	}
+	if err != nil {
+		z.Close()
+		return nil, srcErr(z, err)
+	}
+	// vfs drops trees it no longer caches without telling anyone, and a
+	// reader may still hold one: release the shard once it is unreachable.
+	if len(entries) > 0 {
+		runtime.AddCleanup(&entries[0], func(z *tree.Plan) { z.Close() }, z)
+	} else {
+		z.Close()
+	}
+	m.log(fmt.Sprintf("built %s (%d files) in %.3fs", m.shards[i].Name, len(entries), time.Since(start).Seconds()))
+	return entries, nil
+}
+
+// shardList names the shards of a mount and writes its shards.json: the
+// input, the plan (with the seed actually used, so the same shards can be
+// materialized later) and every shard's name and cell count.
+func shardList(plan *engine.Plan, format, input string, nobs int64) ([]Shard, []byte) {
+	type shardJSON struct {
+		Name  string `json:"name"`
+		Cells int64  `json:"cells"`
+	}
+	var infos []Shard
+	var list []shardJSON
+	for k := 0; k < plan.Shards(); k++ {
+		info := Shard{Name: fmt.Sprintf("shard_%d.%s", k, format), Cells: plan.Count(k)}
+		infos = append(infos, info)
+		list = append(list, shardJSON{info.Name, info.Cells})
+	}
+	abs, _ := filepath.Abs(input)
+	var seed *uint64
+	if plan.Shuffle {
+		seed = &plan.Seed
+	}
+	manifest, _ := json.MarshalIndent(struct {
+		Input   string      `json:"input"`
+		Format  string      `json:"format"`
+		NObs    int64       `json:"n_obs"`
+		Size    int64       `json:"size"`
+		Shuffle bool        `json:"shuffle"`
+		Seed    *uint64     `json:"seed"`
+		Shards  []shardJSON `json:"shards"`
+	}{abs, format, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+	return infos, append(manifest, '\n')
+}

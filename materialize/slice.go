@@ -1,0 +1,179 @@
+package materialize
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/annslicer/annslicer/engine"
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/tree"
+)
+
+// Job is a slicing run: the shards of one source, in one format, written
+// as one output set.
+type Job struct {
+	Source *tree.Source
+	Plan   *engine.Plan
+	Names  []string // output path of each shard of the plan
+	Format string   // "h5ad" or "zarr"
+	// Compression of h5ad shards: "" (a shard image, byte-identical to the
+	// mounted shard), "gzip" or "lzf".
+	Compression string
+	Codec       zarr.Codec // of zarr shards (nil: uncompressed, as mounted)
+	Overwrite   bool
+	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
+	Progress    Progress // may be nil
+	Ctx         context.Context
+	Log         func(msg string)
+}
+
+// Slice writes shard k of the plan to Names[k], for every shard, as one
+// output set (outset.go): the shards appear under their names all
+// together, once every one is complete; on failure or interrupt nothing
+// new is left and every existing file is as it was.
+func Slice(j Job) error {
+	if j.Ctx == nil {
+		j.Ctx = context.Background()
+	}
+	if len(j.Names) != j.Plan.Shards() {
+		return fmt.Errorf("%d output names for %d shards", len(j.Names), j.Plan.Shards())
+	}
+	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: []string{j.Source.Path}, Extra: j.Extra, Log: j.Log})
+	if err != nil {
+		return err
+	}
+	defer set.Abort()
+	if j.Progress != nil {
+		j.Progress.Begin(len(j.Names), j.Plan.N)
+		defer j.Progress.End()
+	}
+	if _, native := j.Source.Native.(*h5ad.Source); native && j.Format != "zarr" {
+		err = j.eachShard(set)
+	} else {
+		err = j.inLockstep(set)
+	}
+	if err == nil {
+		err = j.Ctx.Err()
+	}
+	if err != nil {
+		return set.Err(err)
+	}
+	return set.Err(set.Commit(j.Ctx))
+}
+
+func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
+
+// eachShard writes h5ad shards of an h5ad source a few at once, each
+// whole: its rows' reads are plain preads or kernel copies, so nothing is
+// gained by sharing them, and a shard's extents are written while
+// libhdf5 (serialised) makes another's skeleton.
+func (j *Job) eachShard(set *Set) error {
+	var (
+		mu    sync.Mutex
+		first error
+		next  int
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < workers(len(j.Names)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				k := next
+				next++
+				stop := first != nil || k >= len(j.Names) || j.Ctx.Err() != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				start := time.Now()
+				rows := j.Plan.Rows(k)
+				err := j.oneShard(rows, set.Temp(k), j.Names[k])
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil && j.Progress != nil {
+					j.Progress.Cells(int64(len(rows)))
+					j.Progress.ShardDone(k, j.Names[k], int64(len(rows)), time.Since(start))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func (j *Job) oneShard(rows []int64, tmp, name string) error {
+	z, err := engine.PlanShard(j.Source, rows)
+	if err != nil {
+		return err
+	}
+	defer z.Close()
+	return writeH5AD(j.Ctx, z, tmp, name, j.Compression)
+}
+
+// cellsInFlight bounds the cells of the shards written together in
+// lockstep (their row tables and strings are held meanwhile).
+const cellsInFlight = 1 << 20
+
+// inLockstep writes the shards in groups, in lockstep within a group:
+// every shard reads the same source array at the same time, so a zarr
+// source's chunks are decoded about once for all of them (they stay in
+// the shared chunk cache) instead of once per shard.
+func (j *Job) inLockstep(set *Set) error {
+	n := len(j.Names)
+	group := int(max(int64(workers(n)), cellsInFlight/max(1, j.Plan.Size)))
+	for k0 := 0; k0 < n; k0 += group {
+		if err := j.Ctx.Err(); err != nil {
+			return err
+		}
+		k1 := min(n, k0+group)
+		start := time.Now()
+		if err := j.group(set, k0, k1); err != nil {
+			return err
+		}
+		if j.Progress != nil {
+			for k := k0; k < k1; k++ {
+				c := j.Plan.Count(k)
+				j.Progress.Cells(c)
+				j.Progress.ShardDone(k, j.Names[k], c, time.Since(start))
+			}
+		}
+	}
+	return nil
+}
+
+func (j *Job) group(set *Set, k0, k1 int) error {
+	var shards []*tree.Plan
+	defer func() {
+		for _, z := range shards {
+			z.Close()
+		}
+	}()
+	tmps := make([]string, 0, k1-k0)
+	for k := k0; k < k1; k++ {
+		z, err := engine.PlanShard(j.Source, j.Plan.Rows(k))
+		if err != nil {
+			return err
+		}
+		shards = append(shards, z)
+		tmps = append(tmps, set.Temp(k))
+	}
+	var err error
+	if j.Format == "zarr" {
+		err = WriteZarrShards(shards, tmps, j.Codec, workers(len(shards)))
+	} else {
+		err = WriteH5ADShards(j.Ctx, shards, tmps, j.Compression, workers(len(shards)))
+	}
+	if err != nil {
+		return srcErr(shards[0], err)
+	}
+	return nil
+}
