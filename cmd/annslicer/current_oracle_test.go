@@ -58,30 +58,23 @@ func checkCurrent(source string, outputs []string, extra ...string) (bool, strin
 // precedence over a "fixture" row. Mounts of refused sources mount, and
 // every shard read fails with EIO; the reason is on the mount's stderr.
 var knownFailures = map[string]string{
-	// awkward arrays in obsm are taken by rows on the tree path; the h5ad
-	// builder and merge refuse them (until they are one path)
-	"gen.h5ad slice-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"gen.h5ad slice-h5ad-shuffle": "is an awkward array, which annslicer does not support yet",
-	"gen.h5ad mount-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"gen.h5ad merge-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"gen.h5ad merge-zarr":         "is an awkward array, which annslicer does not support yet",
-	"gen_v2.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
-	"gen_v2.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
-	"gen_v3.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
-	"gen_v3.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
-	"gen_v3s.zarr merge-h5ad":     "is an awkward array, which annslicer does not support yet",
-	"gen_v3s.zarr merge-zarr":     "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad slice-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad slice-h5ad-shuffle": "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad mount-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad merge-h5ad":         "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad merge-zarr":         "is an awkward array, which annslicer does not support yet",
-	"awk_v2.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
-	"awk_v2.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
-	"awk_v3.zarr merge-h5ad":      "is an awkward array, which annslicer does not support yet",
-	"awk_v3.zarr merge-zarr":      "is an awkward array, which annslicer does not support yet",
-	"awk_v3s.zarr merge-h5ad":     "is an awkward array, which annslicer does not support yet",
-	"awk_v3s.zarr merge-zarr":     "is an awkward array, which annslicer does not support yet",
+	// awkward arrays in obsm are taken by rows; merge refuses them
+	"gen.h5ad merge-h5ad":     "is an awkward array, which annslicer does not support yet",
+	"gen.h5ad merge-zarr":     "is an awkward array, which annslicer does not support yet",
+	"gen_v2.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
+	"gen_v2.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
+	"gen_v3.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
+	"gen_v3.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
+	"gen_v3s.zarr merge-h5ad": "is an awkward array, which annslicer does not support yet",
+	"gen_v3s.zarr merge-zarr": "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad merge-h5ad":     "is an awkward array, which annslicer does not support yet",
+	"awk.h5ad merge-zarr":     "is an awkward array, which annslicer does not support yet",
+	"awk_v2.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
+	"awk_v2.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
+	"awk_v3.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
+	"awk_v3.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
+	"awk_v3s.zarr merge-h5ad": "is an awkward array, which annslicer does not support yet",
+	"awk_v3s.zarr merge-zarr": "is an awkward array, which annslicer does not support yet",
 }
 
 // currentSources are the fixtures of make_current_fixtures.py.

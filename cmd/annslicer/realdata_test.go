@@ -21,12 +21,9 @@ var realKnownFailures = map[string]string{
 	// scanpy's bundled dataset is in the pre-0.7 layout (obs, var and the
 	// uns record arrays as HDF5 compound datasets)
 	"10x_pbmc68k_reduced.h5ad": "/obs holds variable-length or reference values other than strings, which annslicer cannot check or slice",
-	// scirpy's AIRR data: an awkward array in obsm (taken by rows on the
-	// tree path; the h5ad builder and merge refuse it)
-	"j_gene_test_data.h5ad slice-h5ad-shuffle": "/obsm/airr is an awkward array, which annslicer does not support yet",
-	"j_gene_test_data.h5ad mount-h5ad":         "/obsm/airr is an awkward array, which annslicer does not support yet",
-	"j_gene_test_data.h5ad merge-h5ad":         "/obsm/airr is an awkward array, which annslicer does not support yet",
-	"j_gene_test_data.h5ad merge-zarr":         "obsm/airr is an awkward array, which annslicer does not support yet",
+	// scirpy's AIRR data: an awkward array in obsm (merge refuses it)
+	"j_gene_test_data.h5ad merge-h5ad": "/obsm/airr is an awkward array, which annslicer does not support yet",
+	"j_gene_test_data.h5ad merge-zarr": "obsm/airr is an awkward array, which annslicer does not support yet",
 }
 
 // realOps: shuffled slices (contiguous ones are what merge starts from),
