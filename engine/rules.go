@@ -53,9 +53,16 @@ func (b *zbuilder) root(g tree.Group) error {
 	}
 	for _, k := range kids {
 		switch k.Name {
-		case "X", "obs":
+		case "X", "obs", "raw.X": // raw.X: anndata < 0.7 kept raw at the root
 			err = b.rowElement(g, k, "")
-		case "layers", "obsm":
+		case "obsm":
+			if !k.IsGroup {
+				// anndata < 0.7: one record array, a row per cell
+				err = b.rowElement(g, k, "")
+				break
+			}
+			err = b.mapping(g, k, "", b.rowElement)
+		case "layers":
 			err = b.mapping(g, k, "", b.rowElement)
 		case "obsp":
 			err = b.mapping(g, k, "", b.graphElement)

@@ -44,7 +44,7 @@ func (g *h5Group) Children() ([]tree.Child, error) {
 	out := make([]tree.Child, 0, len(kids))
 	for _, k := range kids {
 		if k.Other {
-			return nil, fmt.Errorf("%s: %q is neither a group nor a dataset (a committed type or broken link), which zarr cannot hold", g.g.Path, k.Name)
+			return nil, fmt.Errorf("%s: %q is neither a group nor a dataset (a committed type or broken link); annslicer reads only groups and datasets", g.g.Path, k.Name)
 		}
 		out = append(out, tree.Child{Name: k.Name, IsGroup: k.IsGroup})
 	}
@@ -184,9 +184,9 @@ func h5DType(where string, t h5.TypeInfo) (tree.DType, error) {
 		}
 		return tree.DType{Kind: 'S', Size: t.Size, Order: '|'}, nil
 	case h5.ClassReference:
-		return tree.DType{}, fmt.Errorf("%s holds object references, which zarr cannot hold", where)
+		return tree.DType{}, fmt.Errorf("%s holds object references, which annslicer cannot take by rows or write to zarr", where)
 	}
-	return tree.DType{}, fmt.Errorf("%s has an HDF5 type (class %d, %d bytes) that zarr shards do not support", where, t.Class, t.Size)
+	return tree.DType{}, fmt.Errorf("%s has an HDF5 type (class %d, %d bytes) that annslicer cannot take by rows or write to zarr yet", where, t.Class, t.Size)
 }
 
 // h5Attrs converts an object's attributes to JSON as anndata writes them
@@ -210,7 +210,7 @@ func h5Attrs(o *h5.Object) (tree.Attrs, error) {
 		}
 		if err != nil {
 			if v.Type.Class == h5.ClassReference {
-				return nil, fmt.Errorf("%s: attribute %q holds object references, which zarr cannot hold", o.Path, n)
+				return nil, fmt.Errorf("%s: attribute %q holds object references, which annslicer cannot write to zarr", o.Path, n)
 			}
 			return nil, err
 		}
