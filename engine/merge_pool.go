@@ -192,6 +192,6 @@ func (e *pooled) colMap(a *varAxis) (*ColMap, error) {
 // plan's Holds, after the template's arrays).
 type poolCloser struct{ p *pool }
 
-func (c poolCloser) Path() string                { return "" }
+func (c poolCloser) Path() string               { return "" }
 func (c poolCloser) Attrs() (tree.Attrs, error) { return nil, nil }
-func (c poolCloser) Close()                      { c.p.closeAll() }
+func (c poolCloser) Close()                     { c.p.closeAll() }
