@@ -14,7 +14,19 @@ type Plan struct {
 	Cells  int64
 	Groups []PlanGroup // parents before children
 	Arrays []*PlanArray
-	Holds  []Node // source nodes the fills read through, closed by Close
+	Copies []PlanCopy // elements only the source's own format can hold
+	Holds  []Node     // source nodes the fills read through, closed by Close
+}
+
+// PlanCopy is a source element the tree cannot carry (an HDF5 compound
+// dataset in uns): an encoder of the source's format copies it as it is
+// through From.Native (HDF5 H5Ocopy keeps every type); any other encoder
+// fails with Err, why the tree could not carry it.
+type PlanCopy struct {
+	Path     string // in the output
+	From     *Source
+	FromPath string
+	Err      error
 }
 
 // PlanGroup is an output group.

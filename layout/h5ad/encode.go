@@ -102,6 +102,20 @@ func (w *h5writer) write(f *h5.File, z *tree.Plan) error {
 			return err
 		}
 	}
+	for _, c := range z.Copies {
+		src, ok := c.From.Native.(*Source)
+		if !ok {
+			return c.Err
+		}
+		dir, base := parentOf(c.Path)
+		g, ok := w.groups[dir]
+		if !ok {
+			return fmt.Errorf("/%s: parent group missing", c.Path)
+		}
+		if err := g.CopyFrom(src.Root, c.FromPath, base); err != nil {
+			return fmt.Errorf("%s: %v", src.Path, err)
+		}
+	}
 	for _, r := range w.refs {
 		o, err := root.OpenObject(r.obj)
 		if err != nil {

@@ -170,6 +170,9 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 // chunks (every size known up front, bytes made on read), metadata
 // documents and consolidated .zmetadata.
 func Entries(z *tree.Plan) ([]image.Entry, error) {
+	if len(z.Copies) > 0 { // zarr holds none of them
+		return nil, z.Copies[0].Err
+	}
 	var out []image.Entry
 	docs := map[string][]byte{}
 	doc := func(p string, b []byte) {
@@ -221,6 +224,9 @@ func Entries(z *tree.Plan) ([]image.Entry, error) {
 // renames it into place), chunks encoded with codec (nil: uncompressed,
 // the same bytes a mount serves), with consolidated metadata.
 func Write(z *tree.Plan, dir string, codec zarr.Codec) error {
+	if len(z.Copies) > 0 { // zarr holds none of them
+		return z.Copies[0].Err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
