@@ -53,7 +53,9 @@ func (ob *outBuilder) group(p string, attrs tree.Attrs) {
 
 func (ob *outBuilder) array(a *tree.PlanArray) { ob.z.Arrays = append(ob.z.Arrays, a) }
 
-// copy plans the first input's element p as it is.
+// copy plans the first input's element p as it is. What the tree cannot
+// carry (an HDF5 compound dataset) is left to the encoder: one of the
+// input's own format copies it verbatim, others fail saying why.
 func (ob *outBuilder) copy(p string) error {
 	dir, base := splitPath(p)
 	exists, isGroup := stat(ob.m.tpl.root, p)
@@ -65,7 +67,45 @@ func (ob *outBuilder) copy(p string) error {
 		return err
 	}
 	defer done()
-	return ob.b.copyNode(g, tree.Child{Name: base, IsGroup: isGroup}, dir)
+	return ob.copyIn(g, tree.Child{Name: base, IsGroup: isGroup}, dir)
+}
+
+func (ob *outBuilder) copyIn(s tree.Group, k tree.Child, dst string) error {
+	p := tree.Join(dst, k.Name)
+	if !k.IsGroup {
+		groups, arrays := len(ob.z.Groups), len(ob.z.Arrays)
+		err := ob.b.copyNode(s, k, dst)
+		if err != nil && ob.m.tpl.src.Native != nil {
+			ob.z.Groups, ob.z.Arrays = ob.z.Groups[:groups], ob.z.Arrays[:arrays]
+			ob.z.Copies = append(ob.z.Copies, tree.PlanCopy{Path: p, From: ob.m.tpl.src, FromPath: p, Err: err})
+			return nil
+		}
+		return err
+	}
+	sg, err := s.Group(k.Name)
+	if err != nil {
+		return err
+	}
+	defer sg.Close()
+	attrs, err := sg.Attrs()
+	if err != nil {
+		if ob.m.tpl.src.Native == nil {
+			return err
+		}
+		ob.z.Copies = append(ob.z.Copies, tree.PlanCopy{Path: p, From: ob.m.tpl.src, FromPath: p, Err: err})
+		return nil
+	}
+	ob.group(p, attrs)
+	kids, err := sg.Children()
+	if err != nil {
+		return err
+	}
+	for _, c := range kids {
+		if err := ob.copyIn(sg, c, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tplAttrs are the attributes of the first input's array p.
