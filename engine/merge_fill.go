@@ -74,28 +74,50 @@ func (s *stack) fill(p []byte, off int64) error {
 	return nil
 }
 
-// spansFn lets a writer copy file to file the windows lying in one
-// input's part stored as it is.
+// spansFn lets a writer copy file to file the windows whose every part
+// is an input's bytes stored as they are (a window may cover several
+// inputs: each span names its file).
 func (s *stack) spansFn() image.Spans {
 	return func(off, n int64) (*os.File, []image.Span, bool) {
 		if off < int64(len(s.head)) || n <= 0 {
 			return nil, nil, false
 		}
+		end := off + n
+		var all []image.Span
+		var first *os.File
 		k := sort.Search(len(s.segs), func(k int) bool { return s.segs[k].off+s.segs[k].size > off })
-		if k == len(s.segs) {
+		for ; k < len(s.segs) && off < end; k++ {
+			g := s.segs[k]
+			if g.size == 0 {
+				continue
+			}
+			if g.spans == nil {
+				return nil, nil, false
+			}
+			m := min(end, g.off+g.size) - off
+			e, err := s.pool.get(g.in)
+			if err != nil {
+				return nil, nil, false // Fill reports it
+			}
+			// the file stays open: the writer copies before it asks again
+			f, spans, ok := g.spans(e, off-g.off, m)
+			s.pool.put(e)
+			if !ok || len(all)+len(spans) > maxSpans {
+				return nil, nil, false
+			}
+			for _, sp := range spans {
+				sp.File = f
+				all = append(all, sp)
+			}
+			if first == nil {
+				first = f
+			}
+			off += m
+		}
+		if off < end {
 			return nil, nil, false
 		}
-		g := s.segs[k]
-		if g.spans == nil || off+n > g.off+g.size {
-			return nil, nil, false
-		}
-		e, err := s.pool.get(g.in)
-		if err != nil {
-			return nil, nil, false // Fill reports it
-		}
-		// the file stays open: the writer copies before it asks again
-		defer s.pool.put(e)
-		return g.spans(e, off-g.off, n)
+		return first, all, true
 	}
 }
 
