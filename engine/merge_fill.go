@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/annslicer/annslicer/layout/image"
 )
@@ -36,6 +37,11 @@ type stack struct {
 	pool *pool
 	head []byte
 	segs []segment // by offset, after head
+
+	// held are the inputs whose files the last spans name: kept open
+	// (not evicted) until the writer asks again, having copied from them
+	mu   sync.Mutex
+	held []*pooled
 }
 
 func (s *stack) add(in int, size int64, p part, sp partSpans) {
@@ -82,6 +88,12 @@ func (s *stack) spansFn() image.Spans {
 		if off < int64(len(s.head)) || n <= 0 {
 			return nil, nil, false
 		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, e := range s.held {
+			s.pool.put(e)
+		}
+		s.held = s.held[:0]
 		end := off + n
 		var all []image.Span
 		var first *os.File
@@ -99,9 +111,8 @@ func (s *stack) spansFn() image.Spans {
 			if err != nil {
 				return nil, nil, false // Fill reports it
 			}
-			// the file stays open: the writer copies before it asks again
+			s.held = append(s.held, e) // open until the writer asks again
 			f, spans, ok := g.spans(e, off-g.off, m)
-			s.pool.put(e)
 			if !ok || len(all)+len(spans) > maxSpans {
 				return nil, nil, false
 			}

@@ -1,14 +1,18 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/tree"
@@ -277,4 +281,64 @@ func TestMergeRefusesMismatchedInputs(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %q", err, want)
 	}
+}
+
+// A window covering several h5ad inputs is copied file to file: every
+// file its spans name stays open until the writer asks again, however few
+// inputs the pool keeps open.
+func TestMergeSpansKeepTheirFilesOpen(t *testing.T) {
+	dir := t.TempDir()
+	var inputs []string
+	for k, in := range []tinyInput{tinyA, tinyA, tinyA} {
+		p := filepath.Join(dir, fmt.Sprintf("in%d.h5ad", k))
+		extents, err := h5ad.Encode(in.plan(t), p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		inputs = append(inputs, p)
+	}
+	g, err := PlanMerge(inputs, MergeOptions{Join: "outer", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.m.pool.max = 1
+	g.m.pool.evict() // only the template stays open
+	for _, a := range g.Plan.Arrays {
+		if a.Path != "obsm/pca" {
+			continue
+		}
+		size := a.Shape[0] * a.RowElems() * int64(a.DType.Size)
+		want := make([]byte, size)
+		if err := a.Fill(want, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, spans, ok := a.Spans(4, size-8)
+		if !ok {
+			t.Fatal("no spans for plain rows of h5ad inputs")
+		}
+		files := map[*os.File]bool{}
+		var got []byte
+		for _, sp := range spans {
+			b := make([]byte, sp.Len)
+			if _, err := sp.File.ReadAt(b, sp.Off); err != nil {
+				t.Fatalf("reading a span: %v", err)
+			}
+			files[sp.File] = true
+			got = append(got, b...)
+		}
+		if len(files) != 3 || !slices.Equal(got, want[4:size-4]) {
+			t.Errorf("spans over %d files give %v, want %v", len(files), got, want[4:size-4])
+		}
+		return
+	}
+	t.Fatal("no obsm/pca in the plan")
 }
