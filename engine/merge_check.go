@@ -22,15 +22,15 @@ func (g *Merged) Check(out *tree.Source) error {
 	}
 	defer root.Close()
 	var first error
-	m.walk(m.root, func(n *node) {
+	m.walk(m.root, func(n *mnode) {
 		if first != nil || n.dropped != "" {
 			return
 		}
-		switch n.kind {
+		switch n.mkind {
 		case kDense, kCodes07, kStrings:
-			first = checkRows(root, n.path, m.n)
+			first = checkMergedRows(root, n.path, m.n)
 		case kCat:
-			first = checkRows(root, n.path+"/codes", m.n)
+			first = checkMergedRows(root, n.path+"/codes", m.n)
 		case kCSR:
 			first = m.checkCSR(root, n)
 		}
@@ -38,7 +38,7 @@ func (g *Merged) Check(out *tree.Source) error {
 	return first
 }
 
-func checkRows(root tree.Group, p string, n int64) error {
+func checkMergedRows(root tree.Group, p string, n int64) error {
 	a, err := root.Array(p)
 	if err != nil {
 		return err
@@ -50,8 +50,8 @@ func checkRows(root tree.Group, p string, n int64) error {
 	return nil
 }
 
-func (m *merger) checkCSR(root tree.Group, n *node) error {
-	attrs, err := attrsAt(root, n.path)
+func (m *merger) checkCSR(root tree.Group, n *mnode) error {
+	attrs, err := attrsAtPath(root, n.path)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (m *merger) checkCSR(root tree.Group, n *node) error {
 		return fmt.Errorf("%s has shape %v, expected (%d, %d)", n.path, shape, m.n, cols)
 	}
 	for _, a := range []string{"data", "indices"} {
-		if err := checkRows(root, n.path+"/"+a, n.total); err != nil {
+		if err := checkMergedRows(root, n.path+"/"+a, n.total); err != nil {
 			return err
 		}
 	}

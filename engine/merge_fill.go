@@ -17,43 +17,43 @@ import (
 // say where a byte lies), so the encoders' sequential windows cost one
 // read of what they cover, and so would any other order.
 
-// part produces bytes [off, off+len(p)) of one input's part of an array.
-type part func(e *pooled, p []byte, off int64) error
+// mpart produces bytes [off, off+len(p)) of one input's part of an array.
+type mpart func(e *openInput, p []byte, off int64) error
 
-// partSpans says where bytes [off, off+n) of a part lie in the input's
+// mpartSpans says where bytes [off, off+n) of a part lie in the input's
 // file, when they lie there as they are.
-type partSpans func(e *pooled, off, n int64) (*os.File, []image.Span, bool)
+type mpartSpans func(e *openInput, off, n int64) (*os.File, []image.Span, bool)
 
-type segment struct {
+type mseg struct {
 	in        int
 	off, size int64
-	part      part
-	spans     partSpans // may be nil
+	mpart     mpart
+	spans     mpartSpans // may be nil
 }
 
-// stack is an output array made of its inputs' parts, after head (fixed
+// mstack is an output array made of its inputs' parts, after head (fixed
 // leading bytes: indptr's first 0).
-type stack struct {
-	pool *pool
-	head []byte
-	segs []segment // by offset, after head
+type mstack struct {
+	inputPool *inputPool
+	head      []byte
+	segs      []mseg // by offset, after head
 
 	// held are the inputs whose files the last spans name: kept open
 	// (not evicted) until the writer asks again, having copied from them
 	mu   sync.Mutex
-	held []*pooled
+	held []*openInput
 }
 
-func (s *stack) add(in int, size int64, p part, sp partSpans) {
+func (s *mstack) add(in int, size int64, p mpart, sp mpartSpans) {
 	off := int64(len(s.head))
 	if k := len(s.segs); k > 0 {
 		off = s.segs[k-1].off + s.segs[k-1].size
 	}
-	s.segs = append(s.segs, segment{in: in, off: off, size: size, part: p, spans: sp})
+	s.segs = append(s.segs, mseg{in: in, off: off, size: size, mpart: p, spans: sp})
 }
 
-func (s *stack) fill(p []byte, off int64) error {
-	if err := s.pool.ctx.Err(); err != nil {
+func (s *mstack) fill(p []byte, off int64) error {
+	if err := s.inputPool.ctx.Err(); err != nil {
 		return err
 	}
 	end := off + int64(len(p))
@@ -68,7 +68,7 @@ func (s *stack) fill(p []byte, off int64) error {
 			continue
 		}
 		n := min(end, g.off+g.size) - off
-		err := s.pool.with(g.in, func(e *pooled) error { return g.part(e, p[:n], off-g.off) })
+		err := s.inputPool.with(g.in, func(e *openInput) error { return g.mpart(e, p[:n], off-g.off) })
 		if err != nil {
 			return err
 		}
@@ -83,7 +83,7 @@ func (s *stack) fill(p []byte, off int64) error {
 // spansFn lets a writer copy file to file the windows whose every part
 // is an input's bytes stored as they are (a window may cover several
 // inputs: each span names its file).
-func (s *stack) spansFn() image.Spans {
+func (s *mstack) spansFn() image.Spans {
 	return func(off, n int64) (*os.File, []image.Span, bool) {
 		if off < int64(len(s.head)) || n <= 0 {
 			return nil, nil, false
@@ -91,7 +91,7 @@ func (s *stack) spansFn() image.Spans {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, e := range s.held {
-			s.pool.put(e)
+			s.inputPool.put(e)
 		}
 		s.held = s.held[:0]
 		end := off + n
@@ -107,7 +107,7 @@ func (s *stack) spansFn() image.Spans {
 				return nil, nil, false
 			}
 			m := min(end, g.off+g.size) - off
-			e, err := s.pool.get(g.in)
+			e, err := s.inputPool.get(g.in)
 			if err != nil {
 				return nil, nil, false // Fill reports it
 			}
@@ -152,7 +152,7 @@ func byUnits(p []byte, off, unit int64, fn func(buf []byte, u0 int64) error) err
 }
 
 // readAt reads bytes of an input array from byte b0 of its rows.
-func (e *pooled) readAt(path string, p []byte, b0 int64) error {
+func (e *openInput) readAt(path string, p []byte, b0 int64) error {
 	rr, err := e.reader(path)
 	if err != nil {
 		return err
@@ -161,13 +161,13 @@ func (e *pooled) readAt(path string, p []byte, b0 int64) error {
 }
 
 // plainPart reads an input array as it is, from byte b0.
-func plainPart(path string, b0 int64) part {
-	return func(e *pooled, p []byte, off int64) error { return e.readAt(path, p, b0+off) }
+func plainPart(path string, b0 int64) mpart {
+	return func(e *openInput, p []byte, off int64) error { return e.readAt(path, p, b0+off) }
 }
 
 // plainSpans locates an input array's bytes from b0 in its file.
-func plainSpans(path string, b0 int64) partSpans {
-	return func(e *pooled, off, n int64) (*os.File, []image.Span, bool) {
+func plainSpans(path string, b0 int64) mpartSpans {
+	return func(e *openInput, off, n int64) (*os.File, []image.Span, bool) {
 		rr, err := e.reader(path)
 		if err != nil {
 			return nil, nil, false
@@ -207,7 +207,7 @@ func plainSpans(path string, b0 int64) partSpans {
 // convert re-encodes elements of a 1-D integer input array from element
 // e0 as integers of type oc, through f when not nil (an error for a value
 // f cannot map).
-func (e *pooled) convert(path string, e0 int64, oc Ints, f func(int64) (int64, error), p []byte, off int64) error {
+func (e *openInput) convert(path string, e0 int64, oc Ints, f func(int64) (int64, error), p []byte, off int64) error {
 	a, err := e.array(path)
 	if err != nil {
 		return err
@@ -241,7 +241,7 @@ func (e *pooled) convert(path string, e0 int64, oc Ints, f func(int64) (int64, e
 
 // sameInts reports whether the input array at path holds integers of
 // type oc (its bytes can be copied as they are).
-func (e *pooled) sameInts(path string, oc Ints) bool {
+func (e *openInput) sameInts(path string, oc Ints) bool {
 	a, err := e.array(path)
 	if err != nil {
 		return false
@@ -251,8 +251,8 @@ func (e *pooled) sameInts(path string, oc Ints) bool {
 }
 
 // intsPart serves computed integers vals[k] + add as type oc.
-func intsPart(vals []int64, add int64, oc Ints) part {
-	return func(e *pooled, p []byte, off int64) error {
+func intsPart(vals []int64, add int64, oc Ints) mpart {
+	return func(e *openInput, p []byte, off int64) error {
 		return byUnits(p, off, int64(oc.Size), func(buf []byte, u0 int64) error {
 			for j := 0; j*oc.Size < len(buf); j++ {
 				oc.Put(buf[j*oc.Size:], vals[u0+int64(j)]+add)
@@ -266,9 +266,9 @@ func intsPart(vals []int64, add int64, oc Ints) part {
 // (columns remapped, dropped ones left out, rows re-sorted): the data
 // (esz-byte values) when indices is false, else the column indices as oc.
 // rowPtr (kept entries before each row) locates any output entry.
-func csrRowsPart(n *node, i int, indices bool, esz int64, oc Ints) part {
+func csrRowsPart(n *mnode, i int, indices bool, esz int64, oc Ints) mpart {
 	const entWin = 1 << 19
-	return func(e *pooled, p []byte, off int64) error {
+	return func(e *openInput, p []byte, off int64) error {
 		cm, err := e.colMap(n.axis)
 		if err != nil {
 			return err
@@ -348,9 +348,9 @@ func csrRowsPart(n *node, i int, indices bool, esz int64, oc Ints) part {
 
 // denseScatterPart places an input's dense rows (inRB bytes) in wider
 // output rows (cm.NOut elements of esz bytes), at their joined columns.
-func denseScatterPart(path string, cm *ColMap, esz int64) part {
+func denseScatterPart(path string, cm *ColMap, esz int64) mpart {
 	inRB, outRB := int64(len(cm.To))*esz, cm.NOut*esz
-	return func(e *pooled, p []byte, off int64) error {
+	return func(e *openInput, p []byte, off int64) error {
 		rr, err := e.reader(path)
 		if err != nil {
 			return err
@@ -369,9 +369,9 @@ func denseScatterPart(path string, cm *ColMap, esz int64) part {
 
 // denseGraphPart places an input's dense graph rows as its diagonal
 // block: columns [row0, row0+its cells) of rows n cells wide.
-func denseGraphPart(path string, row0, nCells, esz int64) part {
+func denseGraphPart(path string, row0, nCells, esz int64) mpart {
 	outRB := nCells * esz
-	return func(e *pooled, p []byte, off int64) error {
+	return func(e *openInput, p []byte, off int64) error {
 		rr, err := e.reader(path)
 		if err != nil {
 			return err

@@ -27,7 +27,7 @@ func (m *merger) output() (*tree.Plan, error) {
 		err = ob.kids(m.root)
 	}
 	// the pool is released last, after the template's arrays
-	z.Holds = append(z.Holds, poolCloser{m.pool})
+	z.Holds = append(z.Holds, poolCloser{m.inputPool})
 	if err != nil {
 		z.Close()
 		return nil, fmt.Errorf("%s: %w", m.tplPath(), err)
@@ -35,12 +35,12 @@ func (m *merger) output() (*tree.Plan, error) {
 	return z, nil
 }
 
-func (ob *outBuilder) kids(n *node) error {
+func (ob *outBuilder) kids(n *mnode) error {
 	for _, k := range n.kids {
 		if k.dropped != "" {
 			continue
 		}
-		if err := ob.node(k); err != nil {
+		if err := ob.mnode(k); err != nil {
 			return err
 		}
 	}
@@ -57,12 +57,12 @@ func (ob *outBuilder) array(a *tree.PlanArray) { ob.z.Arrays = append(ob.z.Array
 // carry (an HDF5 compound dataset) is left to the encoder: one of the
 // input's own format copies it verbatim, others fail saying why.
 func (ob *outBuilder) copy(p string) error {
-	dir, base := splitPath(p)
-	exists, isGroup := stat(ob.m.tpl.root, p)
+	dir, base := splitElemPath(p)
+	exists, isGroup := statAt(ob.m.tpl.root, p)
 	if !exists {
 		return fmt.Errorf("%s: no such element", p)
 	}
-	g, done, err := groupAt(ob.m.tpl.root, dir)
+	g, done, err := groupAtPath(ob.m.tpl.root, dir)
 	if err != nil {
 		return err
 	}
@@ -118,9 +118,9 @@ func (ob *outBuilder) tplAttrs(p string) (tree.Attrs, error) {
 	return a.Attrs()
 }
 
-func (ob *outBuilder) node(n *node) error {
+func (ob *outBuilder) mnode(n *mnode) error {
 	m := ob.m
-	switch n.kind {
+	switch n.mkind {
 	case kCopy, kSameCopy:
 		return ob.copy(n.path)
 	case kIfSameVar, kVarFrame:
@@ -130,11 +130,11 @@ func (ob *outBuilder) node(n *node) error {
 		if !isGroupAt(m.tpl.root, n.path) {
 			return nil
 		}
-		attrs, err := attrsAt(m.tpl.root, n.path)
+		attrs, err := attrsAtPath(m.tpl.root, n.path)
 		if err != nil {
 			return err
 		}
-		if n.kind == kIfSameVar {
+		if n.mkind == kIfSameVar {
 			ob.group(n.path, attrs)
 			return nil
 		}
@@ -150,7 +150,7 @@ func (ob *outBuilder) node(n *node) error {
 	if err != nil {
 		return err
 	}
-	if n.kind == kStrings {
+	if n.mkind == kStrings {
 		ob.array(&tree.PlanArray{Path: n.path, Attrs: attrs, DType: n.dt, Shape: []int64{m.n}, Strs: n.strs})
 		n.strs = nil
 		return nil
@@ -168,7 +168,7 @@ func (ob *outBuilder) node(n *node) error {
 }
 
 // indexOnly plans a joined var: its index alone, as anndata.concat does.
-func (ob *outBuilder) indexOnly(n *node, attrs tree.Attrs) error {
+func (ob *outBuilder) indexOnly(n *mnode, attrs tree.Attrs) error {
 	idx := tree.AttrString(attrs, "_index")
 	ob.group(n.path, tree.WithAttr(attrs, "column-order", []string{}))
 	iattrs, err := ob.tplAttrs(n.path + "/" + idx)
@@ -184,9 +184,9 @@ func (ob *outBuilder) indexOnly(n *node, attrs tree.Attrs) error {
 	return nil
 }
 
-func (ob *outBuilder) groupNode(n *node) error {
+func (ob *outBuilder) groupNode(n *mnode) error {
 	m := ob.m
-	attrs, err := attrsAt(m.tpl.root, n.path)
+	attrs, err := attrsAtPath(m.tpl.root, n.path)
 	if err != nil {
 		return err
 	}
@@ -223,9 +223,9 @@ func intsOut(same bool, tpl tree.DType, w int) (tree.DType, Ints) {
 	return dt, ic
 }
 
-func (ob *outBuilder) csr(n *node) error {
+func (ob *outBuilder) csr(n *mnode) error {
 	m := ob.m
-	attrs, err := attrsAt(m.tpl.root, n.path)
+	attrs, err := attrsAtPath(m.tpl.root, n.path)
 	if err != nil {
 		return err
 	}
@@ -254,10 +254,10 @@ func (ob *outBuilder) csr(n *node) error {
 	return nil
 }
 
-func (ob *outBuilder) cat(n *node) error {
+func (ob *outBuilder) cat(n *mnode) error {
 	m := ob.m
 	c := n.cat
-	attrs, err := attrsAt(m.tpl.root, n.path)
+	attrs, err := attrsAtPath(m.tpl.root, n.path)
 	if err != nil {
 		return err
 	}

@@ -41,19 +41,19 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("no inputs to merge")
 	}
-	m := &merger{join: o.Join, pool: newPool(o.Open, inputs)}
-	m.pool.ctx = o.Ctx
+	m := &merger{join: o.Join, inputPool: newInputPool(o.Open, inputs)}
+	m.inputPool.ctx = o.Ctx
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			m.pool.closeAll()
+			m.inputPool.closeAll()
 		}
 	}()
 	var err error
-	if m.tpl, err = m.pool.get(0); err != nil {
+	if m.tpl, err = m.inputPool.get(0); err != nil {
 		return nil, err
 	}
 	if err := m.build(); err != nil {
@@ -64,7 +64,7 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 			return nil, err
 		}
 		start := time.Now()
-		if err := m.pool.with(i, func(e *pooled) error { return m.scanInput(i, e) }); err != nil {
+		if err := m.inputPool.with(i, func(e *openInput) error { return m.scanInput(i, e) }); err != nil {
 			return nil, err
 		}
 		in.row0 = m.n
@@ -77,8 +77,8 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	if err := m.remapRows(o.Ctx); err != nil {
 		return nil, err
 	}
-	m.walk(m.root, func(n *node) {
-		if n.dropped != "" || n.kind != kCSR {
+	m.walk(m.root, func(n *mnode) {
+		if n.dropped != "" || n.mkind != kCSR {
 			return
 		}
 		for i := range m.inputs {
@@ -99,11 +99,11 @@ func (m *merger) finish() {
 	for _, a := range m.axes {
 		a.finish()
 	}
-	m.walk(m.root, func(n *node) {
+	m.walk(m.root, func(n *mnode) {
 		if n.dropped != "" {
 			m.warn("%s", n.dropped)
 		}
-		switch n.kind {
+		switch n.mkind {
 		case kIfSameVar:
 			if !n.axis.same && m.nonEmpty(n.path) {
 				m.warn("%s is dropped: %s differs across inputs, and %s is aligned to it", n.path, n.axis.path, n.path)
@@ -170,7 +170,7 @@ func (m *merger) nonEmpty(p string) bool {
 	if !isGroupAt(m.tpl.root, p) {
 		return true
 	}
-	kids, err := children(m.tpl.root, p)
+	kids, err := childrenAt(m.tpl.root, p)
 	return err != nil || len(kids) > 0
 }
 
@@ -179,9 +179,9 @@ func (m *merger) nonEmpty(p string) bool {
 // row: those rows are rebuilt (merge_fill.go), and the output's indptr
 // comes from these counts. O(cells) integers, read once.
 func (m *merger) remapRows(ctx context.Context) error {
-	var csrs []*node
-	m.walk(m.root, func(n *node) {
-		if n.dropped == "" && n.kind == kCSR && n.axis != nil && !n.axis.sameIdx {
+	var csrs []*mnode
+	m.walk(m.root, func(n *mnode) {
+		if n.dropped == "" && n.mkind == kCSR && n.axis != nil && !n.axis.sameIdx {
 			csrs = append(csrs, n)
 		}
 	})
@@ -192,7 +192,7 @@ func (m *merger) remapRows(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := m.pool.with(i, func(e *pooled) error {
+		err := m.inputPool.with(i, func(e *openInput) error {
 			for _, n := range csrs {
 				cm, err := e.colMap(n.axis)
 				if err != nil {
@@ -217,7 +217,7 @@ func (m *merger) remapRows(ctx context.Context) error {
 
 // keptPerRow is, for each row of input i's matrix n, the number of kept
 // entries before it (cumulative, from 0).
-func keptPerRow(e *pooled, n *node, i int, cm *ColMap) ([]int64, error) {
+func keptPerRow(e *openInput, n *mnode, i int, cm *ColMap) ([]int64, error) {
 	indptr, err := e.array(n.path + "/indptr")
 	if err != nil {
 		return nil, err
@@ -243,7 +243,7 @@ func keptPerRow(e *pooled, n *node, i int, cm *ColMap) ([]int64, error) {
 	}
 	ic, _ := intCodecOf(indices.DType())
 	rr := indices.Rows()
-	step := int64(window / ic.Size)
+	step := int64(mergeWindow / ic.Size)
 	var buf []byte
 	r := int64(0)
 	kept := int64(0)

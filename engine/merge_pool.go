@@ -22,20 +22,20 @@ type Opener func(path string) (*tree.Source, error)
 // dozen shards opens each once, few enough for any descriptor limit.
 const poolSize = 32
 
-type pool struct {
+type inputPool struct {
 	ctx   context.Context // cancelled: fills fail, so a writer stops
 	open  Opener
 	paths []string
 	max   int
 
 	mu   sync.Mutex
-	ents map[int]*pooled
+	ents map[int]*openInput
 	tick int64
 }
 
-// pooled is an open input, with the arrays and column maps the fills
+// openInput is an open input, with the arrays and column maps the fills
 // asked of it.
-type pooled struct {
+type openInput struct {
 	i    int
 	src  *tree.Source
 	root tree.Group
@@ -48,12 +48,12 @@ type pooled struct {
 	cms    map[*varAxis]*ColMap
 }
 
-func newPool(open Opener, paths []string) *pool {
-	return &pool{ctx: context.Background(), open: open, paths: paths, max: poolSize, ents: map[int]*pooled{}}
+func newInputPool(open Opener, paths []string) *inputPool {
+	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: poolSize, ents: map[int]*openInput{}}
 }
 
 // get opens input i (or finds it open); put gives it back.
-func (p *pool) get(i int) (*pooled, error) {
+func (p *inputPool) get(i int) (*openInput, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tick++
@@ -72,13 +72,13 @@ func (p *pool) get(i int) (*pooled, error) {
 		src.Close()
 		return nil, fmt.Errorf("%s: %v", src.Path, err)
 	}
-	e := &pooled{i: i, src: src, root: root, refs: 1, used: p.tick,
+	e := &openInput{i: i, src: src, root: root, refs: 1, used: p.tick,
 		arrays: map[string]tree.Array{}, rows: map[string]tree.RowReader{}, cms: map[*varAxis]*ColMap{}}
 	p.ents[i] = e
 	return e, nil
 }
 
-func (p *pool) put(e *pooled) {
+func (p *inputPool) put(e *openInput) {
 	p.mu.Lock()
 	e.refs--
 	p.mu.Unlock()
@@ -86,9 +86,9 @@ func (p *pool) put(e *pooled) {
 
 // evict closes the least recently used idle inputs while too many are
 // open (never the template).
-func (p *pool) evict() {
+func (p *inputPool) evict() {
 	for len(p.ents) >= p.max {
-		var old *pooled
+		var old *openInput
 		for _, e := range p.ents {
 			if e.refs == 0 && e.i != 0 && (old == nil || e.used < old.used) {
 				old = e
@@ -102,7 +102,7 @@ func (p *pool) evict() {
 	}
 }
 
-func (e *pooled) close() {
+func (e *openInput) close() {
 	for _, a := range e.arrays {
 		a.Close()
 	}
@@ -112,7 +112,7 @@ func (e *pooled) close() {
 }
 
 // closeAll releases every input (the plan is done with).
-func (p *pool) closeAll() {
+func (p *inputPool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, e := range p.ents {
@@ -122,7 +122,7 @@ func (p *pool) closeAll() {
 }
 
 // with runs fn on input i, opened for it.
-func (p *pool) with(i int, fn func(e *pooled) error) error {
+func (p *inputPool) with(i int, fn func(e *openInput) error) error {
 	e, err := p.get(i)
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func (p *pool) with(i int, fn func(e *pooled) error) error {
 
 // array is the input's array at path (relative to the root), kept open
 // with the input.
-func (e *pooled) array(path string) (tree.Array, error) {
+func (e *openInput) array(path string) (tree.Array, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if a, ok := e.arrays[path]; ok {
@@ -148,7 +148,7 @@ func (e *pooled) array(path string) (tree.Array, error) {
 }
 
 // reader is the row reader of the input's array at path.
-func (e *pooled) reader(path string) (tree.RowReader, error) {
+func (e *openInput) reader(path string) (tree.RowReader, error) {
 	a, err := e.array(path)
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (e *pooled) reader(path string) (tree.RowReader, error) {
 }
 
 // colMap is how the input's columns land on axis a (nil: where they are).
-func (e *pooled) colMap(a *varAxis) (*ColMap, error) {
+func (e *openInput) colMap(a *varAxis) (*ColMap, error) {
 	if a == nil || a.sameIdx {
 		return nil, nil
 	}
@@ -190,7 +190,7 @@ func (e *pooled) colMap(a *varAxis) (*ColMap, error) {
 
 // poolCloser releases the pool when the plan is closed (the last of the
 // plan's Holds, after the template's arrays).
-type poolCloser struct{ p *pool }
+type poolCloser struct{ p *inputPool }
 
 func (c poolCloser) Path() string               { return "" }
 func (c poolCloser) Attrs() (tree.Attrs, error) { return nil, nil }

@@ -15,27 +15,27 @@ import (
 // made by range from the inputs (merge_fill.go). Every input is read
 // through package tree, so h5ad and zarr inputs mix freely.
 
-type kind int
+type mkind int
 
 const (
-	kGroup     kind = iota // children merged one by one (raw, nullable arrays, ...)
-	kMapping               // layers, obsm, obsp: keys not in every input are dropped
-	kFrame                 // dataframe: columns not in every input are dropped
-	kCopy                  // the first input's element, copied whole (uns, ...)
-	kSameCopy              // copied whole, and must be equal in every input (0.7 __categories)
-	kVarFrame              // var, raw/var: copied when identical everywhere, else the index only
-	kIfSameVar             // varm, varp, raw/varm: copied when var is identical, else dropped
-	kCSR                   // CSR matrix: rows stacked (obsp: block-diagonal)
-	kDense                 // fixed-size array: rows stacked
-	kStrings               // variable-length strings: rows stacked
-	kCat                   // categorical: codes stacked, categories unified
-	kCodes07               // anndata 0.7 categorical codes (categories in __categories)
+	kGroup     mkind = iota // children merged one by one (raw, nullable arrays, ...)
+	kMapping                // layers, obsm, obsp: keys not in every input are dropped
+	kFrame                  // dataframe: columns not in every input are dropped
+	kCopy                   // the first input's element, copied whole (uns, ...)
+	kSameCopy               // copied whole, and must be equal in every input (0.7 __categories)
+	kVarFrame               // var, raw/var: copied when identical everywhere, else the index only
+	kIfSameVar              // varm, varp, raw/varm: copied when var is identical, else dropped
+	kCSR                    // CSR matrix: rows stacked (obsp: block-diagonal)
+	kDense                  // fixed-size array: rows stacked
+	kStrings                // variable-length strings: rows stacked
+	kCat                    // categorical: codes stacked, categories unified
+	kCodes07                // anndata 0.7 categorical codes (categories in __categories)
 )
 
-type node struct {
+type mnode struct {
 	name, path string // member name; path from the root ("obs/cell_type")
-	kind       kind
-	kids       []*node
+	mkind      mkind
+	kids       []*mnode
 	optional   bool     // may be dropped when not in every input
 	dropped    string   // why it is left out
 	axis       *varAxis // its columns are this var's genes (X, layers, raw/X)
@@ -104,14 +104,14 @@ type mergeInput struct {
 }
 
 type merger struct {
-	join   string
-	inputs []*mergeInput
-	n      int64
-	pool   *pool
-	tpl    *pooled // the first input, open for the whole merge
-	root   *node
-	axes   []*varAxis
-	warns  []string
+	join      string
+	inputs    []*mergeInput
+	n         int64
+	inputPool *inputPool
+	tpl       *openInput // the first input, open for the whole merge
+	root      *mnode
+	axes      []*varAxis
+	warns     []string
 }
 
 func (m *merger) warn(format string, a ...any) {
@@ -121,12 +121,12 @@ func (m *merger) warn(format string, a ...any) {
 	}
 }
 
-func child(parent *node, name string, k kind) *node {
+func mchild(parent *mnode, name string, k mkind) *mnode {
 	p := name
 	if parent != nil && parent.path != "" {
 		p = parent.path + "/" + name
 	}
-	n := &node{name: name, path: p, kind: k}
+	n := &mnode{name: name, path: p, mkind: k}
 	if parent != nil {
 		parent.kids = append(parent.kids, n)
 	}
@@ -139,7 +139,7 @@ func (m *merger) tplPath() string { return m.tpl.src.Path }
 
 func (m *merger) build() error {
 	t := m.tpl.root
-	m.root = &node{kind: kGroup}
+	m.root = &mnode{mkind: kGroup}
 	kids, err := t.Children()
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
@@ -156,19 +156,19 @@ func (m *merger) build() error {
 			}
 			err = m.frame(m.root, "obs", false)
 		case "var":
-			child(m.root, "var", kVarFrame).axis = varAx
+			mchild(m.root, "var", kVarFrame).axis = varAx
 		case "layers", "obsm", "obsp":
 			if !k.IsGroup {
-				child(m.root, k.Name, kCopy)
+				mchild(m.root, k.Name, kCopy)
 				continue
 			}
 			err = m.mapping(k.Name, varAx)
 		case "varm", "varp":
-			child(m.root, k.Name, kIfSameVar).axis = varAx
+			mchild(m.root, k.Name, kIfSameVar).axis = varAx
 		case "raw":
 			err = m.raw(k.IsGroup)
 		default: // uns and anything else: the first input's
-			child(m.root, k.Name, kCopy)
+			mchild(m.root, k.Name, kCopy)
 		}
 		if err != nil {
 			return err
@@ -184,8 +184,8 @@ func (m *merger) axis(p string) *varAxis {
 }
 
 func (m *merger) mapping(name string, varAx *varAxis) error {
-	g := child(m.root, name, kMapping)
-	kids, err := children(m.tpl.root, name)
+	g := mchild(m.root, name, kMapping)
+	kids, err := childrenAt(m.tpl.root, name)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
@@ -209,19 +209,19 @@ func (m *merger) mapping(name string, varAx *varAxis) error {
 
 func (m *merger) raw(isGroup bool) error {
 	if !isGroup {
-		child(m.root, "raw", kCopy)
+		mchild(m.root, "raw", kCopy)
 		return nil
 	}
-	g := child(m.root, "raw", kGroup)
+	g := mchild(m.root, "raw", kGroup)
 	g.optional = true
 	ax := m.axis("raw/var")
 	g.shapeAxis = ax
-	attrs, err := attrsAt(m.tpl.root, "raw")
+	attrs, err := attrsAtPath(m.tpl.root, "raw")
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
 	g.enc = tree.Encoding(attrs)
-	kids, err := children(m.tpl.root, "raw")
+	kids, err := childrenAt(m.tpl.root, "raw")
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
@@ -230,28 +230,28 @@ func (m *merger) raw(isGroup bool) error {
 		case "X":
 			err = m.rowElement(g, "X", ax)
 		case "var":
-			child(g, "var", kVarFrame).axis = ax
+			mchild(g, "var", kVarFrame).axis = ax
 		case "varm":
-			child(g, "varm", kIfSameVar).axis = ax
+			mchild(g, "varm", kIfSameVar).axis = ax
 		default:
-			child(g, k.Name, kCopy)
+			mchild(g, k.Name, kCopy)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if !slices.ContainsFunc(g.kids, func(n *node) bool { return n.name == "var" }) {
+	if !slices.ContainsFunc(g.kids, func(n *mnode) bool { return n.name == "var" }) {
 		return fmt.Errorf("%s: raw has no var dataframe; not an AnnData raw element", m.tplPath())
 	}
 	return nil
 }
 
 // rowElement plans an element whose first axis is the cells.
-func (m *merger) rowElement(parent *node, name string, ax *varAxis) error {
-	p := child(parent, name, kDense)
+func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
+	p := mchild(parent, name, kDense)
 	p.axis = ax
 	t := m.tpl.root
-	_, isGroup := stat(t, p.path)
+	_, isGroup := statAt(t, p.path)
 	if !isGroup {
 		a, err := t.Array(p.path)
 		if err != nil {
@@ -266,42 +266,42 @@ func (m *merger) rowElement(parent *node, name string, ax *varAxis) error {
 		_, hasCats := attrs["categories"]
 		switch {
 		case p.dt.Kind == 'O' && len(p.shape) == 1:
-			p.kind, p.axis = kStrings, nil
+			p.mkind, p.axis = kStrings, nil
 		case p.dt.Kind == 'O':
 			return fmt.Errorf("%s: %s holds variable-length or reference data that annslicer cannot merge", m.tplPath(), p.path)
-		case hasCats && parent.kind == kFrame:
-			p.kind, p.axis = kCodes07, nil
+		case hasCats && parent.mkind == kFrame:
+			p.mkind, p.axis = kCodes07, nil
 		}
 		if len(p.shape) < 2 {
 			p.axis = nil
 		}
-		if p.kind == kDense && len(p.shape) > 1 {
+		if p.mkind == kDense && len(p.shape) > 1 {
 			p.cols = p.shape[1]
 		}
 		return nil
 	}
-	attrs, err := attrsAt(t, p.path)
+	attrs, err := attrsAtPath(t, p.path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
 	p.enc = tree.Encoding(attrs)
 	switch p.enc {
 	case "csr_matrix":
-		p.kind = kCSR
+		p.mkind = kCSR
 		return m.csrTemplate(p, attrs)
 	case "csc_matrix":
 		return fmt.Errorf("%s: %s is a CSC matrix, which cannot be merged by rows; convert it to CSR first", m.tplPath(), p.path)
 	case "awkward-array":
 		return fmt.Errorf("%s: %s is an awkward array, which annslicer does not support yet", m.tplPath(), p.path)
 	case "categorical":
-		p.kind, p.axis = kCat, nil
+		p.mkind, p.axis = kCat, nil
 		return nil
 	case "dataframe":
 		parent.kids = parent.kids[:len(parent.kids)-1]
 		return m.frame(parent, name, true)
 	}
-	p.kind, p.axis = kGroup, nil
-	kids, err := children(t, p.path)
+	p.mkind, p.axis = kGroup, nil
+	kids, err := childrenAt(t, p.path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
@@ -313,7 +313,7 @@ func (m *merger) rowElement(parent *node, name string, ax *varAxis) error {
 	return nil
 }
 
-func (m *merger) csrTemplate(p *node, attrs tree.Attrs) error {
+func (m *merger) csrTemplate(p *mnode, attrs tree.Attrs) error {
 	shape, ok := tree.AttrInts(attrs, shapeAttrName(attrs))
 	if !ok || len(shape) != 2 {
 		return fmt.Errorf("%s: %s: sparse matrix without a 2-element shape attribute", m.tplPath(), p.path)
@@ -322,11 +322,11 @@ func (m *merger) csrTemplate(p *node, attrs tree.Attrs) error {
 	return nil
 }
 
-func (m *merger) graphElement(parent *node, name string) error {
-	p := child(parent, name, kDense)
+func (m *merger) graphElement(parent *mnode, name string) error {
+	p := mchild(parent, name, kDense)
 	p.graph = true
 	t := m.tpl.root
-	if _, isGroup := stat(t, p.path); !isGroup {
+	if _, isGroup := statAt(t, p.path); !isGroup {
 		a, err := t.Array(p.path)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", m.tplPath(), p.path, err)
@@ -335,7 +335,7 @@ func (m *merger) graphElement(parent *node, name string) error {
 		a.Close()
 		return nil
 	}
-	attrs, err := attrsAt(t, p.path)
+	attrs, err := attrsAtPath(t, p.path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
@@ -343,22 +343,22 @@ func (m *merger) graphElement(parent *node, name string) error {
 	if p.enc != "csr_matrix" {
 		return fmt.Errorf("%s: %s: obsp element of encoding %q; only CSR and dense graphs can be merged", m.tplPath(), p.path, p.enc)
 	}
-	p.kind = kCSR
+	p.mkind = kCSR
 	return m.csrTemplate(p, attrs)
 }
 
 // frame plans a dataframe: its index, then every column.
-func (m *merger) frame(parent *node, name string, optional bool) error {
-	f := child(parent, name, kFrame)
+func (m *merger) frame(parent *mnode, name string, optional bool) error {
+	f := mchild(parent, name, kFrame)
 	f.optional = optional
 	f.enc = "dataframe"
-	attrs, err := attrsAt(m.tpl.root, f.path)
+	attrs, err := attrsAtPath(m.tpl.root, f.path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
 	idx := tree.AttrString(attrs, "_index")
 	_, ok := attrs["_index"]
-	kids, err := children(m.tpl.root, f.path)
+	kids, err := childrenAt(m.tpl.root, f.path)
 	if err != nil {
 		return fmt.Errorf("%s: %v", m.tplPath(), err)
 	}
@@ -367,7 +367,7 @@ func (m *merger) frame(parent *node, name string, optional bool) error {
 	}
 	for _, k := range kids {
 		if k.Name == "__categories" {
-			child(f, k.Name, kSameCopy)
+			mchild(f, k.Name, kSameCopy)
 			continue
 		}
 		if err := m.rowElement(f, k.Name, nil); err != nil {
@@ -380,7 +380,7 @@ func (m *merger) frame(parent *node, name string, optional bool) error {
 
 // walk visits n and its kept descendants, parents first (dropped ones
 // are visited, not their children).
-func (m *merger) walk(n *node, fn func(*node)) {
+func (m *merger) walk(n *mnode, fn func(*mnode)) {
 	fn(n)
 	for _, k := range n.kids {
 		if k.dropped == "" {

@@ -12,7 +12,7 @@ import (
 // Checking every input against the plan, and recording what it brings.
 
 // scanInput checks input i against the plan and records what it brings.
-func (m *merger) scanInput(i int, e *pooled) error {
+func (m *merger) scanInput(i int, e *openInput) error {
 	m.inputs[i].nobs = e.src.NObs
 	// var first: the genes' count is what X and layers are checked against
 	for _, a := range m.axes {
@@ -33,7 +33,7 @@ func (m *merger) scanInput(i int, e *pooled) error {
 	return m.scan(m.root, e, i)
 }
 
-func (m *merger) errf(e *pooled, format string, a ...any) error {
+func (m *merger) errf(e *openInput, format string, a ...any) error {
 	return fmt.Errorf("%s: %s", e.src.Path, fmt.Sprintf(format, a...))
 }
 
@@ -56,30 +56,30 @@ func elementKind(root tree.Group, p string) string {
 	if !isGroupAt(root, p) {
 		return kindName("", false)
 	}
-	attrs, err := attrsAt(root, p)
+	attrs, err := attrsAtPath(root, p)
 	if err != nil {
 		return "unreadable"
 	}
 	return kindName(tree.Encoding(attrs), true)
 }
 
-func (m *merger) mismatch(e *pooled, p string) error {
+func (m *merger) mismatch(e *openInput, p string) error {
 	return m.errf(e, "%s is %s but %s in %s; inputs must store it the same way to be merged (rewrite one with anndata so both match)",
 		p, elementKind(e.root, p), elementKind(m.tpl.root, p), m.tplPath())
 }
 
-func (m *merger) scan(n *node, e *pooled, i int) error {
+func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	if n.dropped != "" {
 		return nil
 	}
-	if n.path != "" && !has(e.root, n.path) {
+	if n.path != "" && !hasAt(e.root, n.path) {
 		if n.optional {
 			n.dropped = fmt.Sprintf("%s is not in every input (not in %s); left out of the merge", n.path, e.src.Path)
 			return nil
 		}
 		return m.errf(e, "has no %s, which %s has; inputs must have the same elements to be merged", n.path, m.tplPath())
 	}
-	switch n.kind {
+	switch n.mkind {
 	case kCopy, kIfSameVar:
 		return nil
 	case kSameCopy:
@@ -117,7 +117,7 @@ func (m *merger) scan(n *node, e *pooled, i int) error {
 	if len(sh) == 0 || sh[0] != nobs {
 		return m.errf(e, "%s has shape %v but the file has %d cells; it is not a per-cell array", n.path, sh, nobs)
 	}
-	if n.kind == kStrings {
+	if n.mkind == kStrings {
 		if a.DType().Kind != 'O' || len(sh) != 1 {
 			return m.errf(e, "%s is not a string array as in %s; inputs must store it the same way to be merged", n.path, m.tplPath())
 		}
@@ -155,7 +155,7 @@ func (m *merger) scan(n *node, e *pooled, i int) error {
 	if err := checkRowBytes(a.Path(), sh, n.dt.Size); err != nil {
 		return fmt.Errorf("%s: %v", e.src.Path, err)
 	}
-	if n.kind == kCodes07 {
+	if n.mkind == kCodes07 {
 		attrs, err := a.Attrs()
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", e.src.Path, n.path, err)
@@ -167,24 +167,24 @@ func (m *merger) scan(n *node, e *pooled, i int) error {
 	return nil
 }
 
-func (m *merger) scanGroup(n *node, e *pooled, i int) error {
+func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 	if n.path != "" {
 		if !isGroupAt(e.root, n.path) {
 			return m.mismatch(e, n.path)
 		}
-		attrs, err := attrsAt(e.root, n.path)
+		attrs, err := attrsAtPath(e.root, n.path)
 		if err != nil {
 			return fmt.Errorf("%s: %v", e.src.Path, err)
 		}
-		kids, err := children(e.root, n.path)
+		kids, err := childrenAt(e.root, n.path)
 		if err != nil {
 			return fmt.Errorf("%s: %v", e.src.Path, err)
 		}
-		if n.kind != kMapping && tree.Encoding(attrs) != n.enc && n.path != "raw" {
+		if n.mkind != kMapping && tree.Encoding(attrs) != n.enc && n.path != "raw" {
 			return m.mismatch(e, n.path)
 		}
-		if n.kind == kFrame {
-			tattrs, err := attrsAt(m.tpl.root, n.path)
+		if n.mkind == kFrame {
+			tattrs, err := attrsAtPath(m.tpl.root, n.path)
 			if err != nil {
 				return err
 			}
@@ -193,19 +193,19 @@ func (m *merger) scanGroup(n *node, e *pooled, i int) error {
 				return m.errf(e, "%s keeps its index in %q but %s in %q; rewrite one with anndata", n.path, idx, m.tplPath(), tidx)
 			}
 		}
-		if n.kind == kMapping || n.kind == kFrame {
+		if n.mkind == kMapping || n.mkind == kFrame {
 			for _, k := range kids {
 				if k.Name == "__categories" {
 					continue
 				}
-				if !slices.ContainsFunc(n.kids, func(c *node) bool { return c.name == k.Name }) {
+				if !slices.ContainsFunc(n.kids, func(c *mnode) bool { return c.name == k.Name }) {
 					m.warn("%s/%s is not in every input (not in %s); left out of the merge", n.path, k.Name, m.tplPath())
 				}
 			}
 		}
 	} else if i > 0 {
 		for _, name := range []string{"X", "layers", "obsm", "obsp", "raw"} {
-			if !has(m.tpl.root, name) && has(e.root, name) {
+			if !hasAt(m.tpl.root, name) && hasAt(e.root, name) {
 				m.warn("%s is not in every input (not in %s); left out of the merge", name, m.tplPath())
 			}
 		}
@@ -220,11 +220,11 @@ func (m *merger) scanGroup(n *node, e *pooled, i int) error {
 
 // groupOf reads the attributes of group p of input e, which must be a
 // group of encoding enc as in the first input.
-func (m *merger) groupOf(e *pooled, p, enc string) (tree.Attrs, error) {
+func (m *merger) groupOf(e *openInput, p, enc string) (tree.Attrs, error) {
 	if !isGroupAt(e.root, p) {
 		return nil, m.mismatch(e, p)
 	}
-	attrs, err := attrsAt(e.root, p)
+	attrs, err := attrsAtPath(e.root, p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", e.src.Path, err)
 	}
@@ -234,7 +234,7 @@ func (m *merger) groupOf(e *pooled, p, enc string) (tree.Attrs, error) {
 	return attrs, nil
 }
 
-func (m *merger) scanCSR(n *node, e *pooled, i int) error {
+func (m *merger) scanCSR(n *mnode, e *openInput, i int) error {
 	attrs, err := m.groupOf(e, n.path, "csr_matrix")
 	if err != nil {
 		return err
@@ -299,7 +299,7 @@ func (m *merger) scanCSR(n *node, e *pooled, i int) error {
 	return nil
 }
 
-func (m *merger) scanCat(n *node, e *pooled, i int) error {
+func (m *merger) scanCat(n *mnode, e *openInput, i int) error {
 	attrs, err := m.groupOf(e, n.path, "categorical")
 	if err != nil {
 		return err
@@ -380,7 +380,7 @@ func strKind(s bool) string {
 }
 
 // scanVar takes an input's var names and compares its var with the first's.
-func (m *merger) scanVar(a *varAxis, e *pooled, i int, names []string, idx string) error {
+func (m *merger) scanVar(a *varAxis, e *openInput, i int, names []string, idx string) error {
 	a.nIn[i] = int64(len(names))
 	if i == 0 {
 		a.first, a.index, a.same, a.sameIdx = names, idx, true, true

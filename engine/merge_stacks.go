@@ -14,7 +14,7 @@ import (
 
 // denseStack stacks a dense array's rows (obsp: as diagonal blocks; joined
 // on var: scattered to the output's columns).
-func (ob *outBuilder) denseStack(n *node, shape []int64) *stack {
+func (ob *outBuilder) denseStack(n *mnode, shape []int64) *mstack {
 	m := ob.m
 	esz := int64(n.dt.Size)
 	outRB := esz
@@ -22,10 +22,10 @@ func (ob *outBuilder) denseStack(n *node, shape []int64) *stack {
 		outRB *= d
 	}
 	path := n.path
-	s := &stack{pool: m.pool}
+	s := &mstack{inputPool: m.inputPool}
 	for i, in := range m.inputs {
 		row0 := in.row0
-		p := func(e *pooled, p []byte, off int64) error {
+		p := func(e *openInput, p []byte, off int64) error {
 			if n.graph {
 				return denseGraphPart(path, row0, m.n, esz)(e, p, off)
 			}
@@ -41,9 +41,9 @@ func (ob *outBuilder) denseStack(n *node, shape []int64) *stack {
 			}
 			return e.readAt(path, p, off)
 		}
-		var sp partSpans
+		var sp mpartSpans
 		if !n.graph {
-			sp = func(e *pooled, off, k int64) (*os.File, []image.Span, bool) {
+			sp = func(e *openInput, off, k int64) (*os.File, []image.Span, bool) {
 				if cm, err := e.colMap(n.axis); err != nil || cm != nil {
 					return nil, nil, false
 				}
@@ -57,11 +57,11 @@ func (ob *outBuilder) denseStack(n *node, shape []int64) *stack {
 
 // csrStacks stack a sparse matrix's data, indices and indptr (output
 // integer types oi and op).
-func (ob *outBuilder) csrStacks(n *node, oi, op Ints) (data, indices, indptr *stack) {
+func (ob *outBuilder) csrStacks(n *mnode, oi, op Ints) (data, indices, indptr *mstack) {
 	m := ob.m
 	esz := int64(n.dt.Size)
 	dataPath, idxPath, ptrPath := n.path+"/data", n.path+"/indices", n.path+"/indptr"
-	data, indices, indptr = &stack{pool: m.pool}, &stack{pool: m.pool}, &stack{pool: m.pool}
+	data, indices, indptr = &mstack{inputPool: m.inputPool}, &mstack{inputPool: m.inputPool}, &mstack{inputPool: m.inputPool}
 	indptr.head = make([]byte, op.Size) // row 0 starts at entry 0
 	for i, in := range m.inputs {
 		p0, base, nobs, row0 := n.p0[i], n.base[i], in.nobs, in.row0
@@ -73,14 +73,14 @@ func (ob *outBuilder) csrStacks(n *node, oi, op Ints) (data, indices, indptr *st
 			continue
 		}
 		data.add(i, n.nnz[i]*esz, plainPart(dataPath, p0*esz), plainSpans(dataPath, p0*esz))
-		plain := func(e *pooled) bool {
+		plain := func(e *openInput) bool {
 			if n.graph || !e.sameInts(idxPath, oi) {
 				return false
 			}
 			cm, err := e.colMap(n.axis)
 			return err == nil && cm == nil
 		}
-		idx := func(e *pooled, p []byte, off int64) error {
+		idx := func(e *openInput, p []byte, off int64) error {
 			if plain(e) {
 				return e.readAt(idxPath, p, p0*int64(oi.Size)+off)
 			}
@@ -105,7 +105,7 @@ func (ob *outBuilder) csrStacks(n *node, oi, op Ints) (data, indices, indptr *st
 			}
 			return e.convert(idxPath, p0, oi, f, p, off)
 		}
-		idxSpans := func(e *pooled, off, k int64) (*os.File, []image.Span, bool) {
+		idxSpans := func(e *openInput, off, k int64) (*os.File, []image.Span, bool) {
 			if !plain(e) {
 				return nil, nil, false
 			}
@@ -113,7 +113,7 @@ func (ob *outBuilder) csrStacks(n *node, oi, op Ints) (data, indices, indptr *st
 		}
 		indices.add(i, n.nnz[i]*int64(oi.Size), idx, idxSpans)
 		shift := func(v int64) (int64, error) { return v - p0 + base, nil }
-		indptr.add(i, nobs*int64(op.Size), func(e *pooled, p []byte, off int64) error {
+		indptr.add(i, nobs*int64(op.Size), func(e *openInput, p []byte, off int64) error {
 			return e.convert(ptrPath, 1, op, shift, p, off)
 		}, nil)
 	}
@@ -122,11 +122,11 @@ func (ob *outBuilder) csrStacks(n *node, oi, op Ints) (data, indices, indptr *st
 
 // codesStack stacks a categorical's codes, renumbered into the union of
 // categories when they differ, widened when the union needs it.
-func (ob *outBuilder) codesStack(n *node, oc Ints) *stack {
+func (ob *outBuilder) codesStack(n *mnode, oc Ints) *mstack {
 	m := ob.m
 	c := n.cat
 	path := n.path + "/codes"
-	s := &stack{pool: m.pool}
+	s := &mstack{inputPool: m.inputPool}
 	for i, in := range m.inputs {
 		var f func(int64) (int64, error)
 		if c.differ {
@@ -141,14 +141,14 @@ func (ob *outBuilder) codesStack(n *node, oc Ints) *stack {
 				return int64(to[v]), nil
 			}
 		}
-		plain := func(e *pooled) bool { return f == nil && e.sameInts(path, oc) }
-		p := func(e *pooled, p []byte, off int64) error {
+		plain := func(e *openInput) bool { return f == nil && e.sameInts(path, oc) }
+		p := func(e *openInput, p []byte, off int64) error {
 			if plain(e) {
 				return e.readAt(path, p, off)
 			}
 			return e.convert(path, 0, oc, f, p, off)
 		}
-		sp := func(e *pooled, off, k int64) (*os.File, []image.Span, bool) {
+		sp := func(e *openInput, off, k int64) (*os.File, []image.Span, bool) {
 			if !plain(e) {
 				return nil, nil, false
 			}

@@ -310,8 +310,8 @@ func TestMergeSpansKeepTheirFilesOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	g.m.pool.max = 1
-	g.m.pool.evict() // only the template stays open
+	g.m.inputPool.max = 1
+	g.m.inputPool.evict() // only the template stays open
 	for _, a := range g.Plan.Arrays {
 		if a.Path != "obsm/pca" {
 			continue

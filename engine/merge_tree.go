@@ -13,16 +13,16 @@ import (
 
 // Reading a merge input's elements by path through package tree.
 
-func splitPath(p string) (dir, base string) {
+func splitElemPath(p string) (dir, base string) {
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
 		return p[:i], p[i+1:]
 	}
 	return "", p
 }
 
-// groupAt opens the group at path p ("" is the root itself, not to be
+// groupAtPath opens the group at path p ("" is the root itself, not to be
 // closed: close is a no-op then).
-func groupAt(root tree.Group, p string) (g tree.Group, close func(), err error) {
+func groupAtPath(root tree.Group, p string) (g tree.Group, close func(), err error) {
 	if p == "" {
 		return root, func() {}, nil
 	}
@@ -33,13 +33,13 @@ func groupAt(root tree.Group, p string) (g tree.Group, close func(), err error) 
 	return g, g.Close, nil
 }
 
-// stat reports whether element p exists, and whether it is a group.
-func stat(root tree.Group, p string) (exists, isGroup bool) {
+// statAt reports whether element p exists, and whether it is a group.
+func statAt(root tree.Group, p string) (exists, isGroup bool) {
 	if p == "" {
 		return true, true
 	}
-	dir, base := splitPath(p)
-	g, done, err := groupAt(root, dir)
+	dir, base := splitElemPath(p)
+	g, done, err := groupAtPath(root, dir)
 	if err != nil {
 		return false, false
 	}
@@ -56,19 +56,19 @@ func stat(root tree.Group, p string) (exists, isGroup bool) {
 	return false, false
 }
 
-func has(root tree.Group, p string) bool {
-	ok, _ := stat(root, p)
+func hasAt(root tree.Group, p string) bool {
+	ok, _ := statAt(root, p)
 	return ok
 }
 
 func isGroupAt(root tree.Group, p string) bool {
-	_, g := stat(root, p)
+	_, g := statAt(root, p)
 	return g
 }
 
-// attrsAt reads the attributes of group p.
-func attrsAt(root tree.Group, p string) (tree.Attrs, error) {
-	g, done, err := groupAt(root, p)
+// attrsAtPath reads the attributes of group p.
+func attrsAtPath(root tree.Group, p string) (tree.Attrs, error) {
+	g, done, err := groupAtPath(root, p)
 	if err != nil {
 		return nil, err
 	}
@@ -76,10 +76,10 @@ func attrsAt(root tree.Group, p string) (tree.Attrs, error) {
 	return g.Attrs()
 }
 
-// children lists group p's members, sorted by name (HDF5 and zarr list
+// childrenAt lists group p's members, sorted by name (HDF5 and zarr list
 // them in different orders).
-func children(root tree.Group, p string) ([]tree.Child, error) {
-	g, done, err := groupAt(root, p)
+func childrenAt(root tree.Group, p string) ([]tree.Child, error) {
+	g, done, err := groupAtPath(root, p)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func outInts(w int) tree.DType {
 
 // varIndex reads a var dataframe's index and the name of its array.
 func varIndex(src *tree.Source, root tree.Group, p string) ([]string, string, error) {
-	attrs, err := attrsAt(root, p)
+	attrs, err := attrsAtPath(root, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %v", src.Path, err)
 	}
@@ -155,30 +155,30 @@ func sameElement(a, b tree.Group, p, skip string) (bool, error) {
 	if p == skip {
 		return true, nil
 	}
-	ea, ga := stat(a, p)
-	eb, gb := stat(b, p)
+	ea, ga := statAt(a, p)
+	eb, gb := statAt(b, p)
 	if ea != eb || ga != gb {
 		return false, nil
 	}
 	if !ga {
 		return sameArray(a, b, p)
 	}
-	aa, err := attrsAt(a, p)
+	aa, err := attrsAtPath(a, p)
 	if err != nil {
 		return false, err
 	}
-	ab, err := attrsAt(b, p)
+	ab, err := attrsAtPath(b, p)
 	if err != nil {
 		return false, err
 	}
 	if !sameAttrs(aa, ab) {
 		return false, nil
 	}
-	ka, err := children(a, p)
+	ka, err := childrenAt(a, p)
 	if err != nil {
 		return false, err
 	}
-	kb, err := children(b, p)
+	kb, err := childrenAt(b, p)
 	if err != nil {
 		return false, err
 	}
@@ -257,7 +257,7 @@ func sameArray(ra, rb tree.Group, p string) (bool, error) {
 	}
 	ka, kb := a.Rows(), b.Rows()
 	rows := a.Shape()[0]
-	step := max(1, int64(window)/max(1, ka.RowBytes()))
+	step := max(1, int64(mergeWindow)/max(1, ka.RowBytes()))
 	for r := int64(0); r < rows; r += step {
 		k := min(step, rows-r)
 		ba, bb := make([]byte, k*ka.RowBytes()), make([]byte, k*kb.RowBytes())
@@ -275,4 +275,4 @@ func sameArray(ra, rb tree.Group, p string) (bool, error) {
 }
 
 // mergeWindow bounds the bytes a fill or a comparison reads at once.
-const window = 8 << 20
+const mergeWindow = 8 << 20
