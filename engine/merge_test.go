@@ -202,61 +202,66 @@ func TestMergeRulesOnZarrAndH5ADInputs(t *testing.T) {
 		// inner: g1 (A's) and g3 (B's) are dropped with their entries
 		{"inner", []string{"g0", "g2"}, []int64{0, 2, 2, 2, 4, 4}, []int64{0, 1, 0, 1}, []float64{1, 2, 6, 4}},
 	} {
-		t.Run(c.join, func(t *testing.T) {
-			g, err := PlanMerge(inputs, MergeOptions{Join: c.join, Open: openTiny})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
-			z := g.Plan
-			if z.Cells != 5 {
-				t.Errorf("%d cells, want 5", z.Cells)
-			}
-			if _, _, s := planned(t, z, "obs/_index"); !slices.Equal(s, []string{"a0", "a1", "a2", "b0", "b1"}) {
-				t.Errorf("obs names %v", s)
-			}
-			if _, _, s := planned(t, z, "var/_index"); !slices.Equal(s, c.genes) {
-				t.Errorf("var names %v, want %v", s, c.genes)
-			}
-			dt, b, _ := planned(t, z, "X/indptr")
-			if got := ints64(t, dt, b); !slices.Equal(got, c.indptr) {
-				t.Errorf("X/indptr %v, want %v", got, c.indptr)
-			}
-			dt, b, _ = planned(t, z, "X/indices")
-			if got := ints64(t, dt, b); !slices.Equal(got, c.indices) {
-				t.Errorf("X/indices %v, want %v", got, c.indices)
-			}
-			if _, b, _ = planned(t, z, "X/data"); !slices.Equal(floats32(b), c.data) {
-				t.Errorf("X/data %v, want %v", floats32(b), c.data)
-			}
-			// categories: the sorted union; B's codes renumbered
-			if _, _, s := planned(t, z, "obs/ct/categories"); !slices.Equal(s, []string{"x", "y", "z"}) {
-				t.Errorf("categories %v", s)
-			}
-			dt, b, _ = planned(t, z, "obs/ct/codes")
-			if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 0, 2, 1}) {
-				t.Errorf("codes %v", got)
-			}
-			// obsp: block-diagonal, B's columns shifted by A's cells
-			dt, b, _ = planned(t, z, "obsp/conn/indptr")
-			if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 1, 1, 1, 2}) {
-				t.Errorf("obsp indptr %v", got)
-			}
-			dt, b, _ = planned(t, z, "obsp/conn/indices")
-			if got := ints64(t, dt, b); !slices.Equal(got, []int64{1, 3}) {
-				t.Errorf("obsp indices %v", got)
-			}
-			if _, b, _ = planned(t, z, "obsm/pca"); !slices.Equal(floats32(b), []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
-				t.Errorf("obsm/pca %v", floats32(b))
-			}
-			for _, p := range z.Groups {
-				if p.Path == "X" {
-					if sh, _ := tree.AttrInts(p.Attrs, "shape"); !slices.Equal(sh, []int64{5, int64(len(c.genes))}) {
-						t.Errorf("X shape %v", sh)
+		// the second time, inputs are reopened for each read
+		for _, open := range []int{poolSize, 1} {
+			t.Run(fmt.Sprintf("%s_%d_open", c.join, open), func(t *testing.T) {
+				g, err := PlanMerge(inputs, MergeOptions{Join: c.join, Open: openTiny})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close()
+				g.m.inputPool.max = open
+				g.m.inputPool.evict()
+				z := g.Plan
+				if z.Cells != 5 {
+					t.Errorf("%d cells, want 5", z.Cells)
+				}
+				if _, _, s := planned(t, z, "obs/_index"); !slices.Equal(s, []string{"a0", "a1", "a2", "b0", "b1"}) {
+					t.Errorf("obs names %v", s)
+				}
+				if _, _, s := planned(t, z, "var/_index"); !slices.Equal(s, c.genes) {
+					t.Errorf("var names %v, want %v", s, c.genes)
+				}
+				dt, b, _ := planned(t, z, "X/indptr")
+				if got := ints64(t, dt, b); !slices.Equal(got, c.indptr) {
+					t.Errorf("X/indptr %v, want %v", got, c.indptr)
+				}
+				dt, b, _ = planned(t, z, "X/indices")
+				if got := ints64(t, dt, b); !slices.Equal(got, c.indices) {
+					t.Errorf("X/indices %v, want %v", got, c.indices)
+				}
+				if _, b, _ = planned(t, z, "X/data"); !slices.Equal(floats32(b), c.data) {
+					t.Errorf("X/data %v, want %v", floats32(b), c.data)
+				}
+				// categories: the sorted union; B's codes renumbered
+				if _, _, s := planned(t, z, "obs/ct/categories"); !slices.Equal(s, []string{"x", "y", "z"}) {
+					t.Errorf("categories %v", s)
+				}
+				dt, b, _ = planned(t, z, "obs/ct/codes")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 0, 2, 1}) {
+					t.Errorf("codes %v", got)
+				}
+				// obsp: block-diagonal, B's columns shifted by A's cells
+				dt, b, _ = planned(t, z, "obsp/conn/indptr")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 1, 1, 1, 2}) {
+					t.Errorf("obsp indptr %v", got)
+				}
+				dt, b, _ = planned(t, z, "obsp/conn/indices")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{1, 3}) {
+					t.Errorf("obsp indices %v", got)
+				}
+				if _, b, _ = planned(t, z, "obsm/pca"); !slices.Equal(floats32(b), []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+					t.Errorf("obsm/pca %v", floats32(b))
+				}
+				for _, p := range z.Groups {
+					if p.Path == "X" {
+						if sh, _ := tree.AttrInts(p.Attrs, "shape"); !slices.Equal(sh, []int64{5, int64(len(c.genes))}) {
+							t.Errorf("X shape %v", sh)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
