@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/annslicer/annslicer/tree"
@@ -59,9 +60,15 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	if err := m.build(); err != nil {
 		return nil, err
 	}
+	// the next input is opened (and checked) while this one is scanned
+	var ahead sync.WaitGroup
+	defer ahead.Wait()
 	for i, in := range m.inputs {
 		if err := o.Ctx.Err(); err != nil {
 			return nil, err
+		}
+		if i+1 < len(m.inputs) {
+			m.inputPool.prefetch(i+1, &ahead)
 		}
 		start := time.Now()
 		if err := m.inputPool.with(i, func(e *openInput) error { return m.scanInput(i, e) }); err != nil {

@@ -28,9 +28,11 @@ type inputPool struct {
 	paths []string
 	max   int
 
-	mu   sync.Mutex
-	ents map[int]*openInput
-	tick int64
+	mu      sync.Mutex
+	ents    map[int]*openInput
+	loading map[int]chan struct{} // inputs being opened
+	tick    int64
+	closed  bool
 }
 
 // openInput is an open input, with the arrays and column maps the fills
@@ -49,20 +51,52 @@ type openInput struct {
 }
 
 func newInputPool(open Opener, paths []string) *inputPool {
-	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: poolSize, ents: map[int]*openInput{}}
+	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: poolSize, ents: map[int]*openInput{}, loading: map[int]chan struct{}{}}
 }
 
-// get opens input i (or finds it open); put gives it back.
+// get opens input i (or finds it open, or waits while another caller
+// opens it); put gives it back. Opening happens outside the lock, so a
+// scan may open the next input while fills read others.
 func (p *inputPool) get(i int) (*openInput, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.tick++
-	if e, ok := p.ents[i]; ok {
-		e.refs++
-		e.used = p.tick
-		return e, nil
+	for {
+		p.tick++
+		if e, ok := p.ents[i]; ok {
+			e.refs++
+			e.used = p.tick
+			p.mu.Unlock()
+			return e, nil
+		}
+		ch, busy := p.loading[i]
+		if !busy {
+			break
+		}
+		p.mu.Unlock()
+		<-ch
+		p.mu.Lock()
 	}
+	ch := make(chan struct{})
+	p.loading[i] = ch
 	p.evict()
+	p.mu.Unlock()
+	e, err := p.load(i)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.loading, i)
+	close(ch)
+	if err == nil && p.closed {
+		e.close()
+		err = fmt.Errorf("%s: the merge is over", p.paths[i])
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.refs, e.used = 1, p.tick
+	p.ents[i] = e
+	return e, nil
+}
+
+func (p *inputPool) load(i int) (*openInput, error) {
 	src, err := p.open(p.paths[i])
 	if err != nil {
 		return nil, err
@@ -72,10 +106,20 @@ func (p *inputPool) get(i int) (*openInput, error) {
 		src.Close()
 		return nil, fmt.Errorf("%s: %v", src.Path, err)
 	}
-	e := &openInput{i: i, src: src, root: root, refs: 1, used: p.tick,
-		arrays: map[string]tree.Array{}, rows: map[string]tree.RowReader{}, cms: map[*varAxis]*ColMap{}}
-	p.ents[i] = e
-	return e, nil
+	return &openInput{i: i, src: src, root: root,
+		arrays: map[string]tree.Array{}, rows: map[string]tree.RowReader{}, cms: map[*varAxis]*ColMap{}}, nil
+}
+
+// prefetch opens input i in the background (an error is the caller's to
+// meet when it gets the input itself).
+func (p *inputPool) prefetch(i int, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if e, err := p.get(i); err == nil {
+			p.put(e)
+		}
+	}()
 }
 
 func (p *inputPool) put(e *openInput) {
@@ -115,6 +159,7 @@ func (e *openInput) close() {
 func (p *inputPool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for i, e := range p.ents {
 		e.close()
 		delete(p.ents, i)
