@@ -3,10 +3,16 @@ package materialize
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/annslicer/annslicer/engine"
-	"github.com/annslicer/annslicer/layout/h5"
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/tree"
 )
 
 // MergeOptions of a merge.
@@ -15,20 +21,31 @@ type MergeOptions struct {
 	Overwrite bool
 	Warn      func(msg string) // hears about elements left out; may be nil
 	Progress  Progress         // one "shard" per input; may be nil
-	Ctx       context.Context  // cancelled (Ctrl-C): stop between inputs, leave nothing new
+	Ctx       context.Context  // cancelled (Ctrl-C): stop, leave nothing new
 	Log       func(msg string) // housekeeping (--debug); may be nil
+	// Compression of the output: for .h5ad "" (none: arrays copied in
+	// place, in the kernel where they can), "gzip" or "lzf"; for .zarr a
+	// zarr codec name ("" is anndata's Blosc lz4).
+	Compression string
 }
 
-// Merge writes the inputs, cells stacked in input order, to output (.h5ad,
-// or .zarr by its extension; inputs of either format, see merge_zarr.go).
+// zarrCacheBytes bounds the decoded chunks of the zarr inputs.
+const zarrCacheBytes = 128 << 20
+
+func isZarrPath(p string) bool { return strings.HasSuffix(strings.TrimRight(p, "/"), ".zarr") }
+
+// Merge writes the inputs (.h5ad files and .zarr stores, any mix), cells
+// stacked in input order, to output (.h5ad, or .zarr by its extension).
 //
-// It streams: the output's skeleton (groups, attributes, small elements)
-// is written with libhdf5 with every large array allocated in place, then
-// each input's arrays are copied into their extents (copy_file_range where
-// the bytes can move as they are, windows of a few MB where indices are
-// remapped or integers widened). Memory is bounded by one input's
-// per-cell strings and a few windows, whatever the number of inputs.
-// The output is an output set of one (outset.go): written in a staging
+// The engine checks every input and plans the merge as one element tree
+// (engine.PlanMerge) whose arrays read the inputs by range; the output's
+// encoder writes it: an .h5ad's skeleton with libhdf5, every large array
+// then copied into its place (copy_file_range where an input's bytes move
+// as they are, windows of a few MB where indices are remapped or widened),
+// or a .zarr store's chunks encoded on every core. Memory is bounded by
+// the output's per-cell strings and row tables and a few windows, whatever
+// the number of inputs (a bounded number of them are open at once). The
+// output is an output set of one (outset.go): written in a staging
 // directory, checked (shapes, indptr), then renamed into place; on any
 // error or interrupt nothing is left behind and an existing OUTPUT is
 // unchanged.
@@ -45,204 +62,142 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	if o.Ctx == nil {
 		o.Ctx = context.Background()
 	}
-	if needsZarrMerge(output, inputs) {
-		return mergeZarr(output, inputs, o) // see merge_zarr.go
+	zout := isZarrPath(output)
+	output = strings.TrimRight(output, "/")
+	if output == "" {
+		return fmt.Errorf("no output name")
+	}
+	if zout {
+		if st, err := os.Lstat(output); err == nil && o.Overwrite && !st.IsDir() {
+			return fmt.Errorf("%s: exists and is not a directory (a .zarr store is a directory); remove it first", output)
+		}
+	}
+	var codec zarr.Codec
+	switch {
+	case zout:
+		if codec, err = zarrad.CodecByName(o.Compression); err != nil {
+			return err
+		}
+	case o.Compression != "" && o.Compression != "gzip" && o.Compression != "lzf":
+		return fmt.Errorf("unknown compression %q (use gzip or lzf)", o.Compression)
 	}
 	set, err := NewSet([]string{output}, SetOptions{Overwrite: o.Overwrite, Inputs: inputs, Log: o.Log})
 	if err != nil {
 		return err
 	}
 	defer set.Abort()
-	if err := mergeH5AD(set.Temp(0), inputs, o); err != nil {
+	type scanned struct {
+		path  string
+		cells int64
+		took  time.Duration
+	}
+	var done []scanned
+	cache := zarr.NewCache(zarrCacheBytes)
+	plan, err := engine.PlanMerge(inputs, engine.MergeOptions{
+		Join: o.Join, Ctx: o.Ctx,
+		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
+		Scanned: func(i int, p string, cells int64, took time.Duration) {
+			done = append(done, scanned{p, cells, took})
+		},
+	})
+	if err != nil {
 		return set.Err(err)
+	}
+	defer plan.Close()
+	if o.Warn != nil {
+		for _, w := range plan.Warnings {
+			o.Warn(w)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress.Begin(len(inputs), plan.Plan.Cells)
+		for k, s := range done {
+			o.Progress.ShardDone(k, s.path, s.cells, s.took)
+		}
+		defer o.Progress.End()
+	}
+	tmp := set.Temp(0)
+	if zout {
+		err = writeMergedZarr(plan, tmp, codec, o)
+	} else {
+		err = writeMergedH5AD(plan, tmp, o)
+	}
+	if err != nil {
+		return set.Err(err)
+	}
+	if err := o.Ctx.Err(); err != nil {
+		return set.Err(err)
+	}
+	if err := checkMerged(plan, tmp, zout); err != nil {
+		return set.Err(fmt.Errorf("%s: the merged output failed its check (%v); nothing was written", output, err))
 	}
 	return set.Err(set.Commit(o.Ctx))
 }
 
-// mergeH5AD writes the merge of h5ad inputs as the file tmp, and checks it.
-func mergeH5AD(tmp string, inputs []string, o MergeOptions) (err error) {
-	m := &merger{o: o}
-	for _, p := range inputs {
-		m.inputs = append(m.inputs, &mergeInput{path: p})
+// openInput opens a merge input by its extension.
+func openInput(p string, cache *zarr.Cache) (*tree.Source, error) {
+	if isZarrPath(p) {
+		return zarrad.OpenTree(p, cache)
 	}
-	if m.tpl, err = h5ad.Open(inputs[0]); err != nil {
-		return err
+	src, err := h5ad.Open(p)
+	if err != nil {
+		return nil, err
 	}
-	defer m.tpl.Close()
-	if err := m.plan(); err != nil {
-		return err
-	}
-	if o.Warn != nil {
-		for _, w := range m.warns {
-			o.Warn(w)
-		}
-	}
-	if err := m.write(tmp); err != nil {
-		return err
-	}
-	if err := o.Ctx.Err(); err != nil {
-		return err
-	}
-	if err := m.validate(tmp); err != nil {
-		return fmt.Errorf("%s: the merged file failed its check (%v); nothing was written", tmp, err)
-	}
-	return nil
+	t := src.Tree()
+	t.Closer = src.Close
+	return t, nil
 }
 
-// plan checks every input and sizes the output.
-func (m *merger) plan() error {
-	if err := m.build(); err != nil {
-		return err
-	}
-	ahead := m.openAhead()
-	defer ahead.stop()
-	for i, in := range m.inputs {
-		if err := m.o.Ctx.Err(); err != nil {
-			return err
-		}
-		src, vars := m.tpl, map[string]varRead(nil)
-		if i > 0 {
-			o := <-ahead.ch
-			if o.err != nil {
-				return o.err
-			}
-			src, vars = o.src, o.vars
-		}
-		err := m.scanInput(i, src, vars)
-		if i > 0 {
-			src.Close()
-		}
-		if err != nil {
-			return err
-		}
-		in.row0 = m.n
-		m.n += in.nobs
-	}
-	m.finish()
-	// An inner join drops entries: count what each input keeps.
-	need := false
-	m.walk(m.root, func(n *node) {
-		if n.dropped == "" && n.kind == kCSR && n.axis != nil && !n.axis.sameIdx && !n.axis.j.Outer {
-			need = true
-		}
-	})
-	if need {
-		for i := range m.inputs {
-			if err := m.withInput(i, func(src *h5ad.Source) error { return m.countKept(i, src) }); err != nil {
-				return err
-			}
-		}
-	}
-	m.walk(m.root, func(n *node) {
-		if n.dropped != "" || n.kind != kCSR {
-			return
-		}
-		for i := range m.inputs {
-			n.base[i] = n.total
-			n.total += n.nnz[i]
-		}
-	})
-	return nil
-}
-
-// ahead opens the inputs after the first and reads their var names on a
-// goroutine, one or two inputs ahead of the scan: the names are decoded
-// while the scan waits on libhdf5.
-type ahead struct {
-	ch   chan opened
-	quit chan struct{}
-}
-
-type opened struct {
-	src  *h5ad.Source
-	vars map[string]varRead
-	err  error
-}
-
-func (m *merger) openAhead() *ahead {
-	a := &ahead{ch: make(chan opened, 1), quit: make(chan struct{})}
-	go func() {
-		defer close(a.ch)
-		for _, in := range m.inputs[1:] {
-			var o opened
-			if o.src, o.err = h5ad.Open(in.path); o.err == nil {
-				o.vars = m.readVars(o.src)
-			}
-			select {
-			case a.ch <- o:
-			case <-a.quit:
-				if o.src != nil {
-					o.src.Close()
-				}
-				return
-			}
-			if o.err != nil {
-				return
-			}
-		}
-	}()
-	return a
-}
-
-// stop ends the read-ahead and closes what it opened but nobody took.
-func (a *ahead) stop() {
-	close(a.quit)
-	for o := range a.ch {
-		if o.src != nil {
-			o.src.Close()
-		}
-	}
-}
-
-// withInput opens input i (the template stays open) for fn. An interrupt
-// takes effect here, between inputs.
-func (m *merger) withInput(i int, fn func(*h5ad.Source) error) error {
-	if err := m.o.Ctx.Err(); err != nil {
-		return err
-	}
-	if i == 0 {
-		return fn(m.tpl)
-	}
-	src, err := h5ad.Open(m.inputs[i].path)
+// writeMergedH5AD encodes the plan as tmp: the skeleton, then (without
+// compression) every array's bytes into its extent.
+func writeMergedH5AD(plan *engine.Merged, tmp string, o MergeOptions) error {
+	extents, err := h5ad.Encode(plan.Plan, tmp, o.Compression)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	return fn(src)
-}
-
-// countKept counts, for each sparse element joined on var, the entries of
-// input i whose gene survives the join.
-func (m *merger) countKept(i int, src *h5ad.Source) error {
-	maps := map[*varAxis]*mapOnce{}
-	var err error
-	m.walk(m.root, func(n *node) {
-		if err != nil || n.dropped != "" || n.kind != kCSR || n.axis == nil {
-			return
+	var total int64
+	for _, e := range extents {
+		total += e.Size
+	}
+	var progress func(int64)
+	if o.Progress != nil && total > 0 {
+		// cells written, in proportion to the bytes
+		cells, written, told := plan.Plan.Cells, int64(0), int64(0)
+		progress = func(n int64) {
+			written += n
+			now := int64(float64(cells) * float64(written) / float64(total))
+			o.Progress.Cells(now - told)
+			told = now
 		}
-		mo := maps[n.axis]
-		if mo == nil {
-			mo = &mapOnce{}
-			mo.cm, mo.err = n.axis.colMap(src)
-			maps[n.axis] = mo
-		}
-		if err = mo.err; err != nil || mo.cm == nil || !mo.cm.Drops {
-			return
-		}
-		var ds *h5.Dataset
-		if ds, err = src.Root.OpenDataset(n.path + "/indices"); err != nil {
-			return
-		}
-		defer ds.Close()
-		n.nnz[i], err = countKept(src, ds, n.p0[i], n.nnz[i], mo.cm)
-		if err != nil {
-			err = fmt.Errorf("%s: %s: %v", src.Path, n.path, err)
-		}
-	})
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = image.WriteExtents(o.Ctx, f, extents, window, progress)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
-type mapOnce struct {
-	cm  *engine.ColMap
-	err error
+// writeMergedZarr encodes the plan as the zarr store tmp.
+func writeMergedZarr(plan *engine.Merged, tmp string, codec zarr.Codec, o MergeOptions) error {
+	if err := zarrad.Write(plan.Plan, tmp, codec); err != nil {
+		return err
+	}
+	if o.Progress != nil {
+		o.Progress.Cells(plan.Plan.Cells)
+	}
+	return nil
+}
+
+// checkMerged reopens the written output and checks it against the plan.
+func checkMerged(plan *engine.Merged, tmp string, zout bool) error {
+	t, err := openInput(tmp, zarr.NewCache(16<<20))
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return plan.Check(t)
 }

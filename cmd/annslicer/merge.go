@@ -21,11 +21,11 @@ func mergeCmd() *cobra.Command {
 		Use:   "merge OUTPUT INPUT...",
 		Short: "Merge .h5ad files or .zarr stores into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
 		Long: `Merge .h5ad files or .zarr stores (any mix) into OUTPUT, an .h5ad file or
-a .zarr store by its extension, streaming: memory stays bounded by one
-input's arrays whatever the total. .zarr inputs are staged as h5ad, and a
-.zarr OUTPUT is written (Blosc lz4 like anndata, consolidated metadata)
-from the merged h5ad, in a work directory next to OUTPUT that is removed
-at the end.
+a .zarr store by its extension, streaming: every input is read where it
+is, a few at a time, and nothing but OUTPUT is written (a .zarr OUTPUT
+with Blosc lz4 like anndata and consolidated metadata). Memory stays
+bounded by the output's per-cell strings and a few windows, whatever the
+total.
 
 Cells are stacked in input order; an INPUT may be a quoted glob pattern
 ('shards/s_shard_*.h5ad'), expanded in natural order (shard_2 before

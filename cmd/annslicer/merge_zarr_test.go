@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -240,4 +241,78 @@ func TestMergeZarrOutputNeedsOverwrite(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, ".h5ad or .zarr") {
 		t.Errorf("bad output extension: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// Merging writes the output and nothing else: no input is staged as an
+// h5ad copy, no merged h5ad precedes a .zarr output (the plan reads every
+// input, h5ad or zarr, where it is). Measured by what the process wrote
+// to disk (rusage: bytes of pages dirtied, deleted files included)
+// against the output's own allocated size, with TMPDIR and the output
+// directory empty afterwards. The source is bench-shaped (1 MB chunks),
+// so the output's metadata files do not dominate.
+func TestMergeWritesOnlyItsOutput(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "mid.h5ad")
+	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "make_bench.py"), src,
+		"--cells", "20000", "--genes", "2000", "--density", "0.05", "--no-verify").CombinedOutput(); err != nil {
+		t.Fatalf("make_bench.py: %v\n%s", err, out)
+	}
+	zprefix, hprefix := filepath.Join(dir, "z"), filepath.Join(dir, "h")
+	mustSlice(t, "slice", src, zprefix, "--size", "5000", "--format", "zarr")
+	mustSlice(t, "slice", src, hprefix, "--size", "5000")
+	zs, hs := zarrShardDirs(t, zprefix), shardFiles(t, hprefix)
+	if len(zs) != 4 || len(hs) != 4 {
+		t.Fatalf("got %d and %d shards, want 4", len(zs), len(hs))
+	}
+	mixed := []string{zs[0], hs[1], zs[2], hs[3]}
+	for _, c := range []struct {
+		name   string
+		inputs []string
+	}{{"zarr", zs}, {"mixed", mixed}} {
+		for _, ext := range []string{".zarr", ".h5ad"} {
+			t.Run(c.name+strings.ReplaceAll(ext, ".", "_"), func(t *testing.T) {
+				out, tmp := t.TempDir(), t.TempDir()
+				merged := filepath.Join(out, "merged"+ext)
+				cmd := exec.Command(binPath, append([]string{"merge", merged}, c.inputs...)...)
+				cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("merge: %v: %s", err, b)
+				}
+				written := cmd.ProcessState.SysUsage().(*syscall.Rusage).Oublock * 512
+				size := allocated(t, merged)
+				if written < size/2 {
+					t.Fatalf("the process wrote %d bytes for a %d-byte output: this filesystem does not account writes, the test cannot measure", written, size)
+				}
+				// a staged copy of any input, or a merged h5ad before the
+				// store, is at least a quarter of the output
+				if written > size+size/5+1<<20 {
+					t.Errorf("merge wrote %d bytes to disk for a %d-byte output: something besides the output was written", written, size)
+				}
+				noWorkLeft(t, out)
+				if left, _ := os.ReadDir(tmp); len(left) != 0 {
+					t.Errorf("left in TMPDIR: %v", left)
+				}
+			})
+		}
+	}
+}
+
+// allocated is the disk space the files under p take (their blocks).
+func allocated(t *testing.T, p string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.Walk(p, func(_ string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			n += info.Sys().(*syscall.Stat_t).Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -100,7 +100,7 @@ func (a *h5Array) Rows() tree.RowReader {
 
 func (a *h5Array) Strings(rows []int64) ([]string, error) {
 	ds := a.ds
-	if rows == nil || len(ds.Dims) != 1 {
+	if len(ds.Dims) != 1 {
 		all, err := ds.ReadAllStrings()
 		if err != nil || rows == nil {
 			return all, err
@@ -113,9 +113,15 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 		return out, nil
 	}
 	desc := a.src.VlenDescriptors(ds)
-	if desc == nil || contiguous(rows) {
+	if desc == nil {
 		s, _, err := ds.ReadStrings(rows)
 		return s, err
+	}
+	if rows == nil { // all of them: straight from the heap too (libhdf5 converts strings one by one, slowly)
+		rows = make([]int64, ds.Dims[0])
+		for i := range rows {
+			rows[i] = int64(i)
+		}
 	}
 	const vd = 16
 	raw := make([]byte, int64(len(rows))*vd)

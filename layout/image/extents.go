@@ -15,8 +15,12 @@ import (
 // of the array (as laid out in the file). It must be safe for concurrent use.
 type Fill func(p []byte, off int64) error
 
-// Span is a byte range of a file.
-type Span struct{ Off, Len int64 }
+// Span is a byte range of a file: of File when not nil (a merge's window
+// may cover several inputs), else of the file Spans returns.
+type Span struct {
+	Off, Len int64
+	File     *os.File
+}
 
 // Spans says, when it can, which byte ranges of file src hold exactly the
 // bytes [off, off+n) of an array, in order: then materialize copies them
@@ -179,6 +183,10 @@ func putBuf(p *[]byte) { bufPools[bufClass(int64(cap(*p)))].Put(p) }
 // copySpans copies spans of src to dst at off, in the kernel where it can.
 func copySpans(src, dst *os.File, spans []Span, off int64, buf []byte) error {
 	for _, sp := range spans {
+		src := src
+		if sp.File != nil {
+			src = sp.File
+		}
 		so, do, left := sp.Off, off, sp.Len
 		for left > 0 {
 			n, err := unix.CopyFileRange(int(src.Fd()), &so, int(dst.Fd()), &do, int(left), 0)

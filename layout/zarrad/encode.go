@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
@@ -298,12 +300,44 @@ func writeChunks(a *tree.PlanArray, w *zarr.ArrayWriter, m *zarr.ArrayMeta) erro
 			}
 		}
 		clear(win[max(0, hi-lo):])
-		for c := c0; c < c1; c++ {
-			off := int64(c-c0) * size
-			if err := w.WriteChunk(chunkIndex(m, c), win[off:off+size]); err != nil {
-				return err
-			}
+		if err := writeWindow(w, m, win, c0, c1, size); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// writeWindow compresses and writes chunks [c0, c1) of a filled window on
+// every core: encoding (Blosc) is what a compressed store's writing costs.
+func writeWindow(w *zarr.ArrayWriter, m *zarr.ArrayMeta, win []byte, c0, c1 int, size int64) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  atomic.Int64
+	)
+	next.Store(int64(c0))
+	for range min(runtime.GOMAXPROCS(0), c1-c0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= c1 {
+					return
+				}
+				off := int64(c-c0) * size
+				if err := w.WriteChunk(chunkIndex(m, c), win[off:off+size]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }

@@ -1,0 +1,343 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
+	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/tree"
+)
+
+// The merge rules on two tiny AnnData inputs, one zarr store and one h5ad
+// file (written by the encoders from hand-made plans), whose genes differ
+// (reordered, one each of their own) and whose categories differ: the
+// merged arrays' bytes, read through the plan's fills as an encoder does
+// and in small windows out of order, are the ones worked out by hand.
+
+type tinyInput struct {
+	cells, genes []string
+	cats         []string
+	codes        []int8
+	x            [][][2]float64 // per cell: (column, value), columns sorted
+	graph        [][][2]float64 // per cell: (cell, value)
+	pca          []float32      // cells x 2
+}
+
+func attrsOf(t *testing.T, kv ...any) tree.Attrs {
+	a := tree.Attrs{}
+	for i := 0; i < len(kv); i += 2 {
+		raw, err := json.Marshal(kv[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		a[kv[i].(string)] = raw
+	}
+	return a
+}
+
+func (in tinyInput) plan(t *testing.T) *tree.Plan {
+	n := int64(len(in.cells))
+	z := &tree.Plan{Cells: n}
+	g := func(p string, kv ...any) {
+		z.Groups = append(z.Groups, tree.PlanGroup{Path: p, Attrs: attrsOf(t, kv...)})
+	}
+	strs := func(p string, s []string) {
+		z.Arrays = append(z.Arrays, &tree.PlanArray{Path: p, Attrs: attrsOf(t, "encoding-type", "string-array", "encoding-version", "0.2.0"),
+			DType: tree.DType{Kind: 'O', Order: '|'}, Shape: []int64{int64(len(s))}, Strs: s})
+	}
+	arr := func(p string, dt tree.DType, shape []int64, raw []byte) {
+		z.Arrays = append(z.Arrays, &tree.PlanArray{Path: p, Attrs: tree.Attrs{}, DType: dt, Shape: shape, Fill: bytesFill(raw)})
+	}
+	csr := func(p string, rows [][][2]float64, ncols int64) {
+		g(p, "encoding-type", "csr_matrix", "encoding-version", "0.1.0", "shape", []int64{n, ncols})
+		ptr := []int64{0}
+		var idx []int32
+		var data []float32
+		for _, r := range rows {
+			for _, e := range r {
+				idx, data = append(idx, int32(e[0])), append(data, float32(e[1]))
+			}
+			ptr = append(ptr, int64(len(idx)))
+		}
+		arr(p+"/data", tree.DType{Kind: 'f', Size: 4, Order: '<'}, []int64{int64(len(data))}, le(data))
+		arr(p+"/indices", tree.DType{Kind: 'i', Size: 4, Order: '<'}, []int64{int64(len(idx))}, le(idx))
+		arr(p+"/indptr", tree.DType{Kind: 'i', Size: 8, Order: '<'}, []int64{n + 1}, le(ptr))
+	}
+	g("", "encoding-type", "anndata", "encoding-version", "0.1.0")
+	g("obs", "encoding-type", "dataframe", "encoding-version", "0.2.0", "_index", "_index", "column-order", []string{"ct"})
+	strs("obs/_index", in.cells)
+	g("obs/ct", "encoding-type", "categorical", "encoding-version", "0.2.0", "ordered", false)
+	strs("obs/ct/categories", in.cats)
+	arr("obs/ct/codes", tree.DType{Kind: 'i', Size: 1, Order: '|'}, []int64{n}, le(in.codes))
+	g("var", "encoding-type", "dataframe", "encoding-version", "0.2.0", "_index", "_index", "column-order", []string{})
+	strs("var/_index", in.genes)
+	csr("X", in.x, int64(len(in.genes)))
+	g("obsm", "encoding-type", "dict", "encoding-version", "0.1.0")
+	arr("obsm/pca", tree.DType{Kind: 'f', Size: 4, Order: '<'}, []int64{n, 2}, le(in.pca))
+	g("obsp", "encoding-type", "dict", "encoding-version", "0.1.0")
+	csr("obsp/conn", in.graph, n)
+	return z
+}
+
+var tinyA = tinyInput{
+	cells: []string{"a0", "a1", "a2"}, genes: []string{"g0", "g1", "g2"},
+	cats: []string{"x", "y"}, codes: []int8{0, 1, 0},
+	x:     [][][2]float64{{{0, 1}, {2, 2}}, {{1, 3}}, {}},
+	graph: [][][2]float64{{{1, 5}}, {}, {}},
+	pca:   []float32{1, 2, 3, 4, 5, 6},
+}
+
+var tinyB = tinyInput{
+	cells: []string{"b0", "b1"}, genes: []string{"g2", "g0", "g3"},
+	cats: []string{"y", "z"}, codes: []int8{1, 0},
+	x:     [][][2]float64{{{0, 4}, {1, 6}}, {{2, 7}}},
+	graph: [][][2]float64{{}, {{0, 8}}},
+	pca:   []float32{7, 8, 9, 10},
+}
+
+// tinyInputs writes A as a zarr store and B as an h5ad file.
+func tinyInputs(t *testing.T) []string {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.zarr"), filepath.Join(dir, "b.h5ad")
+	if err := zarrad.Write(tinyA.plan(t), a, zarrad.AnnDataBlosc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h5ad.Encode(tinyB.plan(t), b, "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	return []string{a, b}
+}
+
+func openTiny(p string) (*tree.Source, error) {
+	if filepath.Ext(p) == ".zarr" {
+		return zarrad.OpenTree(p, zarr.NewCache(1<<20))
+	}
+	src, err := h5ad.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	s := src.Tree()
+	s.Closer = src.Close
+	return s, nil
+}
+
+// planned reads a merged array whole, then again in 3-byte windows from
+// the end backwards: a fill depends on its offset only.
+func planned(t *testing.T, z *tree.Plan, path string) (tree.DType, []byte, []string) {
+	t.Helper()
+	for _, a := range z.Arrays {
+		if a.Path != path {
+			continue
+		}
+		if a.DType.Kind == 'O' {
+			return a.DType, nil, a.Strs
+		}
+		size := a.RowElems() * a.Shape[0] * int64(a.DType.Size)
+		whole := make([]byte, size)
+		if err := a.Fill(whole, 0); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		back := make([]byte, size)
+		for off := (size - 1) / 3 * 3; off >= 0; off -= 3 {
+			if err := a.Fill(back[off:min(size, off+3)], off); err != nil {
+				t.Fatalf("%s at %d: %v", path, off, err)
+			}
+		}
+		if !slices.Equal(whole, back) {
+			t.Fatalf("%s: windows read backwards differ from the whole", path)
+		}
+		return a.DType, whole, nil
+	}
+	t.Fatalf("no array %s in the plan", path)
+	return tree.DType{}, nil, nil
+}
+
+func ints64(t *testing.T, dt tree.DType, b []byte) []int64 {
+	ic, ok := intCodecOf(dt)
+	if !ok {
+		t.Fatalf("dtype %s is not an integer type", dt)
+	}
+	out := make([]int64, len(b)/ic.Size)
+	for i := range out {
+		out[i] = ic.Get(b[i*ic.Size:])
+	}
+	return out
+}
+
+func floats32(b []byte) []float64 {
+	out := make([]float64, len(b)/4)
+	for i := range out {
+		out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+	}
+	return out
+}
+
+func TestMergeRulesOnZarrAndH5ADInputs(t *testing.T) {
+	inputs := tinyInputs(t)
+	for _, c := range []struct {
+		join            string
+		genes           []string
+		indptr, indices []int64
+		data            []float64
+	}{
+		// outer: A's columns keep their order (converted), B's are
+		// reordered (rows rebuilt and re-sorted)
+		{"outer", []string{"g0", "g1", "g2", "g3"}, []int64{0, 2, 3, 3, 5, 6}, []int64{0, 2, 1, 0, 2, 3}, []float64{1, 2, 3, 6, 4, 7}},
+		// inner: g1 (A's) and g3 (B's) are dropped with their entries
+		{"inner", []string{"g0", "g2"}, []int64{0, 2, 2, 2, 4, 4}, []int64{0, 1, 0, 1}, []float64{1, 2, 6, 4}},
+	} {
+		// the second time, inputs are reopened for each read
+		for _, open := range []int{poolSize, 1} {
+			t.Run(fmt.Sprintf("%s_%d_open", c.join, open), func(t *testing.T) {
+				g, err := PlanMerge(inputs, MergeOptions{Join: c.join, Open: openTiny})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close()
+				g.m.inputPool.max = open
+				g.m.inputPool.evict()
+				z := g.Plan
+				if z.Cells != 5 {
+					t.Errorf("%d cells, want 5", z.Cells)
+				}
+				if _, _, s := planned(t, z, "obs/_index"); !slices.Equal(s, []string{"a0", "a1", "a2", "b0", "b1"}) {
+					t.Errorf("obs names %v", s)
+				}
+				if _, _, s := planned(t, z, "var/_index"); !slices.Equal(s, c.genes) {
+					t.Errorf("var names %v, want %v", s, c.genes)
+				}
+				dt, b, _ := planned(t, z, "X/indptr")
+				if got := ints64(t, dt, b); !slices.Equal(got, c.indptr) {
+					t.Errorf("X/indptr %v, want %v", got, c.indptr)
+				}
+				dt, b, _ = planned(t, z, "X/indices")
+				if got := ints64(t, dt, b); !slices.Equal(got, c.indices) {
+					t.Errorf("X/indices %v, want %v", got, c.indices)
+				}
+				if _, b, _ = planned(t, z, "X/data"); !slices.Equal(floats32(b), c.data) {
+					t.Errorf("X/data %v, want %v", floats32(b), c.data)
+				}
+				// categories: the sorted union; B's codes renumbered
+				if _, _, s := planned(t, z, "obs/ct/categories"); !slices.Equal(s, []string{"x", "y", "z"}) {
+					t.Errorf("categories %v", s)
+				}
+				dt, b, _ = planned(t, z, "obs/ct/codes")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 0, 2, 1}) {
+					t.Errorf("codes %v", got)
+				}
+				// obsp: block-diagonal, B's columns shifted by A's cells
+				dt, b, _ = planned(t, z, "obsp/conn/indptr")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{0, 1, 1, 1, 1, 2}) {
+					t.Errorf("obsp indptr %v", got)
+				}
+				dt, b, _ = planned(t, z, "obsp/conn/indices")
+				if got := ints64(t, dt, b); !slices.Equal(got, []int64{1, 3}) {
+					t.Errorf("obsp indices %v", got)
+				}
+				if _, b, _ = planned(t, z, "obsm/pca"); !slices.Equal(floats32(b), []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+					t.Errorf("obsm/pca %v", floats32(b))
+				}
+				for _, p := range z.Groups {
+					if p.Path == "X" {
+						if sh, _ := tree.AttrInts(p.Attrs, "shape"); !slices.Equal(sh, []int64{5, int64(len(c.genes))}) {
+							t.Errorf("X shape %v", sh)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// An input whose sparse matrix is stored otherwise than the first's is
+// refused before anything is planned, naming the input and the element.
+func TestMergeRefusesMismatchedInputs(t *testing.T) {
+	inputs := tinyInputs(t)
+	c := tinyB
+	c.pca = []float32{7, 8, 9, 10, 11, 12}
+	p := c.plan(t)
+	for _, a := range p.Arrays {
+		if a.Path == "obsm/pca" {
+			a.Shape = []int64{2, 3}
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.zarr")
+	if err := zarrad.Write(p, bad, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := PlanMerge([]string{inputs[0], bad}, MergeOptions{Join: "outer", Open: openTiny})
+	want := bad + ": obsm/pca has shape [2 3]; expected 2 in dimension 1"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// A window covering several h5ad inputs is copied file to file: every
+// file its spans name stays open until the writer asks again, however few
+// inputs the pool keeps open.
+func TestMergeSpansKeepTheirFilesOpen(t *testing.T) {
+	dir := t.TempDir()
+	var inputs []string
+	for k, in := range []tinyInput{tinyA, tinyA, tinyA} {
+		p := filepath.Join(dir, fmt.Sprintf("in%d.h5ad", k))
+		extents, err := h5ad.Encode(in.plan(t), p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		inputs = append(inputs, p)
+	}
+	g, err := PlanMerge(inputs, MergeOptions{Join: "outer", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.m.inputPool.max = 1
+	g.m.inputPool.evict() // only the template stays open
+	for _, a := range g.Plan.Arrays {
+		if a.Path != "obsm/pca" {
+			continue
+		}
+		size := a.Shape[0] * a.RowElems() * int64(a.DType.Size)
+		want := make([]byte, size)
+		if err := a.Fill(want, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, spans, ok := a.Spans(4, size-8)
+		if !ok {
+			t.Fatal("no spans for plain rows of h5ad inputs")
+		}
+		files := map[*os.File]bool{}
+		var got []byte
+		for _, sp := range spans {
+			b := make([]byte, sp.Len)
+			if _, err := sp.File.ReadAt(b, sp.Off); err != nil {
+				t.Fatalf("reading a span: %v", err)
+			}
+			files[sp.File] = true
+			got = append(got, b...)
+		}
+		if len(files) != 3 || !slices.Equal(got, want[4:size-4]) {
+			t.Errorf("spans over %d files give %v, want %v", len(files), got, want[4:size-4])
+		}
+		return
+	}
+	t.Fatal("no obsm/pca in the plan")
+}
