@@ -130,11 +130,15 @@ func (p *inputPool) put(e *openInput) {
 
 // evict closes the least recently used idle inputs while too many are
 // open (never the template).
+// The inputs are asked for in order, over and over (every output array
+// walks them all), so the one needed furthest ahead is the one used last:
+// evicting it keeps the others open for the next pass, where evicting the
+// least recently used would close each input just before it is needed.
 func (p *inputPool) evict() {
 	for len(p.ents) >= p.max {
 		var old *openInput
 		for _, e := range p.ents {
-			if e.refs == 0 && e.i != 0 && (old == nil || e.used < old.used) {
+			if e.refs == 0 && e.i != 0 && (old == nil || e.used > old.used) {
 				old = e
 			}
 		}

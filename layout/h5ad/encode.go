@@ -239,14 +239,7 @@ func (w *h5writer) array(a *tree.PlanArray) error {
 func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *tree.PlanArray, out **h5.Dataset) error {
 	rowBytes := a.RowElems() * int64(a.DType.Size)
 	n := a.Shape[0]
-	l := h5.Layout{}
-	if n > 0 && rowBytes > 0 {
-		l.Chunk = append([]int64{min(n, max(1, ChunkTarget/rowBytes))}, a.Shape[1:]...)
-		l.Filter = w.filter
-		if w.filter == h5.Gzip {
-			l.Level = 4
-		}
-	}
+	l := w.chunked(a.Shape, rowBytes)
 	ds, err := g.CreateTyped(name, t, a.Shape, l)
 	if err != nil {
 		return err
@@ -380,4 +373,19 @@ func EncodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 	}
 	runtime.AddCleanup(im, func(z *tree.Plan) { z.Close() }, z)
 	return im, nil
+}
+
+// chunked is the layout of a compressed dataset of shape rows of rowBytes
+// each: chunks of about ChunkTarget bytes along the first axis, filtered
+// (contiguous when there is nothing to chunk or no filter).
+func (w *h5writer) chunked(shape []int64, rowBytes int64) h5.Layout {
+	l := h5.Layout{}
+	if len(shape) > 0 && shape[0] > 0 && rowBytes > 0 && w.filter != h5.NoFilter {
+		l.Chunk = append([]int64{min(shape[0], max(1, ChunkTarget/rowBytes))}, shape[1:]...)
+		l.Filter = w.filter
+		if w.filter == h5.Gzip {
+			l.Level = 4
+		}
+	}
+	return l
 }

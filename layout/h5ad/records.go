@@ -277,15 +277,7 @@ func (w *h5writer) records(g *h5.Group, name string, t h5.TypeInfo, a *tree.Plan
 			strs = append(strs, s)
 		}
 	}
-	l := h5.Layout{}
-	if len(a.Shape) > 0 && a.Shape[0] > 0 && w.filter != h5.NoFilter {
-		rowBytes := int64(t.Size) * a.RowElems()
-		l.Chunk = append([]int64{min(a.Shape[0], max(1, ChunkTarget/rowBytes))}, a.Shape[1:]...)
-		l.Filter = w.filter
-		if w.filter == h5.Gzip {
-			l.Level = 4
-		}
-	}
+	l := w.chunked(a.Shape, int64(t.Size)*a.RowElems())
 	ds, err := g.CreateTyped(name, t, a.Shape, l)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/annslicer/annslicer/layout/image"
 
@@ -67,9 +68,17 @@ func Open(path string) (*Source, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	// Strings first: the checks after them read attributes through libhdf5.
-	if err := s.checkVlen(); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
+	// A file this process has checked and that has not changed since is
+	// not walked again (a merge reopens its inputs as it writes).
+	id, idErr := identityOf(s.raw)
+	if _, seen := vlenChecked.Load(id); !seen || idErr != nil {
+		if err := s.checkVlen(); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
+		}
+		if idErr == nil {
+			vlenChecked.Store(id, true)
+		}
 	}
 	if err := s.check(); err != nil {
 		s.Close()
@@ -350,4 +359,25 @@ func (a *Array) pread(p []byte, off int64) error {
 		err = fmt.Errorf("%s: file ends inside %s; it is truncated", a.src, a.DS.Path)
 	}
 	return err
+}
+
+// fileIdentity tells a file and its contents apart: a change in place
+// moves its mtime and ctime, a replacement its inode.
+type fileIdentity struct {
+	dev, ino, size             uint64
+	mtimeSec, mtimeNs, ctimeNs int64
+	ctimeSec                   int64
+}
+
+// vlenChecked holds the identities of the files whose strings and headers
+// checkVlen passed in this process.
+var vlenChecked sync.Map
+
+func identityOf(f *os.File) (fileIdentity, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileIdentity{}, err
+	}
+	return fileIdentity{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size),
+		mtimeSec: st.Mtim.Sec, mtimeNs: st.Mtim.Nsec, ctimeSec: st.Ctim.Sec, ctimeNs: st.Ctim.Nsec}, nil
 }
