@@ -56,13 +56,7 @@ func (m *merger) checkCSR(root tree.Group, n *mnode) error {
 		return err
 	}
 	shape, _ := tree.AttrInts(attrs, shapeAttrName(attrs))
-	cols := n.cols
-	switch {
-	case n.graph:
-		cols = m.n
-	case n.axis != nil:
-		cols = n.axis.nOut
-	}
+	cols := m.csrCols(n)
 	if !slices.Equal(shape, []int64{m.n, cols}) {
 		return fmt.Errorf("%s has shape %v, expected (%d, %d)", n.path, shape, m.n, cols)
 	}

@@ -188,13 +188,7 @@ func (ob *outBuilder) csr(n *mnode) error {
 	if err != nil {
 		return err
 	}
-	cols := n.cols
-	switch {
-	case n.graph:
-		cols = m.n
-	case n.axis != nil:
-		cols = n.axis.nOut
-	}
+	cols := m.csrCols(n)
 	ob.group(n.path, tree.WithAttr(attrs, shapeAttrName(attrs), []int64{m.n, cols}))
 	var at [3]tree.Attrs
 	for k, name := range []string{"data", "indices", "indptr"} {
@@ -241,4 +235,17 @@ func (ob *outBuilder) cat(n *mnode) error {
 	s := ob.codesStack(n, oc)
 	ob.array(&tree.PlanArray{Path: n.path + "/codes", Attrs: cattrs, DType: dt, Shape: []int64{m.n}, Fill: s.fill, Spans: s.spansFn()})
 	return nil
+}
+
+// csrCols is the number of columns of merged CSR matrix n: the cells for
+// an obsp graph, the joined genes for an element on a var axis, else the
+// template's.
+func (m *merger) csrCols(n *mnode) int64 {
+	switch {
+	case n.graph:
+		return m.n
+	case n.axis != nil:
+		return n.axis.nOut
+	}
+	return n.cols
 }
