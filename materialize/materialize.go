@@ -27,8 +27,12 @@ type Progress interface {
 }
 
 // ZarrCacheBytes bounds the decoded chunks of a zarr source, shared by
-// all the shards of a run.
-const ZarrCacheBytes = 128 << 20
+// all the shards of a run. SetResources lowers it under a memory limit.
+var ZarrCacheBytes int64 = 128 << 20
+
+// Workers is the most shards written at once; 0 means up to 4, fewer
+// on fewer cores. SetResources sets it from --jobs.
+var Workers int
 
 // IsZarr reports whether path names a zarr store (a directory *.zarr).
 func IsZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path, "/"), ".zarr") }

@@ -29,8 +29,6 @@ type MergeOptions struct {
 	Compression string
 }
 
-// zarrCacheBytes bounds the decoded chunks of the zarr inputs.
-const zarrCacheBytes = 128 << 20
 
 func isZarrPath(p string) bool { return strings.HasSuffix(strings.TrimRight(p, "/"), ".zarr") }
 
@@ -92,7 +90,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 		took  time.Duration
 	}
 	var done []scanned
-	cache := zarr.NewCache(zarrCacheBytes)
+	cache := zarr.NewCache(ZarrCacheBytes)
 	plan, err := engine.PlanMerge(inputs, engine.MergeOptions{
 		Join: o.Join, Ctx: o.Ctx,
 		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },

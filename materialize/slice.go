@@ -65,7 +65,15 @@ func Slice(j Job) error {
 	return set.Err(set.Commit(j.Ctx))
 }
 
-func workers(shards int) int { return max(1, min(shards, runtime.GOMAXPROCS(0), 4)) }
+// workers is how many shards are written at once: --jobs when given;
+// otherwise every core, up to 4 (beyond that, shards only wait for
+// libhdf5, which serialises its calls, and hold memory meanwhile).
+func workers(shards int) int {
+	if Workers > 0 {
+		return max(1, min(shards, Workers))
+	}
+	return max(1, min(shards, runtime.GOMAXPROCS(0), 4))
+}
 
 // eachShard writes h5ad shards of an h5ad source a few at once, each
 // whole: its rows' reads are plain preads or kernel copies, so nothing is

@@ -67,6 +67,8 @@ func main() {
 	for _, c := range moreCommands {
 		root.AddCommand(c())
 	}
+	addResourceFlags(root)
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return applyResources(c) }
 	completeFlagValues(root)
 	if p := os.Getenv("ANNSLICER_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
@@ -98,10 +100,6 @@ func main() {
 // a run from an h5ad source, whose reads go through small, reused buffers.
 const memoryLimit = 48 << 20
 
-// holdZarrCache raises the memory limit by the zarr chunk cache a run
-// keeps (materialize.ZarrCacheBytes): with the cache above the limit the
-// collector would run on nearly every allocation.
-func holdZarrCache() { rtdebug.SetMemoryLimit(memoryLimit + materialize.ZarrCacheBytes) }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
@@ -268,7 +266,7 @@ func runShards(job shardJob) error {
 		}
 	}
 	if isZarr(input) {
-		holdZarrCache()
+		holdZarrCache(f.shuffle)
 	}
 	src, err := materialize.OpenSource(input)
 	if err != nil {

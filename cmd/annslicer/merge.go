@@ -58,6 +58,9 @@ Dtypes never change.`,
 			if err != nil {
 				return err
 			}
+			if slices.ContainsFunc(inputs, isZarr) {
+				holdZarrCache(false) // inputs are read in order
+			}
 			if debug {
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
 			}
