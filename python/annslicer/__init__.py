@@ -49,8 +49,23 @@ def _shard_flags(shard_size, shuffle, seed):
     return flags
 
 
+def _resource_flags(n_jobs, memory_limit, tmpdir):
+    """--jobs, --memory-limit, --tmpdir: None leaves the CLI's default."""
+    flags = []
+    if n_jobs is not None:
+        flags.append("--jobs=%d" % operator.index(n_jobs))
+    if memory_limit is not None:
+        if isinstance(memory_limit, float):
+            memory_limit = int(memory_limit)
+        flags.append("--memory-limit=%s" % memory_limit)
+    if tmpdir is not None:
+        flags.append("--tmpdir=" + _cli.fspath(tmpdir))
+    return flags
+
+
 def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=10000,
-               shuffle=False, seed=None, compression=None, *, overwrite=True):
+               shuffle=False, seed=None, compression=None, n_jobs=None,
+               memory_limit=None, tmpdir=None, *, overwrite=True):
     """Split ``input_file`` into shards of ``shard_size`` cells (the last one
     takes the rest), written as ``{output_prefix}_shard_{k}.h5ad`` or, when
     given, to ``output_filenames[k]`` (at least one per shard; surplus names
@@ -62,11 +77,17 @@ def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=1000
     ``AnnData.write_h5ad``): replace existing output files; False makes an
     existing file an error.
 
+    n_jobs: shards written at once and cores used (default: every core);
+    memory_limit: a bound on the run's memory, bytes or a string such as
+    "16GB" (10^9) or "16GiB" (2^30) (default: half of RAM); tmpdir: where
+    scratch files go (default: $TMPDIR). As in the Python tool.
+
     Returns the list of the shard paths written, in shard order.
     """
     input_file = _cli.fspath(input_file)
     output_prefix = _cli.fspath(output_prefix)
     args = ["--debug", "slice"] + _shard_flags(shard_size, shuffle, seed)
+    args += _resource_flags(n_jobs, memory_limit, tmpdir)
     if compression is not None:
         args.append("--compression=%s" % compression)
     if overwrite:
