@@ -100,7 +100,6 @@ func main() {
 // a run from an h5ad source, whose reads go through small, reused buffers.
 const memoryLimit = 48 << 20
 
-
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
 // shardFlags are the flags that define a shard plan, shared by slice,
@@ -266,7 +265,9 @@ func runShards(job shardJob) error {
 		}
 	}
 	if isZarr(input) {
-		holdZarrCache(f.shuffle)
+		if err := holdZarrCache(f.shuffle); err != nil {
+			return err
+		}
 	}
 	src, err := materialize.OpenSource(input)
 	if err != nil {

@@ -59,7 +59,7 @@ Dtypes never change.`,
 				return err
 			}
 			if slices.ContainsFunc(inputs, isZarr) {
-				holdZarrCache(false) // inputs are read in order
+				holdZarrCache(false) // inputs are read in order: never refused
 			}
 			if debug {
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)

@@ -98,7 +98,9 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		defer stop()
 	}
 	if isZarr(input) {
-		holdZarrCache(f.shuffle)
+		if err := holdZarrCache(f.shuffle); err != nil {
+			return err
+		}
 	}
 	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
 		Plan: func(n int64) (*engine.Plan, error) { return f.plan(c, n) }, Log: debugLog})

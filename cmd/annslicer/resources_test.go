@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,20 +39,22 @@ func TestParseSizeReadsThePythonToolsSizes(t *testing.T) {
 // The zarr chunk cache follows the plan (a shuffle reuses chunks, an
 // ordered read does not) and stays within the run's memory limit.
 func TestZarrCacheFitsTheMemoryLimit(t *testing.T) {
-	defer func(b, h int64, c int64) { budget, heapLimit, materialize.ZarrCacheBytes = b, h, c }(budget, heapLimit, materialize.ZarrCacheBytes)
+	defer func(b, c int64) { budget, materialize.ZarrCacheBytes = b, c }(budget, materialize.ZarrCacheBytes)
 	setMemoryBudget(12 << 30)
-	holdZarrCache(true)
-	if materialize.ZarrCacheBytes != shuffleCacheBytes {
+	if err := holdZarrCache(true); err != nil || materialize.ZarrCacheBytes != shuffleCacheBytes {
 		t.Errorf("shuffled, ample memory: cache %d, want %d", materialize.ZarrCacheBytes, shuffleCacheBytes)
 	}
 	holdZarrCache(false)
 	if materialize.ZarrCacheBytes != orderedCacheBytes {
 		t.Errorf("ordered: cache %d, want %d", materialize.ZarrCacheBytes, orderedCacheBytes)
 	}
-	setMemoryBudget(100e6)
-	holdZarrCache(true)
-	if c := materialize.ZarrCacheBytes; c+heapLimit > 100e6 || c < 8<<20 {
-		t.Errorf("100 MB limit: cache %d + heap %d", c, heapLimit)
+	setMemoryBudget(110e6)
+	if err := holdZarrCache(true); err == nil {
+		t.Errorf("a shuffled zarr source at 110 MB: not refused")
+	}
+	holdZarrCache(false)
+	if c, g := materialize.ZarrCacheBytes, goLimit(1<<40); g > 110e6-outsideGo || c > g/2 || c < 8<<20 {
+		t.Errorf("110 MB limit: cache %d, Go memory %d", c, g)
 	}
 }
 
@@ -65,12 +68,16 @@ func TestResourceFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--jobs", "0"}, "--jobs must be at least 1"},
 		{[]string{"--memory-limit", "lots"}, `--memory-limit: "lots" is not a size`},
-		{[]string{"--memory-limit", "10MB"}, "--memory-limit 10MB is below the 64 MiB"},
+		{[]string{"--memory-limit", "10MB"}, "--memory-limit 10MB is below the 96 MiB"},
 		{[]string{"--tmpdir", filepath.Join(t.TempDir(), "none")}, "not an existing directory"},
 		{[]string{"--tmpdir", file}, "not an existing directory"},
+		{[]string{"--memory-limit", "200MB", "--shuffle", "--source-zarr"}, "shuffling a zarr source needs at least 256 MiB"},
 	} {
-		out := t.TempDir()
-		r := annslicer(t, append([]string{"materialize", fixture("full.h5ad"), out}, c.args...)...)
+		out, src := t.TempDir(), fixture("full.h5ad")
+		if i := slices.Index(c.args, "--source-zarr"); i >= 0 {
+			c.args, src = c.args[:i], zarrFixture(t, "full.h5ad")
+		}
+		r := annslicer(t, append([]string{"materialize", src, out}, c.args...)...)
 		wantCleanFailure(t, r, 2, []string{c.want}, out)
 	}
 }
@@ -85,13 +92,16 @@ func TestResourceFlagsKeepOutputsExact(t *testing.T) {
 			base = append(base, extra...)
 			plain, limited := t.TempDir(), t.TempDir()
 			mustSlice(t, append(append(base[:2:2], plain), base[2:]...)...)
-			scratch := t.TempDir()
+			scratch, least := t.TempDir(), "96MiB"
+			if extra != nil && strings.HasSuffix(src, ".zarr") {
+				least = "256MiB"
+			}
 			mustSlice(t, append(append(append(base[:2:2], limited), base[2:]...),
-				"--jobs", "1", "--memory-limit", "64MiB", "--tmpdir", scratch)...)
+				"--jobs", "1", "--memory-limit", least, "--tmpdir", scratch)...)
 			a, _ := filepath.Glob(filepath.Join(plain, "shard_*.h5ad"))
 			b, _ := filepath.Glob(filepath.Join(limited, "shard_*.h5ad"))
 			if len(a) != 6 || !sameBytes(readAll(t, a), readAll(t, b)) {
-				t.Errorf("%s %v: shards differ with --jobs 1 --memory-limit 64MiB (%d and %d files)", src, extra, len(a), len(b))
+				t.Errorf("%s %v: shards differ with --jobs 1 --memory-limit %s (%d and %d files)", src, extra, least, len(a), len(b))
 			}
 		}
 	}

@@ -103,7 +103,7 @@ def test_existing_outputs_are_replaced_by_default_and_kept_with_overwrite_false(
     assert_rows(paths[0], source, slice(0, 300))
 
 
-@pytest.mark.parametrize("memory_limit", ["64MiB", 2 * 10**9, 1.5e9])
+@pytest.mark.parametrize("memory_limit", ["96MiB", 2 * 10**9, 1.5e9])
 def test_resource_arguments_change_nothing_written(full, source, tmp_path, memory_limit):
     plain = annslicer.shard_h5ad(full, str(tmp_path / "a"), shard_size=200, shuffle=True, seed=1)
     scratch = tmp_path / "scratch"
@@ -130,7 +130,7 @@ def test_missing_input_is_file_not_found_with_the_cli_message(tmp_path):
     ({"compression": "zstd"}, '--compression "zstd" is not supported'),
     ({"n_jobs": 0}, "--jobs must be at least 1, got 0"),
     ({"memory_limit": "lots"}, '--memory-limit: "lots" is not a size'),
-    ({"memory_limit": 10**6}, "--memory-limit 1000000 is below the 64 MiB"),
+    ({"memory_limit": 10**6}, "--memory-limit 1000000 is below the 96 MiB"),
 ])
 def test_bad_arguments_are_value_errors_with_the_cli_message(full, tmp_path, kwargs, message):
     with pytest.raises(ValueError) as e:
