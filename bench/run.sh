@@ -9,6 +9,7 @@ PY=/usr/bin/python3
 OUT=${BENCH_DIR:-bench/out}
 mkdir -p "$OUT"
 go build -o bin/fuseceiling ./bench/fuseceiling
+go build -o bin/zarrcodec ./bench/zarrcodec
 
 for spec in "src:200000" "src2x:400000"; do
   name=${spec%%:*}; cells=${spec##*:}
@@ -44,7 +45,9 @@ clean = f"rm -rf {out} && mkdir -p {out} && find {src} -type f -exec cat {{}} + 
 shards = f"{clean} && bin/annslicer slice {src} {out}/x --size 10000 --format zarr && find {out} -type f -exec cat {{}} + > /dev/null"
 BASELINE = "cp -r"
 REPEAT = 3
-BENCH = [{"name": "cp -r", "setup": clean, "cmd": f"cp -r {src} {out}/copy.zarr"}]
+BENCH = [{"name": "cp -r", "setup": clean, "cmd": f"cp -r {src} {out}/copy.zarr"},
+         # the codec's bound: cp -r, every chunk Blosc-decoded and encoded again
+         {"name": "codec: cp -r re-encoding every chunk (bench/zarrcodec)", "setup": clean, "cmd": f"bin/zarrcodec {src} {out}/copy.zarr"}]
 for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE" else []):
     BENCH += [
         {"name": "slice --size 10000 --format zarr" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --format zarr"},
@@ -54,6 +57,10 @@ for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE"
         {"name": "merge of the 20 zarr shards to .zarr" + tag, "setup": shards, "cmd": f"{b} merge {out}/merged.zarr '{out}/x_shard_*.zarr'"},
         {"name": "merge of the 20 zarr shards to .h5ad" + tag, "setup": shards, "cmd": f"{b} merge {out}/merged.h5ad '{out}/x_shard_*.zarr'"},
     ]
+BENCH += [
+    {"name": "slice --size 10000 (to h5ad) --memory-limit 100MiB", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --memory-limit 100MiB"},
+    {"name": "slice --size 10000 --format zarr --memory-limit 100MiB", "setup": clean, "cmd": f"bin/annslicer slice {src} {out}/x --size 10000 --format zarr --memory-limit 100MiB"},
+]
 PYSPEC
 
 {
