@@ -36,7 +36,7 @@ func addResourceFlags(root *cobra.Command) {
 		if !resourceCommands[c.Name()] {
 			continue
 		}
-		c.Flags().IntVar(&resFlags.jobs, "jobs", 0, "shards written (or inputs read) at once, and the cores used (default: every core, at most 4 shards at once)")
+		c.Flags().IntVarP(&resFlags.jobs, "jobs", "j", 0, "shards written (or inputs read) at once, and the cores used (default: every core, at most 4 shards at once)")
 		c.Flags().StringVar(&resFlags.memory, "memory-limit", "", "bound on the memory of the run, e.g. 16GB (10^9), 16GiB (2^30), 512MB or plain bytes (default: half of RAM or of the cgroup limit); caches and batches are sized to fit")
 		c.Flags().StringVar(&resFlags.tmpdir, "tmpdir", "", "directory for scratch files (default: $TMPDIR or /tmp)")
 	}

@@ -97,7 +97,7 @@ func TestResourceFlagsKeepOutputsExact(t *testing.T) {
 				least = "256MiB"
 			}
 			mustSlice(t, append(append(append(base[:2:2], limited), base[2:]...),
-				"--jobs", "1", "--memory-limit", least, "--tmpdir", scratch)...)
+				"-j", "1", "--memory-limit", least, "--tmpdir", scratch)...)
 			a, _ := filepath.Glob(filepath.Join(plain, "shard_*.h5ad"))
 			b, _ := filepath.Glob(filepath.Join(limited, "shard_*.h5ad"))
 			if len(a) != 6 || !sameBytes(readAll(t, a), readAll(t, b)) {
