@@ -139,15 +139,11 @@ func (b *zbuilder) rowElement(s tree.Group, k tree.Child, dst string) error {
 	if !k.IsGroup {
 		return b.rowArray(s, k.Name, dst)
 	}
-	sg, err := s.Group(k.Name)
+	sg, attrs, err := tree.OpenGroup(s, k.Name)
 	if err != nil {
 		return err
 	}
 	defer sg.Close()
-	attrs, err := sg.Attrs()
-	if err != nil {
-		return err
-	}
 	switch tree.Encoding(attrs) {
 	case "csr_matrix":
 		return b.csr(sg, attrs, tree.Join(dst, k.Name))
@@ -361,15 +357,11 @@ func (b *zbuilder) graphElement(s tree.Group, k tree.Child, dst string) error {
 	if !k.IsGroup {
 		return b.inducedDense(s, k.Name, dst)
 	}
-	g, err := s.Group(k.Name)
+	g, attrs, err := tree.OpenGroup(s, k.Name)
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	attrs, err := g.Attrs()
-	if err != nil {
-		return err
-	}
 	if enc := tree.Encoding(attrs); enc != "csr_matrix" {
 		return fmt.Errorf("%s: obsp element of encoding %q; only CSR and dense graphs are supported", g.Path(), enc)
 	}

@@ -54,15 +54,11 @@ func splitPath(p string) (dir, name string) {
 // expandNode adds element k of s, whole, to dst.
 func (b *zbuilder) expandNode(s tree.Group, k tree.Child, dst string) error {
 	if k.IsGroup {
-		sg, err := s.Group(k.Name)
+		sg, attrs, err := tree.OpenGroup(s, k.Name)
 		if err != nil {
 			return err
 		}
 		defer sg.Close()
-		attrs, err := sg.Attrs()
-		if err != nil {
-			return err
-		}
 		d := tree.Join(dst, k.Name)
 		b.addGroup(d, attrs)
 		kids, err := sg.Children()

@@ -79,3 +79,18 @@ func (s *Source) Close() {
 		s.Closer()
 	}
 }
+
+// OpenGroup opens member name of g with its attributes, which most rules
+// look at first (the encoding); the caller closes the group.
+func OpenGroup(g Group, name string) (Group, Attrs, error) {
+	sg, err := g.Group(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	attrs, err := sg.Attrs()
+	if err != nil {
+		sg.Close()
+		return nil, nil, err
+	}
+	return sg, attrs, nil
+}
