@@ -7,11 +7,10 @@ package h5ad
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -232,36 +231,18 @@ func h5Attrs(o *h5.Object) (tree.Attrs, error) {
 func attrJSON(v any) (json.RawMessage, error) {
 	switch x := v.(type) {
 	case float64:
-		return json.RawMessage(floatJSON(x)), nil
+		return json.RawMessage(zarr.PyFloat(x)), nil
 	case []float64:
 		b := []byte{'['}
 		for i, f := range x {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, floatJSON(f)...)
+			b = append(b, zarr.PyFloat(f)...)
 		}
 		return append(b, ']'), nil
 	}
 	return json.Marshal(v)
-}
-
-// floatJSON writes a float as Python's json does (NaN and infinities as
-// bare words, which zarr-python reads back).
-func floatJSON(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if f == math.Trunc(f) && math.Abs(f) < 1e16 {
-		s = strconv.FormatFloat(f, 'f', 1, 64)
-	}
-	return s
 }
 
 // contiguous reports whether rows are consecutive and increasing.
