@@ -24,10 +24,13 @@ from . import _cli
 from ._cli import find_binary
 from ._mount import Mount, mount
 
-__all__ = ["shard_h5ad", "merge_out_of_core", "mount", "Mount", "find_binary"]
+__all__ = ["shard_h5ad", "shard_by_obs_column", "filter_h5ad", "merge_out_of_core", "mount",
+           "Mount", "find_binary"]
 __version__ = "0.1.0"
 
 _PLAN_LINE = re.compile(r" (\d+) cells -> (\d+) shards of (\d+) \(shuffle=")
+# --debug's line per output written: "shard K/N: PATH (C cells) in Ts"
+_OUTPUT_LINE = re.compile(r"^annslicer: shard (\d+)/(\d+): (.*) \((\d+) cells\) in [0-9.]+s$")
 
 
 def _as_list(paths, what):
@@ -117,6 +120,79 @@ def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=1000
     if names is not None:
         return names[:k]
     return [f"{output_prefix}_shard_{i}.h5ad" for i in range(k)]
+
+
+def _csv_flags(csv_file, join_column):
+    if join_column is not None and csv_file is None:
+        raise ValueError("join_column needs csv_file (the CSV whose column joins on obs names)")
+    flags = []
+    if csv_file is not None:
+        flags.append("--csv-file=" + _cli.fspath(csv_file))
+    if join_column is not None:
+        flags.append("--join-column=" + join_column)
+    return flags
+
+
+def _written(stderr):
+    """The outputs a --debug run reports, in output order."""
+    out = {}
+    for line in stderr.splitlines():
+        m = _OUTPUT_LINE.match(line)
+        if m:
+            out[int(m.group(1))] = m.group(3)
+    return [out[k] for k in sorted(out)]
+
+
+def shard_by_obs_column(input_file, output_prefix, obs_column, csv_file=None, join_column=None,
+                        always_include=None, compression=None, *, format="h5ad", overwrite=True):
+    """One output per category of the categorical obs column ``obs_column``,
+    written as ``{output_prefix}_{category}.h5ad`` (characters outside
+    ``[A-Za-z0-9_.-]`` become ``_``), in category order; cells keep source
+    order, and categories without cells are skipped (with a warning).
+
+    csv_file / join_column: take the column from a CSV instead, joined on
+    obs names by ``join_column`` (default: the CSV's first column); the
+    source is never modified. always_include: categories (e.g. controls)
+    whose cells go into every other output and get none of their own.
+    compression: as ``shard_h5ad``. format="zarr" writes ``.zarr`` stores.
+
+    Returns the list of the paths written, in category order.
+    """
+    input_file = _cli.fspath(input_file)
+    output_prefix = _cli.fspath(output_prefix)
+    args = ["--debug", "slice", "--obs-column=" + obs_column, "--format=" + format]
+    args += _csv_flags(csv_file, join_column)
+    if always_include is not None:
+        if isinstance(always_include, str):
+            always_include = [always_include]
+        args += ["--always-include=" + v for v in always_include]
+    if compression is not None:
+        args.append("--compression=%s" % compression)
+    if overwrite:
+        args.append("--overwrite")
+    return _written(_cli.run(args + ["--", input_file, output_prefix]))
+
+
+def filter_h5ad(input_file, output_file, obs_column, csv_file=None, join_column=None,
+                compression=None, *, overwrite=True):
+    """Write ``output_file`` with the cells of ``input_file`` where the obs
+    column ``obs_column`` (or the CSV's, see ``shard_by_obs_column``) is
+    true, in source order: booleans as they are, numbers when not 0, strings
+    ``true/false/1/0`` in any case (anything else is a ValueError listing the
+    values). No kept cell still writes a valid, empty file. ``output_file``
+    ending in ``.zarr`` writes a zarr store.
+
+    Returns ``output_file``.
+    """
+    input_file = _cli.fspath(input_file)
+    output_file = _cli.fspath(output_file)
+    args = ["filter", "--obs-column=" + obs_column] + _csv_flags(csv_file, join_column)
+    if compression is not None:
+        args.append("--compression=%s" % compression)
+    if overwrite:
+        args.append("--overwrite")
+    _cli.run(args + ["--", input_file, output_file])
+    return output_file
 
 
 def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,

@@ -66,7 +66,8 @@ class Mount:
     """
 
     def __init__(self, input_file, mountpoint, shard_size=10000, shuffle=False,
-                 seed=None, format="h5ad", *, timeout=60.0):
+                 seed=None, format="h5ad", *, obs_column=None, always_include=None,
+                 filter=None, csv_file=None, join_column=None, timeout=60.0):
         self.input_file = _cli.fspath(input_file)
         self._mountpoint_arg = _cli.fspath(mountpoint)
         self.mountpoint = os.path.abspath(self._mountpoint_arg)
@@ -75,6 +76,23 @@ class Mount:
             self.args.append("--shuffle")
         if seed is not None:
             self.args.append("--seed=%d" % operator.index(seed))
+        if obs_column is not None or filter is not None:
+            # outputs from obs: the plan's size is not used
+            self.args = [a for a in self.args if not a.startswith("--size=")]
+        if obs_column is not None:
+            self.args.append("--obs-column=" + obs_column)
+        if always_include is not None:
+            if isinstance(always_include, str):
+                always_include = [always_include]
+            self.args += ["--always-include=" + v for v in always_include]
+        if filter is not None:
+            self.args.append("--filter=" + filter)
+        if join_column is not None and csv_file is None:
+            raise ValueError("join_column needs csv_file (the CSV whose column joins on obs names)")
+        if csv_file is not None:
+            self.args.append("--csv-file=" + _cli.fspath(csv_file))
+        if join_column is not None:
+            self.args.append("--join-column=" + join_column)
         self.timeout = timeout
         self.process = None
         self.manifest = None
@@ -198,7 +216,8 @@ class Mount:
 
 
 def mount(input_file, mountpoint, shard_size=10000, shuffle=False, seed=None, format="h5ad",
-          *, timeout=60.0):
+          *, obs_column=None, always_include=None, filter=None, csv_file=None,
+          join_column=None, timeout=60.0):
     """Serve the shards of ``input_file`` as ``mountpoint/shard_N.h5ad``
     through FUSE (read-only, built on read), for the duration of a ``with``
     block::
@@ -211,6 +230,12 @@ def mount(input_file, mountpoint, shard_size=10000, shuffle=False, seed=None, fo
     (/dev/fuse and the right to mount). ``timeout``: seconds to wait for the
     shards to become visible. Returns a :class:`Mount` (not yet started;
     ``with`` starts it, or call ``start()``/``stop()``).
+
+    obs_column (with always_include, csv_file, join_column): one file per
+    category instead of fixed-size shards, ``mountpoint/{category}.h5ad``,
+    as ``shard_by_obs_column`` writes them; filter: one file,
+    ``mountpoint/filtered.h5ad``, as ``filter_h5ad`` writes it.
     """
     return Mount(input_file, mountpoint, shard_size=shard_size, shuffle=shuffle, seed=seed,
-                 format=format, timeout=timeout)
+                 format=format, obs_column=obs_column, always_include=always_include,
+                 filter=filter, csv_file=csv_file, join_column=join_column, timeout=timeout)
