@@ -204,10 +204,15 @@ func sliceCmd() *cobra.Command {
 }
 
 // readNames reads --names: one output path per line, blank lines ignored.
-func readNames(path string) ([]string, error) {
+func readNames(path string) ([]string, error) { return readPaths(path, "names file") }
+
+// readPaths reads a file of paths (--names, --inputs-from), one per line
+// as written (relative ones from the working directory), blank lines
+// ignored.
+func readPaths(path, what string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the names file: %v", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read the %s: %v", path, what, errors.Unwrap(err))
 	}
 	var names []string
 	for _, l := range strings.Split(string(b), "\n") {

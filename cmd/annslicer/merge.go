@@ -15,10 +15,10 @@ import (
 func init() { moreCommands = append(moreCommands, mergeCmd) }
 
 func mergeCmd() *cobra.Command {
-	var join string
+	var join, inputsFrom string
 	var overwrite bool
 	c := &cobra.Command{
-		Use:   "merge OUTPUT INPUT...",
+		Use:   "merge OUTPUT [INPUT...] [--inputs-from FILE]",
 		Short: "Merge .h5ad files or .zarr stores into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
 		Long: `Merge .h5ad files or .zarr stores (any mix) into OUTPUT, an .h5ad file or
 a .zarr store by its extension, streaming: every input is read where it
@@ -41,8 +41,8 @@ values are zeros), --join inner the genes of every input (the first
 input's order); var then keeps only its index, as anndata.concat does.
 Dtypes never change.`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usageError{fmt.Errorf("merge takes an OUTPUT and at least one INPUT, got %d arguments", len(args))}
+			if len(args) < 2 && !(len(args) == 1 && c.Flags().Changed("inputs-from")) {
+				return usageError{fmt.Errorf("merge takes an OUTPUT and at least one INPUT (or --inputs-from FILE), got %d arguments", len(args))}
 			}
 			return nil
 		},
@@ -58,6 +58,16 @@ Dtypes never change.`,
 			if err != nil {
 				return err
 			}
+			if inputsFrom != "" {
+				listed, err := readPaths(inputsFrom, "inputs file")
+				if err != nil {
+					return err
+				}
+				if len(listed) == 0 {
+					return usageError{fmt.Errorf("%s: the inputs file lists no path", inputsFrom)}
+				}
+				inputs = append(inputs, listed...)
+			}
 			if slices.ContainsFunc(inputs, isZarr) {
 				holdZarrCache(false) // inputs are read in order: never refused
 			}
@@ -72,6 +82,7 @@ Dtypes never change.`,
 	}
 	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
+	c.Flags().StringVar(&inputsFrom, "inputs-from", "", "file listing more inputs, one path per line (after the INPUT arguments; no glob expansion)")
 	return c
 }
 
