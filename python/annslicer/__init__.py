@@ -5,10 +5,15 @@ then next to this package, then on ``PATH``). Functions keep the names and
 signatures of the Python tool they replace::
 
     shard_h5ad(input_file, output_prefix, output_filenames=None,
-               shard_size=10000, shuffle=False, seed=None, compression=None)
+               shard_size=10000, shuffle=False, seed=None, compression=None,
+               n_jobs=None, memory_limit=None, tmpdir=None)
+    shard_by_obs_column(input_file, output_prefix, obs_column, csv_file=None,
+                        join_column=None, always_include=None, compression=None)
+    filter_h5ad(input_file, output_file, obs_column, csv_file=None,
+                join_column=None, compression=None)
     merge_out_of_core(input_files, output_file, join="outer", validate=False)
     with mount(input_file, mountpoint, shard_size=10000, shuffle=False,
-               seed=None, format="h5ad") as m:
+               seed=None, format="h5ad", obs_column=None, filter=None) as m:
         m.shards  # paths of the virtual shards
 
 Errors carry the CLI's one-line message: ``ValueError`` for bad arguments,
