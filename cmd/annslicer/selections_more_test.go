@@ -123,6 +123,8 @@ func TestSelectionErrors(t *testing.T) {
 		{"filter: bad strings", []string{"--obs-column", "keep_bad"}, "filter", sel, 1, []string{`obs column "keep_bad"`, `not true or false: "maybe", "yes"`, "true/false/1/0"}},
 		{"filter: missing values", []string{"--obs-column", "keep_na"}, "filter", sel, 1, []string{`obs column "keep_na"`, "1 cells have no value"}},
 		{"filter: categorical with missing", []string{"--obs-column", "cat_na"}, "filter", full, 1, []string{`"x", "y", "z"`, "have no value"}},
+		{"filter: nullable string with missing", []string{"--obs-column", "label"}, "filter", fixture("nullable_string.h5ad"), 1, []string{`obs column "label"`, "cells have no value", `"lbl`}},
+		{"filter: nullable integer with missing", []string{"--obs-column", "n_int"}, "filter", full, 1, []string{`obs column "n_int"`, "cells have no value"}},
 		{"filter: bad compression", []string{"--obs-column", "flag", "--compression", "zstd"}, "filter", full, 2, []string{"--compression \"zstd\" is not supported for h5ad"}},
 		{"mount: filter bad strings", []string{"--filter", "keep_bad"}, "mount", sel, 1, []string{`not true or false`}},
 	} {

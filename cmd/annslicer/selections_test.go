@@ -155,6 +155,8 @@ func TestSliceByObsColumn(t *testing.T) {
 		{"h5ad to zarr, ordered", full, []string{"--obs-column", "level"}, []string{"--format", "zarr", "--compression", "zstd"}, "zarr", true},
 		// two values after one flag (argparse's nargs="+"); names sanitised
 		{"names and two always", sel("sel.h5ad"), []string{"--obs-column", "group", "--always-include", "ctrl", "Zeta"}, nil, "h5ad", false},
+		// the 0.7 layout: codes beside obs/__categories/cell_type
+		{"v07 legacy categorical", func(t *testing.T) string { return fixture("v07.h5ad") }, []string{"--obs-column", "cell_type", "--always-include", "T"}, nil, "h5ad", true},
 		{"zarr numeric categories", sel("sel.zarr"), []string{"--obs-column", "nums"}, []string{"--format", "zarr"}, "zarr", false},
 		{"plan flags ignored", sel("sel.zarr"), []string{"--obs-column", "group"}, []string{"--size", "7", "--shuffle", "--seed", "3"}, "h5ad", false},
 	}
