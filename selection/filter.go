@@ -135,10 +135,18 @@ func (c *Column) badValues(bad []string) error {
 		if len(vals) > 10 {
 			shown, more = vals[:10], fmt.Sprintf(" and %d other values", len(vals)-10)
 		}
-		what = append(what, fmt.Sprintf("%d cells hold values that are not true or false: %s%s", len(bad)-nMissing, quoteList(shown), more))
+		what = append(what, fmt.Sprintf("%s values that are not true or false: %s%s", cells(len(bad)-nMissing, "holds", "hold"), quoteList(shown), more))
 	}
 	if nMissing > 0 {
-		what = append(what, fmt.Sprintf("%d cells have no value", nMissing))
+		what = append(what, cells(nMissing, "has", "have")+" no value")
 	}
 	return fmt.Errorf("%s: obs column %q: %s; the filter column must be bool, numbers (kept when not 0) or the strings true/false/1/0 in any case", c.Source, c.Name, strings.Join(what, ", "))
+}
+
+// cells is "1 cell has", "2 cells have".
+func cells(n int, one, many string) string {
+	if n == 1 {
+		return "1 cell " + one
+	}
+	return fmt.Sprintf("%d cells %s", n, many)
 }

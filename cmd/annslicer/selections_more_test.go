@@ -121,7 +121,7 @@ func TestSelectionErrors(t *testing.T) {
 		{"filter: no column", nil, "filter", full, 2, []string{"filter needs --obs-column"}},
 		{"filter: missing column", []string{"--obs-column", "nope"}, "filter", full, 1, []string{`obs has no column "nope"`}},
 		{"filter: bad strings", []string{"--obs-column", "keep_bad"}, "filter", sel, 1, []string{`obs column "keep_bad"`, `not true or false: "maybe", "yes"`, "true/false/1/0"}},
-		{"filter: missing values", []string{"--obs-column", "keep_na"}, "filter", sel, 1, []string{`obs column "keep_na"`, "1 cells have no value"}},
+		{"filter: missing values", []string{"--obs-column", "keep_na"}, "filter", sel, 1, []string{`obs column "keep_na"`, "1 cell has no value"}},
 		{"filter: categorical with missing", []string{"--obs-column", "cat_na"}, "filter", full, 1, []string{`"x", "y", "z"`, "have no value"}},
 		{"filter: nullable string with missing", []string{"--obs-column", "label"}, "filter", fixture("nullable_string.h5ad"), 1, []string{`obs column "label"`, "cells have no value", `"lbl`}},
 		{"filter: nullable integer with missing", []string{"--obs-column", "n_int"}, "filter", full, 1, []string{`obs column "n_int"`, "cells have no value"}},
