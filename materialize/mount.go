@@ -46,8 +46,10 @@ type MountOptions struct {
 	// reads it); nil for a zarr store, which is pinned here.
 	Pin *h5ad.Pin
 	// Select makes the outputs once the source is open (fixed-size
-	// shards: selection.FromPlan; categories, a filter: from its obs).
-	Select func(src *tree.Source) (*selection.Set, error)
+	// shards: selection.FromPlan; categories, a filter: from its obs),
+	// and the source they are cut from: src, or a source over src (whose
+	// Close closes src) with a column of obs from elsewhere.
+	Select func(src *tree.Source) (*selection.Set, *tree.Source, error)
 	Log    func(msg string) // nil: quiet
 }
 
@@ -87,12 +89,12 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		m.tree, m.changed = src.Tree(), o.Pin.Check
 		m.tree.Closer = src.Close
 	}
-	set, err := o.Select(m.tree)
+	set, cut, err := o.Select(m.tree)
 	if err != nil {
 		m.tree.Close()
 		return nil, err
 	}
-	m.set = set
+	m.set, m.tree = set, cut
 	m.shards, m.manifest = shardList(set, o.Format, o.Input, m.tree.NObs)
 	return m, nil
 }

@@ -19,27 +19,29 @@ import (
 func TestSliceWritesWhatMountServes(t *testing.T) {
 	const input = "../testdata/sample.h5ad"
 	seed := uint64(3)
-	selections := map[string]func(src *tree.Source) (*selection.Set, error){
-		"shuffled": func(src *tree.Source) (*selection.Set, error) {
+	selections := map[string]func(src *tree.Source) (*selection.Set, *tree.Source, error){
+		"shuffled": func(src *tree.Source) (*selection.Set, *tree.Source, error) {
 			p, err := engine.NewPlan(src.NObs, 200, true, &seed)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return selection.FromPlan(p), nil
+			return selection.FromPlan(p), src, nil
 		},
-		"categories": func(src *tree.Source) (*selection.Set, error) {
+		"categories": func(src *tree.Source) (*selection.Set, *tree.Source, error) {
 			c, err := selection.ReadColumn(src, "cell_type")
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return selection.Categories(src.NObs, c, []string{"NK"})
+			s, err := selection.Categories(src.NObs, c, []string{"NK"})
+			return s, src, err
 		},
-		"filter": func(src *tree.Source) (*selection.Set, error) {
+		"filter": func(src *tree.Source) (*selection.Set, *tree.Source, error) {
 			c, err := selection.ReadColumn(src, "flag")
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return selection.Filter(src.NObs, c)
+			s, err := selection.Filter(src.NObs, c)
+			return s, src, err
 		},
 	}
 	for _, format := range []string{"h5ad", "zarr"} {
@@ -49,13 +51,13 @@ func TestSliceWritesWhatMountServes(t *testing.T) {
 	}
 }
 
-func sliceMountSame(t *testing.T, input, format string, sel func(src *tree.Source) (*selection.Set, error)) {
+func sliceMountSame(t *testing.T, input, format string, sel func(src *tree.Source) (*selection.Set, *tree.Source, error)) {
 	src, err := OpenSource(input)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	p, err := sel(src)
+	p, src, err := sel(src)
 	if err != nil {
 		t.Fatal(err)
 	}

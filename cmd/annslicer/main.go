@@ -133,16 +133,17 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 }
 
 // outputs are the outputs of src: from obs (--obs-column, --filter), or
-// fixed-size shards.
-func (f *shardFlags) outputs(c *cobra.Command, src *tree.Source) (*selection.Set, error) {
+// fixed-size shards; and the source they are cut from (src, unless a
+// column comes from elsewhere).
+func (f *shardFlags) outputs(c *cobra.Command, src *tree.Source) (*selection.Set, *tree.Source, error) {
 	if f.sel.active() {
 		return f.sel.outputs(src)
 	}
 	p, err := f.plan(c, src.NObs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return selection.FromPlan(p), nil
+	return selection.FromPlan(p), src, nil
 }
 
 func (f *shardFlags) plan(c *cobra.Command, n int64) (*engine.Plan, error) {
@@ -296,7 +297,7 @@ func runShards(job shardJob) error {
 		return err
 	}
 	defer src.Close()
-	set, err := f.outputs(c, src)
+	set, src, err := f.outputs(c, src)
 	if err != nil {
 		return err
 	}

@@ -74,34 +74,39 @@ func (s *selectFlags) check(c *cobra.Command) error {
 	return nil
 }
 
-// outputs are the outputs from obs (the caller makes plans otherwise).
-func (s *selectFlags) outputs(src *tree.Source) (*selection.Set, error) {
+// outputs are the outputs from obs (the caller makes plans otherwise),
+// and the source they are cut from: src, or src with the column from
+// --csv-file (see obsColumn).
+func (s *selectFlags) outputs(src *tree.Source) (*selection.Set, *tree.Source, error) {
 	if s.filter != "" {
-		col, err := obsColumn(src, s.filter)
+		col, out, err := obsColumn(src, s.filter)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return selection.Filter(src.NObs, col)
+		set, err := selection.Filter(src.NObs, col)
+		return set, out, err
 	}
-	col, err := obsColumn(src, s.obsColumn)
+	col, out, err := obsColumn(src, s.obsColumn)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	set, err := selection.Categories(src.NObs, col, s.always)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, cat := range set.Empty {
 		logf("warning: category %q of obs column %q has no cells; no output is written for it", cat, s.obsColumn)
 	}
-	return set, nil
+	return set, out, nil
 }
 
-// obsColumn reads obs column name of src. (--csv-file, when given, is to
-// supply the column here instead: obscsv.Column then selection.FromCodes,
-// with the source overlaid by obscsv.Overlay.)
-func obsColumn(src *tree.Source, name string) (*selection.Column, error) {
-	return selection.ReadColumn(src, name)
+// obsColumn reads obs column name of src, and the source the outputs are
+// cut from. Where --csv-file is to come in: the column from the CSV
+// (obscsv.Column on src's obs names, then selection.FromCodes), and src
+// overlaid with it (obscsv.Overlay), so the outputs hold it in obs.
+func obsColumn(src *tree.Source, name string) (*selection.Column, *tree.Source, error) {
+	col, err := selection.ReadColumn(src, name)
+	return col, src, err
 }
 
 // spreadNargs rewrites `FLAG A B C` into `FLAG=A FLAG=B FLAG=C` for the
