@@ -197,7 +197,7 @@ func sliceCmd() *cobra.Command {
 	var namesFile string
 	c := &cobra.Command{
 		Use:   "slice INPUT OUT_PREFIX",
-		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ...",
+		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ... (with --obs-column: OUT_PREFIX_{category}.h5ad)",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			var names []string
@@ -244,7 +244,7 @@ func materializeCmd() *cobra.Command {
 	var f shardFlags
 	c := &cobra.Command{
 		Use:   "materialize INPUT OUTDIR",
-		Short: "Write OUTDIR/shard_N.h5ad: the files `annslicer mount` shows with the same flags",
+		Short: "Write OUTDIR/shard_N.h5ad (OUTDIR/{category}.h5ad, OUTDIR/filtered.h5ad): the files `annslicer mount` shows with the same flags",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			// OUTDIR is made when missing (by the output set, which

@@ -23,7 +23,7 @@ func mountCmd() *cobra.Command {
 	var allowOther bool
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
-		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad, made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
+		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad (MOUNTPOINT/{category}.h5ad, MOUNTPOINT/filtered.h5ad), made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := f.sel.check(c); err != nil {
