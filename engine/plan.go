@@ -12,7 +12,20 @@ import (
 	"sort"
 )
 
+// Outputs are the outputs of a run as row selections: output k takes
+// source rows Rows(k), in that order (PlanShard takes any). A Plan is one
+// kind (fixed-size shards, contiguous or shuffled); package selection
+// makes the others (one output per category, the cells a filter keeps).
+type Outputs interface {
+	Shards() int        // the number of outputs
+	Count(k int) int64  // output k's number of rows
+	Rows(k int) []int64 // output k's source rows, in output order
+}
+
+var _ Outputs = (*Plan)(nil)
+
 // Plan splits n rows into shards of Size rows (the last takes the rest).
+// It holds no row table: contiguous and shuffled plans are O(1) memory.
 type Plan struct {
 	N       int64
 	Size    int64

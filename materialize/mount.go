@@ -12,6 +12,7 @@ import (
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/layout/zarrad"
+	"github.com/annslicer/annslicer/selection"
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -21,7 +22,7 @@ import (
 // (zarrad.Entries). Their bytes are those Slice writes.
 type Mount struct {
 	tree     *tree.Source
-	plan     *engine.Plan
+	set      *selection.Set
 	shards   []Shard
 	manifest []byte
 	dir      string       // scratch directory for h5ad skeletons
@@ -43,9 +44,13 @@ type MountOptions struct {
 	Dir    string // scratch directory (removed by the caller after unmount)
 	// Pin is the pinned h5ad input (h5ad.PinFile, taken before anything
 	// reads it); nil for a zarr store, which is pinned here.
-	Pin  *h5ad.Pin
-	Plan func(nObs int64) (*engine.Plan, error) // the shards, once n_obs is known
-	Log  func(msg string)                       // nil: quiet
+	Pin *h5ad.Pin
+	// Select makes the outputs once the source is open (fixed-size
+	// shards: selection.FromPlan; categories, a filter: from its obs),
+	// and the source they are cut from: src, or a source over src (whose
+	// Close closes src) with a column of obs from elsewhere.
+	Select func(src *tree.Source) (*selection.Set, *tree.Source, error)
+	Log    func(msg string) // nil: quiet
 }
 
 // OpenMount opens the input and plans its shards. A zarr store is pinned
@@ -84,13 +89,13 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		m.tree, m.changed = src.Tree(), o.Pin.Check
 		m.tree.Closer = src.Close
 	}
-	plan, err := o.Plan(m.tree.NObs)
+	set, cut, err := o.Select(m.tree)
 	if err != nil {
 		m.tree.Close()
 		return nil, err
 	}
-	m.plan = plan
-	m.shards, m.manifest = shardList(plan, o.Format, o.Input, m.tree.NObs)
+	m.set, m.tree = set, cut
+	m.shards, m.manifest = shardList(set, o.Format, o.Input, m.tree.NObs)
 	return m, nil
 }
 
@@ -98,6 +103,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 func (m *Mount) Close() { m.tree.Close() }
 
 func (m *Mount) Shards() []Shard  { return m.shards }
+func (m *Mount) MaxCells() int64  { return m.set.MaxCount() }
 func (m *Mount) Manifest() []byte { return m.manifest }
 
 // Check is exact and cheap (see h5ad.Pin, zarrad.Pin), so it runs on
@@ -107,7 +113,7 @@ func (m *Mount) Check() error { return m.changed() }
 // OpenFile builds the image of h5ad shard i.
 func (m *Mount) OpenFile(i int) (image.File, error) {
 	start := time.Now()
-	z, err := engine.PlanShard(m.tree, m.plan.Rows(i))
+	z, err := engine.PlanShard(m.tree, m.set.Rows(i))
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +131,7 @@ func (m *Mount) OpenFile(i int) (image.File, error) {
 // OpenTree builds the files of zarr shard i.
 func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	start := time.Now()
-	z, err := engine.PlanShard(m.tree, m.plan.Rows(i))
+	z, err := engine.PlanShard(m.tree, m.set.Rows(i))
 	if err != nil {
 		return nil, err
 	}
@@ -148,34 +154,69 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	return entries, nil
 }
 
-// shardList names the shards of a mount and writes its shards.json: the
-// input, the plan (with the seed actually used, so the same shards can be
-// materialized later) and every shard's name and cell count.
-func shardList(plan *engine.Plan, format, input string, nobs int64) ([]Shard, []byte) {
+// shardList names the outputs of a mount and writes its shards.json: the
+// input, the selection (for fixed-size shards the plan, with the seed
+// actually used, so the same shards can be materialized later; for
+// categories the column, the always-included categories and each
+// output's category; for a filter the column) and every output's name,
+// cell count and, for selections of at most selection.MaxRuns runs, its
+// rows as runs [start, end).
+func shardList(set *selection.Set, format, input string, nobs int64) ([]Shard, []byte) {
 	type shardJSON struct {
-		Name  string `json:"name"`
-		Cells int64  `json:"cells"`
+		Name     string     `json:"name"`
+		Cells    int64      `json:"cells"`
+		Category *string    `json:"category,omitempty"`
+		Rows     [][2]int64 `json:"rows,omitempty"`
 	}
 	var infos []Shard
-	var list []shardJSON
-	for k := 0; k < plan.Shards(); k++ {
-		info := Shard{Name: fmt.Sprintf("shard_%d.%s", k, format), Cells: plan.Count(k)}
+	list := []shardJSON{}
+	for k := 0; k < set.Shards(); k++ {
+		info := Shard{Name: set.Name(k) + "." + format, Cells: set.Count(k)}
 		infos = append(infos, info)
-		list = append(list, shardJSON{info.Name, info.Cells})
+		sj := shardJSON{Name: info.Name, Cells: info.Cells, Rows: set.Runs(k)}
+		if set.Kind == selection.ByCategory {
+			cat := set.Category(k)
+			sj.Category = &cat
+		}
+		list = append(list, sj)
 	}
 	abs, _ := filepath.Abs(input)
-	var seed *uint64
-	if plan.Shuffle {
-		seed = &plan.Seed
+	type common struct {
+		Input  string `json:"input"`
+		Format string `json:"format"`
+		NObs   int64  `json:"n_obs"`
 	}
-	manifest, _ := json.MarshalIndent(struct {
-		Input   string      `json:"input"`
-		Format  string      `json:"format"`
-		NObs    int64       `json:"n_obs"`
-		Size    int64       `json:"size"`
-		Shuffle bool        `json:"shuffle"`
-		Seed    *uint64     `json:"seed"`
-		Shards  []shardJSON `json:"shards"`
-	}{abs, format, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+	var doc any
+	switch p := set.Plan(); set.Kind {
+	case selection.Shards:
+		var seed *uint64
+		if p.Shuffle {
+			seed = &p.Seed
+		}
+		doc = struct {
+			common
+			Size    int64       `json:"size"`
+			Shuffle bool        `json:"shuffle"`
+			Seed    *uint64     `json:"seed"`
+			Shards  []shardJSON `json:"shards"`
+		}{common{abs, format, nobs}, p.Size, p.Shuffle, seed, list}
+	case selection.ByCategory:
+		always := append([]string{}, set.Always...)
+		empty := append([]string{}, set.Empty...)
+		doc = struct {
+			common
+			ObsColumn     string      `json:"obs_column"`
+			AlwaysInclude []string    `json:"always_include"`
+			Empty         []string    `json:"empty_categories"`
+			Shards        []shardJSON `json:"shards"`
+		}{common{abs, format, nobs}, set.Column, always, empty, list}
+	default:
+		doc = struct {
+			common
+			Filter string      `json:"filter"`
+			Shards []shardJSON `json:"shards"`
+		}{common{abs, format, nobs}, set.Column, list}
+	}
+	manifest, _ := json.MarshalIndent(doc, "", "  ")
 	return infos, append(manifest, '\n')
 }

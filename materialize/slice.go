@@ -13,13 +13,13 @@ import (
 	"github.com/annslicer/annslicer/tree"
 )
 
-// Job is a slicing run: the shards of one source, in one format, written
-// as one output set.
+// Job is a slicing run: the outputs of one source (fixed-size shards, or
+// any row selections), in one format, written as one output set.
 type Job struct {
-	Source *tree.Source
-	Plan   *engine.Plan
-	Names  []string // output path of each shard of the plan
-	Format string   // "h5ad" or "zarr"
+	Source  *tree.Source
+	Outputs engine.Outputs
+	Names   []string // output path of each output
+	Format  string   // "h5ad" or "zarr"
 	// Compression of h5ad shards: "" (a shard image, byte-identical to the
 	// mounted shard), "gzip" or "lzf".
 	Compression string
@@ -39,8 +39,8 @@ func Slice(j Job) error {
 	if j.Ctx == nil {
 		j.Ctx = context.Background()
 	}
-	if len(j.Names) != j.Plan.Shards() {
-		return fmt.Errorf("%d output names for %d shards", len(j.Names), j.Plan.Shards())
+	if len(j.Names) != j.Outputs.Shards() {
+		return fmt.Errorf("%d output names for %d shards", len(j.Names), j.Outputs.Shards())
 	}
 	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: []string{j.Source.Path}, Extra: j.Extra, Log: j.Log})
 	if err != nil {
@@ -48,7 +48,11 @@ func Slice(j Job) error {
 	}
 	defer set.Abort()
 	if j.Progress != nil {
-		j.Progress.Begin(len(j.Names), j.Plan.N)
+		var cells int64
+		for k := range j.Names {
+			cells += j.Outputs.Count(k)
+		}
+		j.Progress.Begin(len(j.Names), cells)
 		defer j.Progress.End()
 	}
 	if _, native := j.Source.Native.(*h5ad.Source); native && j.Format != "zarr" {
@@ -100,7 +104,7 @@ func (j *Job) eachShard(set *Set) error {
 					return
 				}
 				start := time.Now()
-				rows := j.Plan.Rows(k)
+				rows := j.Outputs.Rows(k)
 				err := j.oneShard(rows, set.Temp(k), j.Names[k])
 				mu.Lock()
 				if err != nil && first == nil {
@@ -137,7 +141,11 @@ const cellsInFlight = 1 << 20
 // the shared chunk cache) instead of once per shard.
 func (j *Job) inLockstep(set *Set) error {
 	n := len(j.Names)
-	group := int(max(int64(workers(n)), cellsInFlight/max(1, j.Plan.Size)))
+	var most int64
+	for k := range n {
+		most = max(most, j.Outputs.Count(k))
+	}
+	group := int(max(int64(workers(n)), cellsInFlight/max(1, most)))
 	for k0 := 0; k0 < n; k0 += group {
 		if err := j.Ctx.Err(); err != nil {
 			return err
@@ -149,7 +157,7 @@ func (j *Job) inLockstep(set *Set) error {
 		}
 		if j.Progress != nil {
 			for k := k0; k < k1; k++ {
-				c := j.Plan.Count(k)
+				c := j.Outputs.Count(k)
 				j.Progress.Cells(c)
 				j.Progress.ShardDone(k, j.Names[k], c, time.Since(start))
 			}
@@ -167,7 +175,7 @@ func (j *Job) group(set *Set, k0, k1 int) error {
 	}()
 	tmps := make([]string, 0, k1-k0)
 	for k := k0; k < k1; k++ {
-		z, err := engine.PlanShard(j.Source, j.Plan.Rows(k))
+		z, err := engine.PlanShard(j.Source, j.Outputs.Rows(k))
 		if err != nil {
 			return err
 		}

@@ -157,7 +157,9 @@ def main(argv=None):
     p.add_argument("--size", type=int)
     p.add_argument("--obsp-blocks", type=int, metavar="N")
     p.add_argument("outputs", nargs="+")
+    cs.rows_arg(p)
     a = p.parse_args(argv)
+    cs.use_rows(a)
     problems, summary = run(a.source, a.outputs, a.order, a.size, a.obsp_blocks)
     if problems:
         for line in problems:

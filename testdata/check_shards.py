@@ -212,7 +212,40 @@ def canonical(m):
 
 # ----------------------------------------------------------------- coverage
 
+# --rows JSON (selections: one output per category, a filter): the source
+# rows each output must hold, in order, one list per output as given on
+# the command line. It replaces the coverage check: such outputs may share
+# rows (always-included categories) or leave some out.
+EXPECT_ROWS = None
+
+
+def rows_arg(p):
+    p.add_argument("--rows", metavar="JSON", help="expected rows of each output (a JSON list of lists); replaces the coverage check")
+
+
+def use_rows(args):
+    global EXPECT_ROWS
+    if args.rows:
+        import json
+        with open(args.rows) as fh:
+            EXPECT_ROWS = json.load(fh)
+        if isinstance(EXPECT_ROWS, dict):  # selection_rows.py's output
+            EXPECT_ROWS = EXPECT_ROWS["rows"]
+
+
+def check_expected_rows(shard_rows, problems):
+    if len(shard_rows) != len(EXPECT_ROWS):
+        problems.append(f"rows: {len(shard_rows)} outputs, expected {len(EXPECT_ROWS)}")
+        return
+    for (path, rows), exp in zip(shard_rows, EXPECT_ROWS):
+        exp = np.asarray(exp, dtype=np.int64)
+        if rows.size != exp.size or not np.array_equal(rows, exp):
+            problems.append(f"{path}: rows differ from the expected selection ({rows.size} rows, expected {exp.size})")
+
+
 def check_coverage(n_obs, shard_rows, size, order, problems):
+    if EXPECT_ROWS is not None:
+        return check_expected_rows(shard_rows, problems)
     all_rows = np.concatenate([r for _, r in shard_rows]) if shard_rows else np.zeros(0, int)
     known = all_rows[all_rows >= 0]
     counts = np.bincount(known, minlength=n_obs) if known.size else np.zeros(n_obs, int)
@@ -726,7 +759,7 @@ def run(source, shards, order="any", size=None, quick=False, samples=5, seed=0):
             problems.append(f"{path}: {unknown.size} obs names not in the source (first: {names[unknown[0]]!r})")
         if pd.Index(names).has_duplicates:
             problems.append(f"{path}: duplicate obs names")
-        if rows.size == 0:
+        if rows.size == 0 and EXPECT_ROWS is None:
             problems.append(f"{path}: shard has no rows")
         shard_rows.append((path, rows))
         opened.append((path, f, rows))
@@ -773,7 +806,9 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=5, help="rows per shard checked in --quick (5)")
     p.add_argument("--seed", type=int, default=0, help="seed for the --quick row sample (0)")
     p.add_argument("shards", nargs="+", metavar="SHARD", help="shard files, in shard order")
+    rows_arg(p)
     args = p.parse_args(argv)
+    use_rows(args)
     t0 = time.time()
     problems, summary = run(args.source, args.shards, args.order, args.size, args.quick,
                             args.samples, args.seed)

@@ -290,7 +290,9 @@ def main(argv=None):
     p.add_argument("--size", type=int)
     p.add_argument("--compressor", choices=["any", "blosc", "none"], default="any")
     p.add_argument("shards", nargs="+")
+    cs.rows_arg(p)
     a = p.parse_args(argv)
+    cs.use_rows(a)
     problems, summary = run(a.source, a.shards, a.order, a.size, a.compressor)
     if problems:
         for line in problems:

@@ -21,6 +21,8 @@ import (
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
+	"github.com/annslicer/annslicer/selection"
+	"github.com/annslicer/annslicer/tree"
 )
 
 var debug bool
@@ -63,6 +65,7 @@ func main() {
 	}
 	root.PersistentFlags().BoolVar(&debug, "debug", false, "log each step (one line per shard) on stderr")
 	root.SetFlagErrorFunc(flagError)
+	root.SetArgs(spreadNargs(os.Args[1:], "--always-include"))
 	root.AddCommand(sliceCmd(), materializeCmd(), mountCmd(), unmountCmd())
 	for _, c := range moreCommands {
 		root.AddCommand(c())
@@ -111,6 +114,7 @@ type shardFlags struct {
 	compression string
 	overwrite   bool
 	format      string
+	sel         selectFlags // outputs from obs instead of fixed-size shards
 }
 
 func (f *shardFlags) register(c *cobra.Command, writes bool) {
@@ -122,6 +126,21 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 		c.Flags().StringVar(&f.compression, "compression", "", "h5ad shards: gzip or lzf (default none: the fastest, and byte-identical to the mounted shards); zarr shards: blosc (default, lz4 as anndata), zstd, gzip, zlib or none (byte-identical to the mounted shards)")
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
 	}
+	f.sel.register(c, c.Name() != "slice")
+}
+
+// outputs are the outputs of src: from obs (--obs-column, --filter), or
+// fixed-size shards; and the source they are cut from (src, unless a
+// column comes from elsewhere).
+func (f *shardFlags) outputs(c *cobra.Command, src *tree.Source) (*selection.Set, *tree.Source, error) {
+	if f.sel.active() {
+		return f.sel.outputs(src)
+	}
+	p, err := f.plan(c, src.NObs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return selection.FromPlan(p), src, nil
 }
 
 func (f *shardFlags) plan(c *cobra.Command, n int64) (*engine.Plan, error) {
@@ -137,7 +156,7 @@ func (f *shardFlags) plan(c *cobra.Command, n int64) (*engine.Plan, error) {
 }
 
 func (f *shardFlags) validate() error {
-	if f.size <= 0 {
+	if f.size <= 0 && !f.sel.active() {
 		return usageError{fmt.Errorf("--size must be a positive number of cells, got %d", f.size)}
 	}
 	switch f.format {
@@ -162,8 +181,8 @@ type shardJob struct {
 	Cmd       *cobra.Command
 	Flags     *shardFlags
 	Input     string
-	Name      func(k int) string // output path of shard k
-	Given     int                // names supplied by --names, -1 when generated
+	Name      func(k int, stem string) string // output path of output k, named stem (shard_3, a category)
+	Given     int                             // names supplied by --names, -1 when generated
 	NamesFile string
 	// Stale lists the outputs of an earlier run with the same names and
 	// more shards than n (nil with --names): replaced with the set.
@@ -175,7 +194,7 @@ func sliceCmd() *cobra.Command {
 	var namesFile string
 	c := &cobra.Command{
 		Use:   "slice INPUT OUT_PREFIX",
-		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ...",
+		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ... (with --obs-column: OUT_PREFIX_{category}.h5ad)",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			var names []string
@@ -186,11 +205,11 @@ func sliceCmd() *cobra.Command {
 				}
 			}
 			job := shardJob{Cmd: c, Flags: &f, Input: args[0], Given: len(names), NamesFile: namesFile}
-			job.Name = func(k int) string {
+			job.Name = func(k int, stem string) string {
 				if names != nil {
 					return names[k]
 				}
-				return fmt.Sprintf("%s_shard_%d.%s", args[1], k, f.format)
+				return fmt.Sprintf("%s_%s.%s", args[1], stem, f.format)
 			}
 			if names == nil {
 				job.Stale = func(n int) []string { return staleShards(args[1]+"_shard_", f.format, n) }
@@ -227,14 +246,14 @@ func materializeCmd() *cobra.Command {
 	var f shardFlags
 	c := &cobra.Command{
 		Use:   "materialize INPUT OUTDIR",
-		Short: "Write OUTDIR/shard_N.h5ad: the files `annslicer mount` shows with the same flags",
+		Short: "Write OUTDIR/shard_N.h5ad (OUTDIR/{category}.h5ad, OUTDIR/filtered.h5ad): the files `annslicer mount` shows with the same flags",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			// OUTDIR is made when missing (by the output set, which
 			// removes it again if the run writes nothing).
 			return runShards(shardJob{Cmd: c, Flags: &f, Input: args[0], Given: -1,
-				Name: func(k int) string {
-					return filepath.Join(args[1], fmt.Sprintf("shard_%d.%s", k, f.format))
+				Name: func(k int, stem string) string {
+					return filepath.Join(args[1], stem+"."+f.format)
 				},
 				Stale: func(n int) []string { return staleShards(filepath.Join(args[1], "shard_"), f.format, n) },
 			})
@@ -256,10 +275,13 @@ func exactArgs(n int) cobra.PositionalArgs {
 // runShards writes every shard as one output set (materialize.Slice).
 func runShards(job shardJob) error {
 	c, f, input := job.Cmd, job.Flags, job.Input
+	if err := f.sel.check(c); err != nil {
+		return err
+	}
 	if err := f.validate(); err != nil {
 		return err
 	}
-	if c.Flags().Changed("seed") && !f.shuffle {
+	if c.Flags().Changed("seed") && !f.shuffle && !f.sel.active() {
 		return usageError{errors.New("--seed only applies with --shuffle")}
 	}
 	var codec zarr.Codec
@@ -279,19 +301,25 @@ func runShards(job shardJob) error {
 		return err
 	}
 	defer src.Close()
-	plan, err := f.plan(c, src.NObs)
+	set, src, err := f.outputs(c, src)
 	if err != nil {
 		return err
 	}
-	names, extra, err := job.outputs(plan)
+	if set.Shards() == 0 {
+		logf("warning: no output: every category of obs column %q is empty or always included; nothing was written", set.Column)
+		return nil
+	}
+	names, extra, err := job.outputs(set)
 	if err != nil {
 		return err
 	}
-	if debug {
+	if plan := set.Plan(); debug && plan != nil {
 		// python/annslicer reads this line (_PLAN_LINE)
 		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d format=%s)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed, f.format)
+	} else if debug {
+		logf("%s: %d cells -> %d outputs by obs column %q (format=%s)", input, src.NObs, len(names), set.Column, f.format)
 	}
-	j := materialize.Job{Source: src, Plan: plan, Names: names, Format: f.format, Codec: codec,
+	j := materialize.Job{Source: src, Outputs: set, Names: names, Format: f.format, Codec: codec,
 		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
 	if f.format != "zarr" {
 		j.Compression = f.compression
@@ -299,16 +327,16 @@ func runShards(job shardJob) error {
 	return job.setErr(materialize.Slice(j))
 }
 
-// outputs names the shards of plan, and the earlier shards they replace.
-func (job shardJob) outputs(plan *engine.Plan) (names, extra []string, err error) {
-	if job.NamesFile != "" && job.Given < plan.Shards() {
-		return nil, nil, usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, plan.Shards())}
+// outputs names the outputs of set, and the earlier shards they replace.
+func (job shardJob) outputs(set *selection.Set) (names, extra []string, err error) {
+	if job.NamesFile != "" && job.Given < set.Shards() {
+		return nil, nil, usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, set.Shards())}
 	}
-	names = make([]string, plan.Shards())
+	names = make([]string, set.Shards())
 	for k := range names {
-		names[k] = job.Name(k)
+		names[k] = job.Name(k, set.Name(k))
 	}
-	if job.Stale != nil {
+	if job.Stale != nil && set.Plan() != nil {
 		extra = job.Stale(len(names))
 	}
 	return names, extra, nil

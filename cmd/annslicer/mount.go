@@ -11,9 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/materialize"
+	"github.com/annslicer/annslicer/selection"
+	"github.com/annslicer/annslicer/tree"
 	"github.com/annslicer/annslicer/vfs"
 )
 
@@ -22,9 +23,12 @@ func mountCmd() *cobra.Command {
 	var allowOther bool
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
-		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad, made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
+		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad (MOUNTPOINT/{category}.h5ad, MOUNTPOINT/filtered.h5ad), made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
 		Args:  exactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := f.sel.check(c); err != nil {
+				return err
+			}
 			if err := f.validate(); err != nil {
 				return err
 			}
@@ -103,7 +107,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		}
 	}
 	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
-		Plan: func(n int64) (*engine.Plan, error) { return f.plan(c, n) }, Log: debugLog})
+		Select: func(src *tree.Source) (*selection.Set, *tree.Source, error) { return f.outputs(c, src) }, Log: debugLog})
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 	s, err := vfs.Mount(mnt, ms, vfs.Options{
 		Debug:      debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1",
 		Logger:     log.New(os.Stderr, "annslicer: ", 0),
-		MaxImages:  maxImages(f.size),
+		MaxImages:  maxImages(m.MaxCells()),
 		AllowOther: allowOther,
 	})
 	if err != nil {
