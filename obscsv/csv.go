@@ -63,7 +63,9 @@ func readColumn(in io.Reader, joinColumn, column string, obsNames []string) ([]i
 	}
 	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1 // short rows are allowed (missing values), long ones checked below
-	r.LazyQuotes = true    // a quote inside an unquoted field is text, as pandas reads it
+	// strict quotes: a quote left open would swallow the rest of the file
+	// into one value (pandas says "EOF inside string"); the price is that
+	// a bare quote inside an unquoted field (pandas: text) is an error too
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err == io.EOF {
@@ -127,6 +129,9 @@ func readColumn(in io.Reader, joinColumn, column string, obsNames []string) ([]i
 func csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
+		if pe.StartLine != pe.Line { // a quoted field ran on: say where it began
+			return fmt.Errorf("the row from line %d to line %d: %v; fix the CSV's quoting", pe.StartLine, pe.Line, pe.Err)
+		}
 		return fmt.Errorf("line %d: %v; fix the CSV's quoting", pe.Line, pe.Err)
 	}
 	return err
