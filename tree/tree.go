@@ -71,6 +71,10 @@ type Source struct {
 	// an encoder of the same format may copy verbatim elements through it
 	// (HDF5 H5Ocopy keeps every type, attribute and reference).
 	Native any
+	// Overlaid lists the paths ("/obs/cell_type") whose nodes, and those
+	// below, are not Native's: an overlay (package obscsv) made them. An
+	// encoder copying verbatim elements natively reads these from the tree.
+	Overlaid []string
 }
 
 // Close releases the source.

@@ -25,7 +25,7 @@ import (
 // place with image.WriteExtents or serve as an image); with "gzip" or
 // "lzf" the file is complete. The plan's verbatim elements are copied with
 // H5Ocopy when its source is an h5ad file (template.go), and written from
-// the tree otherwise.
+// the tree otherwise, as are those an overlay changed (Source.Overlaid).
 func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	var filter h5.Filter
 	switch comp {
@@ -45,6 +45,8 @@ func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 		if err := z.ExpandVerbatim(); err != nil {
 			return nil, err
 		}
+	} else if err := expandOverlaid(z); err != nil {
+		return nil, err
 	}
 	var f *h5.File
 	var err error

@@ -120,3 +120,45 @@ func (w *h5writer) copyVerbatim(vs []tree.PlanVerbatim) error {
 	}
 	return nil
 }
+
+// expandOverlaid turns the verbatim elements an overlay of the source
+// changed (tree.Source.Overlaid: obscsv's CSV column, say a categorical's
+// categories) into groups and arrays read from the tree: the file holds
+// what was there before the overlay, or nothing. An element is changed
+// when it is an overlaid path, lies below one or holds one. The others are
+// still copied from the file.
+func expandOverlaid(z *tree.Plan) error {
+	if len(z.Source.Overlaid) == 0 {
+		return nil
+	}
+	var keep, expand []tree.PlanVerbatim
+	for _, v := range z.Verbatim {
+		if overlaid(v.Node, z.Source.Overlaid) {
+			expand = append(expand, v)
+		} else {
+			keep = append(keep, v)
+		}
+	}
+	if len(expand) == 0 {
+		return nil
+	}
+	z.Verbatim = keep
+	for _, v := range expand {
+		if z.Expand == nil {
+			return fmt.Errorf("/%s: a verbatim element with no way to read it", v.Path)
+		}
+		if err := z.Expand(z, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func overlaid(node string, paths []string) bool {
+	for _, p := range paths {
+		if node == p || strings.HasPrefix(node, p+"/") || strings.HasPrefix(p, strings.TrimSuffix(node, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
