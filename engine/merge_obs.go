@@ -348,7 +348,8 @@ func (ob *outBuilder) attrsOf(n *mnode, sub string) (tree.Attrs, error) {
 	return ob.tplAttrs(p)
 }
 
-// nanOf is a NaN of float dtype dt, in its byte order.
+// nanOf is numpy's NaN (the quiet NaN with no payload; Go's math.NaN()
+// has one) of float dtype dt, in its byte order.
 func nanOf(dt tree.DType) []byte {
 	b := make([]byte, dt.Size)
 	var order binary.ByteOrder = binary.LittleEndian
@@ -359,9 +360,9 @@ func nanOf(dt tree.DType) []byte {
 	case 2:
 		order.PutUint16(b, 0x7e00)
 	case 4:
-		order.PutUint32(b, math.Float32bits(float32(math.NaN())))
+		order.PutUint32(b, 0x7fc00000)
 	default:
-		order.PutUint64(b, math.Float64bits(math.NaN()))
+		order.PutUint64(b, 0x7ff8000000000000)
 	}
 	return b
 }

@@ -138,6 +138,9 @@ func (m *merger) build() error {
 	}
 	varAx := m.axis("var")
 	for _, k := range kids {
+		if isNullAt(t, k.Name) {
+			continue // anndata's None (raw, written by anndata >= 0.12): absent
+		}
 		var err error
 		switch k.Name {
 		case "X":

@@ -70,7 +70,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	if n.dropped != "" {
 		return nil
 	}
-	if n.path != "" && !hasAt(e.root, n.path) {
+	if n.path != "" && (!hasAt(e.root, n.path) || isNullAt(e.root, n.path)) {
 		if n.col && m.join == "outer" {
 			m.markAbsent(n, i)
 			return nil
@@ -212,7 +212,7 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 		}
 	} else if i > 0 {
 		for _, name := range []string{"X", "layers", "obsm", "obsp", "raw"} {
-			if !hasAt(m.tpl.root, name) && hasAt(e.root, name) {
+			if !hasAt(m.tpl.root, name) && hasAt(e.root, name) && !isNullAt(e.root, name) {
 				m.warn("%s is not in every input (not in %s); left out of the merge", name, m.tplPath())
 			}
 		}
