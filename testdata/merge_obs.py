@@ -60,6 +60,8 @@ def inputs(nullable_string):
         "num_cat": C([10, 20, 10, 10, 20]),
         "n_int": pd.array([1, None, 3, 4, 5], dtype="Int32"),
         "cat_na": C(["k", None, "k", "k", "k"]),
+        # 100 + 100 categories: the union needs int16 codes
+        "cat_wide": C(["w0", "w1", "w0", "w0", "w99"], categories=[f"w{k}" for k in range(100)]),
     }
     b = {
         "late_f": np.array([0.5, 1, 2, 3]),
@@ -72,6 +74,7 @@ def inputs(nullable_string):
         "late_b": np.array([False, True, True, False]),
         "late_s": np.array(["t0", "t1", "t2", "t3"], dtype=object),
         "cat_na": C([None, "m", "k", "m"]),
+        "cat_wide": C(["v5", "v1", "v0", "v0"], categories=[f"v{k}" for k in range(100)]),
     }
     c = {
         "cat_all": C(["a", "d", "d"]),
@@ -105,6 +108,12 @@ def make(out, fmts, nullable_string):
             x.write_h5ad(p, convert_strings_to_categoricals=False)
 
 
+def short(values):
+    """A category list in a note: its first four."""
+    values = list(values)
+    return str(values) if len(values) <= 4 else str(values[:4])[:-1] + ", ...]"
+
+
 def first_appearance(ins, col):
     """The categories of col united in order of first appearance over the
     inputs holding it as a categorical (None if none does)."""
@@ -118,6 +127,16 @@ def first_appearance(ins, col):
     return out if seen else None
 
 
+def codes_dtype(path, col):
+    """The stored dtype of a categorical column's codes."""
+    if path.rstrip("/").endswith(".zarr"):
+        import zarr
+        return str(zarr.open(path, mode="r")["obs"][col]["codes"].dtype)
+    import h5py
+    with h5py.File(path, "r") as f:
+        return str(f["obs"][col]["codes"].dtype)
+
+
 def check(a):
     import anndata as ad
     problems, notes = [], []
@@ -127,7 +146,14 @@ def check(a):
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "concat" + os.path.splitext(a.merged.rstrip("/"))[1])
         exp.write_zarr(p) if p.endswith(".zarr") else exp.write_h5ad(p)
+        written = p
         exp = read(p)
+        for col in exp.obs.columns:
+            if col in got.obs.columns and isinstance(exp.obs[col].dtype, pd.CategoricalDtype) \
+                    and isinstance(got.obs[col].dtype, pd.CategoricalDtype):
+                g, e = codes_dtype(a.merged, col), codes_dtype(written, col)
+                if g != e:
+                    problems.append(f"obs[{col}] codes stored as {g}, expected {e}")
     if list(got.obs_names) != list(exp.obs_names):
         problems.append("obs_names differ")
     if list(got.var_names) != list(exp.var_names):
@@ -148,7 +174,7 @@ def check(a):
                 problems.append(f"obs[{col}] categories {list(g.cat.categories)}, expected {want}")
                 continue
             if list(e.cat.categories) != want:
-                notes.append(f"obs[{col}] categories: ours {want}, concat {list(e.cat.categories)}")
+                notes.append(f"obs[{col}] categories: ours {short(want)}, concat {short(e.cat.categories)}")
                 if set(e.cat.categories) == set(want):
                     e = e.cat.reorder_categories(want)
         elif isinstance(e.dtype, pd.CategoricalDtype):
