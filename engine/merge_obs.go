@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
+	"os"
 	"slices"
 	"strings"
 
+	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -378,47 +379,12 @@ func constPart(unit []byte) mpart {
 	}
 }
 
-// f8Part reads an integer column as float64 (pandas' type for integers
-// with missing values).
-func f8Part(path string) mpart {
-	return func(e *openInput, p []byte, off int64) error {
-		a, err := e.array(path)
-		if err != nil {
-			return err
-		}
-		ic, ok := intCodecOf(a.DType())
-		if !ok {
-			return fmt.Errorf("%s: %s is not an integer array", e.src.Path, path)
-		}
-		rr, err := e.reader(path)
-		if err != nil {
-			return err
-		}
-		return byUnits(p, off, 8, func(buf []byte, u0 int64) error {
-			k := len(buf) / 8
-			in := make([]byte, k*ic.Size)
-			if err := rr.ReadRows(in, u0); err != nil {
-				return err
-			}
-			for j := 0; j < k; j++ {
-				v := ic.Get(in[j*ic.Size:])
-				f := float64(v)
-				if ic.Unsigned && ic.Size == 8 {
-					f = float64(uint64(v))
-				}
-				binary.LittleEndian.PutUint64(buf[j*8:], math.Float64bits(f))
-			}
-			return nil
-		})
-	}
-}
-
 // absentStack stacks a dense column's rows, the inputs lacking it giving
 // missing (a repeated unit) and the others present(i).
 func (ob *outBuilder) absentStack(n *mnode, esz int64, missing []byte, present func(i int) (mpart, mpartSpans)) *mstack {
 	s := &mstack{inputPool: ob.m.inputPool}
 	for i, in := range ob.m.inputs {
-		if n.absent[i] {
+		if n.absent != nil && n.absent[i] {
 			s.add(i, in.nobs*esz, constPart(missing), nil)
 			continue
 		}
@@ -433,9 +399,35 @@ func asIs(path string) func(int) (mpart, mpartSpans) {
 	return func(int) (mpart, mpartSpans) { return plainPart(path, 0), plainSpans(path, 0) }
 }
 
-// absentDense plans a dense array some inputs lack: a column (missing
-// values as anndata.concat gives them) or a nullable column's values
-// (zero) or mask (set).
+// asType: an input's rows as numbers of dtype out (as they are when the
+// input has that dtype).
+func asType(path string, out tree.DType) func(int) (mpart, mpartSpans) {
+	return func(int) (mpart, mpartSpans) {
+		conv := numPart(path, out)
+		same := func(e *openInput) bool {
+			a, err := e.array(path)
+			return err == nil && a.DType() == out
+		}
+		p := func(e *openInput, b []byte, off int64) error {
+			if same(e) {
+				return e.readAt(path, b, off)
+			}
+			return conv(e, b, off)
+		}
+		sp := func(e *openInput, off, k int64) (*os.File, []image.Span, bool) {
+			if !same(e) {
+				return nil, nil, false
+			}
+			return plainSpans(path, 0)(e, off, k)
+		}
+		return p, sp
+	}
+}
+
+// absentDense plans a dense column some inputs lack or whose dtype
+// differs across inputs (missing values and types as anndata.concat
+// gives them), or a nullable column's values (zero) or mask (set) where
+// the column is missing.
 func (ob *outBuilder) absentDense(n *mnode) error {
 	m := ob.m
 	attrs, err := ob.attrsOf(n, "")
@@ -452,11 +444,6 @@ func (ob *outBuilder) absentDense(n *mnode) error {
 		arr(n.path, attrs, n.dt, ob.absentStack(n, esz, []byte{1}, asIs(n.path)))
 	case !n.col:
 		arr(n.path, attrs, n.dt, ob.absentStack(n, esz, make([]byte, esz), asIs(n.path)))
-	case n.dt.Kind == 'f':
-		arr(n.path, attrs, n.dt, ob.absentStack(n, esz, nanOf(n.dt), asIs(n.path)))
-	case n.dt.Kind == 'i' || n.dt.Kind == 'u':
-		f8 := tree.DType{Kind: 'f', Size: 8, Order: '<'}
-		arr(n.path, attrs, f8, ob.absentStack(n, 8, nanOf(f8), func(int) (mpart, mpartSpans) { return f8Part(n.path), nil }))
 	case n.dt.Kind == 'b':
 		ob.group(n.path, tree.Attrs{
 			"encoding-type":    json.RawMessage(`"nullable-boolean"`),
@@ -467,8 +454,9 @@ func (ob *outBuilder) absentDense(n *mnode) error {
 		arr(n.path+"/mask", attrs, n.dt, ob.absentStack(mask, esz, []byte{1}, func(int) (mpart, mpartSpans) {
 			return constPart([]byte{0}), nil
 		}))
-	default:
-		return fmt.Errorf("%s: cannot fill an array of dtype %v", n.path, n.dt)
+	default: // numbers: their common type, NaN where missing
+		out := colDType(n)
+		arr(n.path, attrs, out, ob.absentStack(n, int64(out.Size), nanOf(out), asType(n.path, out)))
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func (ob *outBuilder) mnode(n *mnode) error {
 	case kCat:
 		return ob.cat(n)
 	}
-	if n.absent != nil && n.mkind == kDense {
+	if n.mkind == kDense && (n.absent != nil || n.outDT.Kind != 0) {
 		return ob.absentDense(n)
 	}
 	if n.absent != nil && n.col && n.mkind == kStrings {

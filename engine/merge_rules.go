@@ -69,6 +69,7 @@ type mnode struct {
 	col    bool                  // a dataframe column: dropped (inner) or filled (outer) where absent
 	absent []bool                // per input, once some input lacks it: filled with missing values
 	src    int                   // the input it was planned from (0: the first)
+	outDT  tree.DType            // a numeric column whose dtype differs across inputs: their common type
 	srcAt  map[string]tree.Attrs // src > 0: attributes of it ("") and its arrays, read when planned
 }
 

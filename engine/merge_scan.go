@@ -134,7 +134,9 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		return nil
 	}
 	if a.DType() != n.dt {
-		return m.errf(e, "%s has a different dtype than in %s; annslicer never converts dtypes: convert one with anndata first", n.path, m.refPath(n))
+		if err := m.promoteCol(n, e, a.DType()); err != nil {
+			return err
+		}
 	}
 	if len(sh) != len(n.shape) {
 		return m.errf(e, "%s has shape %v but %v in %s", n.path, sh, n.shape, m.refPath(n))

@@ -62,6 +62,11 @@ def inputs(nullable_string):
         "cat_na": C(["k", None, "k", "k", "k"]),
         # 100 + 100 categories: the union needs int16 codes
         "cat_wide": C(["w0", "w1", "w0", "w0", "w99"], categories=[f"w{k}" for k in range(100)]),
+        # dtypes that differ: numpy's common type (NaN: float64 for integers)
+        "w_int": np.array([1, 2, 3, 4, -5], dtype=np.int32),
+        "w_mix": np.array([1, 2, 3, 4, 2**30], dtype=np.int32),
+        "w_f": np.array([0.5, 1, 2, 3, 4], dtype=np.float32),
+        "w_u": np.array([1, 2, 3, 4, 255], dtype=np.uint8),
     }
     b = {
         "late_f": np.array([0.5, 1, 2, 3]),
@@ -75,6 +80,10 @@ def inputs(nullable_string):
         "late_s": np.array(["t0", "t1", "t2", "t3"], dtype=object),
         "cat_na": C([None, "m", "k", "m"]),
         "cat_wide": C(["v5", "v1", "v0", "v0"], categories=[f"v{k}" for k in range(100)]),
+        "w_int": np.array([2**40, 2, 3, 4], dtype=np.int64),
+        "w_mix": np.array([0.25, 2, 3, 4], dtype=np.float32),
+        "w_f": np.array([0.1, 1, 2, 3], dtype=np.float64),
+        "w_u": np.array([-1, 2, 3, -128], dtype=np.int8),
     }
     c = {
         "cat_all": C(["a", "d", "d"]),
@@ -89,6 +98,8 @@ def inputs(nullable_string):
         "late_f": np.array([1.0, 2, 3]),
         "n_int": pd.array([None, 2, 2], dtype="Int32"),
         "cat_na": C(["m", "m", "m"]),
+        "w_int": np.array([7, 8, -9], dtype=np.int16),
+        "w_mix": np.array([1, 2, 200], dtype=np.uint8),
     }
     if nullable_string:
         a["ns_some"] = pd.array(["p", None, "q", "p", "p"], dtype="string")

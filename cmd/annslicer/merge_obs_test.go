@@ -36,7 +36,7 @@ var obsNotes = map[string][]string{
 }
 
 // obsOnlySome are the columns of merge_obs.py's inputs not in all three.
-var obsOnlySome = []string{"b_some", "cat_some", "cat_wide", "f_some", "i_some", "late_b", "late_cat", "late_f", "late_i", "late_s", "n_int", "s_some"}
+var obsOnlySome = []string{"b_some", "cat_some", "cat_wide", "f_some", "i_some", "late_b", "late_cat", "late_f", "late_i", "late_s", "n_int", "s_some", "w_f", "w_u"}
 
 // makeObsInputs writes merge_obs.py's three inputs in the given formats.
 func makeObsInputs(t *testing.T, dir string, fmts []string, extra ...string) []string {
@@ -144,6 +144,7 @@ mk("other", ["g0", "g2"], {})
 mk("plain", ["g0", "g1"], {"n": [1, 2, 3]})
 mk("cat", ["g0", "g1"], {"k": pd.Categorical(["a", "b", "a"])})
 mk("int", ["g0", "g1"], {"k": np.array([1, 2, 3])})
+mk("bool", ["g0", "g1"], {"k": np.array([True, False, True])})
 mk("cplx", ["g0", "g1"], {"z": np.array([1j, 2, 3])})
 `
 
@@ -167,6 +168,9 @@ func TestMergeRefusesObsItCannotUnite(t *testing.T) {
 		// brought it (not the first) has an integer column
 		{"kinds differ", []string{in("plain"), in("int"), in("cat")}, []string{in("cat") + ": obs/k is of encoding categorical but a dense array in " + in("int")}},
 		{"kinds differ, inner", []string{"--join", "inner", in("int"), in("cat")}, []string{in("cat") + ": obs/k is of encoding categorical but a dense array in " + in("int")}},
+		// booleans and numbers: pandas makes objects of them, which
+		// anndata cannot write
+		{"bool and int", []string{in("int"), in("bool")}, []string{in("bool") + ": obs/k has a different dtype than in " + in("int")}},
 		// a column some inputs lack, with no missing value to fill them with
 		{"unfillable", []string{in("cplx"), in("plain")}, []string{in("cplx") + ": obs/z is not in every input (not in " + in("plain") + ")", "--join inner"}},
 	} {
