@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"sort"
 )
 
 // Var joins for merge: which genes the merged file keeps, and for each
@@ -313,20 +312,4 @@ func (m *ColMap) DenseRows(in []byte, n int, esz int, out []byte) {
 			}
 		}
 	}
-}
-
-// UnionSorted is the sorted union of string sets (merged categories).
-func UnionSorted(sets ...[]string) []string {
-	seen := map[string]struct{}{}
-	var out []string
-	for _, s := range sets {
-		for _, v := range s {
-			if _, ok := seen[v]; !ok {
-				seen[v] = struct{}{}
-				out = append(out, v)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }

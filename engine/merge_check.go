@@ -26,6 +26,16 @@ func (g *Merged) Check(out *tree.Source) error {
 		if first != nil || n.dropped != "" {
 			return
 		}
+		switch {
+		case n.col && n.absent != nil && (n.mkind == kStrings || n.mkind == kDense && n.dt.Kind == 'b'):
+			// planned as a categorical or a nullable-boolean (merge_obs.go)
+			sub := "/codes"
+			if n.mkind == kDense {
+				sub = "/values"
+			}
+			first = checkMergedRows(root, n.path+sub, m.n)
+			return
+		}
 		switch n.mkind {
 		case kDense, kCodes07, kStrings:
 			first = checkMergedRows(root, n.path, m.n)

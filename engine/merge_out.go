@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/annslicer/annslicer/tree"
 )
@@ -105,7 +106,13 @@ func (ob *outBuilder) mnode(n *mnode) error {
 	case kCat:
 		return ob.cat(n)
 	}
-	attrs, err := ob.tplAttrs(n.path)
+	if n.mkind == kDense && (n.absent != nil || n.outDT.Kind != 0) {
+		return ob.absentDense(n)
+	}
+	if n.absent != nil && n.col && n.mkind == kStrings {
+		return ob.absentStrings(n)
+	}
+	attrs, err := ob.attrsOf(n, "")
 	if err != nil {
 		return err
 	}
@@ -145,22 +152,17 @@ func (ob *outBuilder) indexOnly(n *mnode, attrs tree.Attrs) error {
 
 func (ob *outBuilder) groupNode(n *mnode) error {
 	m := ob.m
-	attrs, err := attrsAtPath(m.tpl.root, n.path)
+	attrs, err := ob.attrsOf(n, "")
 	if err != nil {
 		return err
 	}
 	if shape, ok := tree.AttrInts(attrs, "shape"); n.shapeAxis != nil && ok && len(shape) == 2 && shape[0] == m.inputs[0].nobs {
 		attrs = tree.WithAttr(attrs, "shape", []int64{m.n, n.shapeAxis.nOut})
 	}
-	if len(n.dropCols) > 0 {
-		var cols []string
-		if raw, ok := attrs["column-order"]; ok {
-			var v []string
-			if err := json.Unmarshal(raw, &v); err == nil {
-				cols = v
-			}
-		}
+	if len(n.dropCols) > 0 || len(n.addCols) > 0 {
+		cols := slices.Clone(columnOrder(attrs))
 		cols = slices.DeleteFunc(cols, func(c string) bool { return slices.Contains(n.dropCols, c) })
+		cols = append(cols, n.addCols...)
 		if cols == nil {
 			cols = []string{}
 		}
@@ -210,24 +212,43 @@ func (ob *outBuilder) csr(n *mnode) error {
 func (ob *outBuilder) cat(n *mnode) error {
 	m := ob.m
 	c := n.cat
-	attrs, err := attrsAtPath(m.tpl.root, n.path)
+	attrs, err := ob.attrsOf(n, "")
 	if err != nil {
 		return err
+	}
+	var was bool
+	if raw, ok := attrs["ordered"]; ok {
+		json.Unmarshal(raw, &was)
+	}
+	if was != c.ordered {
+		attrs = tree.WithAttr(attrs, "ordered", c.ordered)
 	}
 	ob.group(n.path, attrs)
-	if !c.differ {
+	cattrs, err := ob.attrsOf(n, "categories")
+	if err != nil {
+		return err
+	}
+	switch {
+	case !c.differ && n.src == 0:
 		err = ob.copy(n.path + "/categories")
-	} else {
-		var cattrs tree.Attrs
-		if cattrs, err = ob.tplAttrs(n.path + "/categories"); err == nil {
-			ob.array(&tree.PlanArray{Path: n.path + "/categories", Attrs: cattrs, DType: c.catDT,
-				Shape: []int64{int64(len(c.union))}, Strs: c.union})
-		}
+	case c.strs:
+		ob.array(&tree.PlanArray{Path: n.path + "/categories", Attrs: cattrs, DType: c.catDT,
+			Shape: []int64{int64(len(c.union))}, Strs: c.union})
+	default: // numbers, each category's bytes
+		raw := []byte(strings.Join(c.union, ""))
+		ob.array(&tree.PlanArray{Path: n.path + "/categories", Attrs: cattrs, DType: c.catDT,
+			Shape: []int64{int64(len(c.union))}, Fill: func(p []byte, off int64) error {
+				if off+int64(len(p)) > int64(len(raw)) {
+					return fmt.Errorf("read past the categories' end")
+				}
+				copy(p, raw[off:])
+				return nil
+			}})
 	}
 	if err != nil {
 		return err
 	}
-	cattrs, err := ob.tplAttrs(n.path + "/codes")
+	cattrs, err = ob.attrsOf(n, "codes")
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,9 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 			o.Scanned(i, in.path, in.nobs, time.Since(start))
 		}
 	}
-	m.finish()
+	if err := m.finish(); err != nil {
+		return nil, err
+	}
 	if err := m.remapRows(o.Ctx); err != nil {
 		return nil, err
 	}
@@ -102,7 +104,7 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 }
 
 // finish fixes the output's sizes and types once every input is scanned.
-func (m *merger) finish() {
+func (m *merger) finish() error {
 	for _, a := range m.axes {
 		a.finish()
 	}
@@ -129,48 +131,7 @@ func (m *merger) finish() {
 			m.finishCat(n.cat)
 		}
 	})
-}
-
-// finishCat fixes a categorical's union and each input's renumbering.
-func (m *merger) finishCat(c *catMerge) {
-	if !c.differ {
-		return
-	}
-	c.union = c.sets[0]
-	c.sets = nil
-	l := int64(len(c.union))
-	// pandas' codes dtype for that many categories
-	w := 8
-	switch {
-	case l < 127:
-		w = 1
-	case l < 32767:
-		w = 2
-	case l < 1<<31-1:
-		w = 4
-	}
-	c.codesW = max(c.codesW, w)
-	pos := make(map[string]int32, len(c.union))
-	for k, v := range c.union {
-		pos[v] = int32(k)
-	}
-	table := func(strs []string) []int32 {
-		to := make([]int32, len(strs))
-		for k, v := range strs {
-			to[k] = pos[v]
-		}
-		return to
-	}
-	first := table(c.first)
-	c.to = make([][]int32, len(m.inputs))
-	for i, s := range c.inCats {
-		if s == nil {
-			c.to[i] = first
-		} else {
-			c.to[i] = table(s)
-		}
-	}
-	c.inCats = nil
+	return m.checkAbsent()
 }
 
 func (m *merger) nonEmpty(p string) bool {

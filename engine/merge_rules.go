@@ -63,23 +63,14 @@ type mnode struct {
 	idxW, ptrW       int   // kCSR: widest indices / indptr of the inputs
 	cat              *catMerge
 	dropCols         []string // kFrame: columns left out
-}
+	addCols          []string // kFrame (outer join): columns first seen in a later input, in order
 
-// catMerge unifies a categorical's categories across inputs.
-type catMerge struct {
-	strs     bool       // categories are strings
-	first    []string   // the template's (strings)
-	firstRaw []byte     // the template's (numbers, raw bytes)
-	catDT    tree.DType // the template's categories
-	sets     [][]string // the union so far (one set), once categories differ
-	differ   bool
-	ordered  bool
-	union    []string
-	codesDT  tree.DType // the template's codes
-	codesW   int
-	sameType bool      // every input's codes have the template's type
-	to       [][]int32 // per input, once categories differ: its codes' new numbers
-	inCats   [][]string
+	// obs columns not in every input (merge_obs.go)
+	col    bool                  // a dataframe column: dropped (inner) or filled (outer) where absent
+	absent []bool                // per input, once some input lacks it: filled with missing values
+	src    int                   // the input it was planned from (0: the first)
+	outDT  tree.DType            // a numeric column whose dtype differs across inputs: their common type
+	srcAt  map[string]tree.Attrs // src > 0: attributes of it ("") and its arrays, read when planned
 }
 
 // varAxis is a var dataframe (var, raw/var) and how inputs align on it.
@@ -109,6 +100,7 @@ type merger struct {
 	n         int64
 	inputPool *inputPool
 	tpl       *openInput // the first input, open for the whole merge
+	bt        *openInput // the input elements are being planned from (tpl, or one adding obs columns)
 	root      *mnode
 	axes      []*varAxis
 	warns     []string
@@ -138,6 +130,7 @@ func (m *merger) tplPath() string { return m.tpl.src.Path }
 // ---------------------------------------------------------------- build
 
 func (m *merger) build() error {
+	m.bt = m.tpl
 	t := m.tpl.root
 	m.root = &mnode{mkind: kGroup}
 	kids, err := t.Children()
@@ -146,6 +139,9 @@ func (m *merger) build() error {
 	}
 	varAx := m.axis("var")
 	for _, k := range kids {
+		if isNullAt(t, k.Name) {
+			continue // anndata's None (raw, written by anndata >= 0.12): absent
+		}
 		var err error
 		switch k.Name {
 		case "X":
@@ -250,17 +246,17 @@ func (m *merger) raw(isGroup bool) error {
 func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 	p := mchild(parent, name, kDense)
 	p.axis = ax
-	t := m.tpl.root
+	t := m.bt.root
 	_, isGroup := statAt(t, p.path)
 	if !isGroup {
 		a, err := t.Array(p.path)
 		if err != nil {
-			return fmt.Errorf("%s: %s: %v", m.tplPath(), p.path, err)
+			return fmt.Errorf("%s: %s: %v", m.bt.src.Path, p.path, err)
 		}
 		defer a.Close()
 		attrs, err := a.Attrs()
 		if err != nil {
-			return fmt.Errorf("%s: %s: %v", m.tplPath(), p.path, err)
+			return fmt.Errorf("%s: %s: %v", m.bt.src.Path, p.path, err)
 		}
 		p.dt, p.shape = a.DType(), a.Shape()
 		_, hasCats := attrs["categories"]
@@ -268,7 +264,7 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 		case p.dt.Kind == 'O' && len(p.shape) == 1:
 			p.mkind, p.axis = kStrings, nil
 		case p.dt.Kind == 'O':
-			return fmt.Errorf("%s: %s holds variable-length or reference data that annslicer cannot merge", m.tplPath(), p.path)
+			return fmt.Errorf("%s: %s holds variable-length or reference data that annslicer cannot merge", m.bt.src.Path, p.path)
 		case hasCats && parent.mkind == kFrame:
 			p.mkind, p.axis = kCodes07, nil
 		}
@@ -282,7 +278,7 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 	}
 	attrs, err := attrsAtPath(t, p.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", m.tplPath(), err)
+		return fmt.Errorf("%s: %v", m.bt.src.Path, err)
 	}
 	p.enc = tree.Encoding(attrs)
 	switch p.enc {
@@ -290,9 +286,9 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 		p.mkind = kCSR
 		return m.csrTemplate(p, attrs)
 	case "csc_matrix":
-		return fmt.Errorf("%s: %s is a CSC matrix, which cannot be merged by rows; convert it to CSR first", m.tplPath(), p.path)
+		return fmt.Errorf("%s: %s is a CSC matrix, which cannot be merged by rows; convert it to CSR first", m.bt.src.Path, p.path)
 	case "awkward-array":
-		return fmt.Errorf("%s: %s is an awkward array, which annslicer does not support yet", m.tplPath(), p.path)
+		return fmt.Errorf("%s: %s is an awkward array, which annslicer does not support yet", m.bt.src.Path, p.path)
 	case "categorical":
 		p.mkind, p.axis = kCat, nil
 		return nil
@@ -303,7 +299,7 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 	p.mkind, p.axis = kGroup, nil
 	kids, err := childrenAt(t, p.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", m.tplPath(), err)
+		return fmt.Errorf("%s: %v", m.bt.src.Path, err)
 	}
 	for _, k := range kids {
 		if err := m.rowElement(p, k.Name, nil); err != nil {
@@ -316,7 +312,7 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 func (m *merger) csrTemplate(p *mnode, attrs tree.Attrs) error {
 	shape, ok := tree.AttrInts(attrs, shapeAttrName(attrs))
 	if !ok || len(shape) != 2 {
-		return fmt.Errorf("%s: %s: sparse matrix without a 2-element shape attribute", m.tplPath(), p.path)
+		return fmt.Errorf("%s: %s: sparse matrix without a 2-element shape attribute", m.bt.src.Path, p.path)
 	}
 	p.cols = shape[1]
 	return nil
@@ -325,11 +321,11 @@ func (m *merger) csrTemplate(p *mnode, attrs tree.Attrs) error {
 func (m *merger) graphElement(parent *mnode, name string) error {
 	p := mchild(parent, name, kDense)
 	p.graph = true
-	t := m.tpl.root
+	t := m.bt.root
 	if _, isGroup := statAt(t, p.path); !isGroup {
 		a, err := t.Array(p.path)
 		if err != nil {
-			return fmt.Errorf("%s: %s: %v", m.tplPath(), p.path, err)
+			return fmt.Errorf("%s: %s: %v", m.bt.src.Path, p.path, err)
 		}
 		p.dt, p.shape = a.DType(), a.Shape()
 		a.Close()
@@ -337,11 +333,11 @@ func (m *merger) graphElement(parent *mnode, name string) error {
 	}
 	attrs, err := attrsAtPath(t, p.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", m.tplPath(), err)
+		return fmt.Errorf("%s: %v", m.bt.src.Path, err)
 	}
 	p.enc = tree.Encoding(attrs)
 	if p.enc != "csr_matrix" {
-		return fmt.Errorf("%s: %s: obsp element of encoding %q; only CSR and dense graphs can be merged", m.tplPath(), p.path, p.enc)
+		return fmt.Errorf("%s: %s: obsp element of encoding %q; only CSR and dense graphs can be merged", m.bt.src.Path, p.path, p.enc)
 	}
 	p.mkind = kCSR
 	return m.csrTemplate(p, attrs)
@@ -352,18 +348,18 @@ func (m *merger) frame(parent *mnode, name string, optional bool) error {
 	f := mchild(parent, name, kFrame)
 	f.optional = optional
 	f.enc = "dataframe"
-	attrs, err := attrsAtPath(m.tpl.root, f.path)
+	attrs, err := attrsAtPath(m.bt.root, f.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", m.tplPath(), err)
+		return fmt.Errorf("%s: %v", m.bt.src.Path, err)
 	}
 	idx := tree.AttrString(attrs, "_index")
 	_, ok := attrs["_index"]
-	kids, err := childrenAt(m.tpl.root, f.path)
+	kids, err := childrenAt(m.bt.root, f.path)
 	if err != nil {
-		return fmt.Errorf("%s: %v", m.tplPath(), err)
+		return fmt.Errorf("%s: %v", m.bt.src.Path, err)
 	}
 	if !ok {
-		return fmt.Errorf("%s: %s has no _index attribute; not an AnnData dataframe", m.tplPath(), f.path)
+		return fmt.Errorf("%s: %s has no _index attribute; not an AnnData dataframe", m.bt.src.Path, f.path)
 	}
 	for _, k := range kids {
 		if k.Name == "__categories" {
@@ -373,7 +369,8 @@ func (m *merger) frame(parent *mnode, name string, optional bool) error {
 		if err := m.rowElement(f, k.Name, nil); err != nil {
 			return err
 		}
-		f.kids[len(f.kids)-1].optional = k.Name != idx
+		c := f.kids[len(f.kids)-1]
+		c.optional, c.col = k.Name != idx, k.Name != idx
 	}
 	return nil
 }

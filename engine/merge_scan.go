@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -72,7 +70,11 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	if n.dropped != "" {
 		return nil
 	}
-	if n.path != "" && !hasAt(e.root, n.path) {
+	if n.path != "" && (!hasAt(e.root, n.path) || isNullAt(e.root, n.path)) {
+		if n.col && m.join == "outer" {
+			m.markAbsent(n, i)
+			return nil
+		}
 		if n.optional {
 			n.dropped = fmt.Sprintf("%s is not in every input (not in %s); left out of the merge", n.path, e.src.Path)
 			return nil
@@ -105,7 +107,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	}
 	// arrays: kDense, kStrings, kCodes07
 	if isGroupAt(e.root, n.path) {
-		return m.mismatch(e, n.path)
+		return m.mismatchNode(e, n)
 	}
 	a, err := e.root.Array(n.path)
 	if err != nil {
@@ -119,7 +121,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	}
 	if n.mkind == kStrings {
 		if a.DType().Kind != 'O' || len(sh) != 1 {
-			return m.errf(e, "%s is not a string array as in %s; inputs must store it the same way to be merged", n.path, m.tplPath())
+			return m.errf(e, "%s is not a string array as in %s; inputs must store it the same way to be merged", n.path, m.refPath(n))
 		}
 		strs, err := a.Strings(nil)
 		if err != nil {
@@ -132,10 +134,12 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		return nil
 	}
 	if a.DType() != n.dt {
-		return m.errf(e, "%s has a different dtype than in %s; annslicer never converts dtypes: convert one with anndata first", n.path, m.tplPath())
+		if err := m.promoteCol(n, e, a.DType()); err != nil {
+			return err
+		}
 	}
 	if len(sh) != len(n.shape) {
-		return m.errf(e, "%s has shape %v but %v in %s", n.path, sh, n.shape, m.tplPath())
+		return m.errf(e, "%s has shape %v but %v in %s", n.path, sh, n.shape, m.refPath(n))
 	}
 	for d := 1; d < len(sh); d++ {
 		want := n.shape[d]
@@ -161,7 +165,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 			return fmt.Errorf("%s: %s: %v", e.src.Path, n.path, err)
 		}
 		if _, ok := attrs["categories"]; !ok {
-			return m.errf(e, "%s is not a categorical as in %s", n.path, m.tplPath())
+			return m.errf(e, "%s is not a categorical as in %s", n.path, m.refPath(n))
 		}
 	}
 	return nil
@@ -170,7 +174,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 	if n.path != "" {
 		if !isGroupAt(e.root, n.path) {
-			return m.mismatch(e, n.path)
+			return m.mismatchNode(e, n)
 		}
 		attrs, err := attrsAtPath(e.root, n.path)
 		if err != nil {
@@ -181,7 +185,7 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 			return fmt.Errorf("%s: %v", e.src.Path, err)
 		}
 		if n.mkind != kMapping && tree.Encoding(attrs) != n.enc && n.path != "raw" {
-			return m.mismatch(e, n.path)
+			return m.mismatchNode(e, n)
 		}
 		if n.mkind == kFrame {
 			tattrs, err := attrsAtPath(m.tpl.root, n.path)
@@ -191,6 +195,11 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 			idx, tidx := tree.AttrString(attrs, "_index"), tree.AttrString(tattrs, "_index")
 			if idx != tidx {
 				return m.errf(e, "%s keeps its index in %q but %s in %q; rewrite one with anndata", n.path, idx, m.tplPath(), tidx)
+			}
+		}
+		if n.mkind == kFrame && m.join == "outer" {
+			if err := m.addColumns(n, e, i, attrs); err != nil {
+				return err
 			}
 		}
 		if n.mkind == kMapping || n.mkind == kFrame {
@@ -205,7 +214,7 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 		}
 	} else if i > 0 {
 		for _, name := range []string{"X", "layers", "obsm", "obsp", "raw"} {
-			if !hasAt(m.tpl.root, name) && hasAt(e.root, name) {
+			if !hasAt(m.tpl.root, name) && hasAt(e.root, name) && !isNullAt(e.root, name) {
 				m.warn("%s is not in every input (not in %s); left out of the merge", name, m.tplPath())
 			}
 		}
@@ -296,79 +305,6 @@ func (m *merger) scanCSR(n *mnode, e *openInput, i int) error {
 		return m.errf(e, "%s: indptr runs from %d to %d but data holds %d entries; the sparse matrix is corrupt", n.path, first, end, data.Shape()[0])
 	}
 	n.p0[i], n.nnz[i] = first, nnz
-	return nil
-}
-
-func (m *merger) scanCat(n *mnode, e *openInput, i int) error {
-	attrs, err := m.groupOf(e, n.path, "categorical")
-	if err != nil {
-		return err
-	}
-	var ordered bool
-	if raw, ok := attrs["ordered"]; ok {
-		json.Unmarshal(raw, &ordered)
-	}
-	codes, err := e.root.Array(n.path + "/codes")
-	if err != nil {
-		return m.errf(e, "%s: categorical without codes", n.path)
-	}
-	defer codes.Close()
-	cats, err := e.root.Array(n.path + "/categories")
-	if err != nil {
-		return m.errf(e, "%s: categorical without categories", n.path)
-	}
-	defer cats.Close()
-	if sh := codes.Shape(); !isInt(codes.DType()) || len(sh) != 1 || sh[0] != e.src.NObs {
-		return m.errf(e, "%s/codes has shape %v but the file has %d cells", n.path, sh, e.src.NObs)
-	}
-	isStr := cats.DType().Kind == 'O'
-	if i == 0 {
-		n.cat = &catMerge{strs: isStr, ordered: ordered, sameType: true, codesDT: codes.DType(), catDT: cats.DType(),
-			inCats: make([][]string, len(m.inputs))}
-	}
-	c := n.cat
-	c.sameType = c.sameType && codes.DType() == c.codesDT
-	c.codesW = max(c.codesW, codes.DType().Size)
-	if c.strs != isStr {
-		return m.errf(e, "%s has %s categories but %s has %s ones", n.path, strKind(isStr), m.tplPath(), strKind(c.strs))
-	}
-	if c.strs {
-		strs, err := cats.Strings(nil)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %v", e.src.Path, cats.Path(), err)
-		}
-		if i == 0 {
-			c.first = strs
-		} else if !slices.Equal(strs, c.first) {
-			c.differ = true
-			if ordered || c.ordered {
-				return m.errf(e, "%s is an ordered categorical whose categories differ from those in %s; their orders cannot be merged: make the categories equal first (in Python: adata.obs[col] = adata.obs[col].cat.set_categories(...))", n.path, m.tplPath())
-			}
-			if c.sets == nil {
-				c.sets = [][]string{c.first}
-			}
-			c.sets = append(c.sets, strs)
-			c.sets = [][]string{UnionSorted(c.sets...)}
-			c.inCats[i] = strs
-		}
-		return nil
-	}
-	sh := cats.Shape()
-	if len(sh) != 1 {
-		return m.errf(e, "%s/categories has shape %v; expected a 1-D array", n.path, sh)
-	}
-	rr := cats.Rows()
-	raw := make([]byte, sh[0]*rr.RowBytes())
-	if err := rr.ReadRows(raw, 0); err != nil {
-		return fmt.Errorf("%s: %s: %v", e.src.Path, cats.Path(), err)
-	}
-	if i == 0 {
-		c.firstRaw = raw
-		return nil
-	}
-	if cats.DType() != c.catDT || !bytes.Equal(raw, c.firstRaw) {
-		return m.errf(e, "%s has other categories than in %s; merging numeric categoricals with different categories is not supported: make them equal first", n.path, m.tplPath())
-	}
 	return nil
 }
 

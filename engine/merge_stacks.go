@@ -128,9 +128,14 @@ func (ob *outBuilder) codesStack(n *mnode, oc Ints) *mstack {
 	path := n.path + "/codes"
 	s := &mstack{inputPool: m.inputPool}
 	for i, in := range m.inputs {
+		if n.absent != nil && n.absent[i] {
+			none := make([]byte, oc.Size)
+			oc.Put(none, -1)
+			s.add(i, in.nobs*int64(oc.Size), constPart(none), nil)
+			continue
+		}
 		var f func(int64) (int64, error)
-		if c.differ {
-			to := c.to[i]
+		if to := c.to[i]; to != nil {
 			f = func(v int64) (int64, error) {
 				if v < 0 {
 					return -1, nil

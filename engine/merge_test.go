@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
@@ -340,4 +341,43 @@ func TestMergeSpansKeepTheirFilesOpen(t *testing.T) {
 		return
 	}
 	t.Fatal("no obsm/pca in the plan")
+}
+
+// promote is numpy's result_type for the dtypes of merged numeric obs
+// columns; the table is numpy's (np.result_type of each pair, rows and
+// columns i1 i2 i4 i8 u1 u2 u4 u8 f4 f8), printed by numpy 2.
+func TestPromoteIsNumpysResultType(t *testing.T) {
+	names := strings.Fields("i1 i2 i4 i8 u1 u2 u4 u8 f4 f8")
+	table := []string{
+		"i1 i2 i4 i8 i2 i4 i8 f8 f4 f8",
+		"i2 i2 i4 i8 i2 i4 i8 f8 f4 f8",
+		"i4 i4 i4 i8 i4 i4 i8 f8 f8 f8",
+		"i8 i8 i8 i8 i8 i8 i8 f8 f8 f8",
+		"i2 i2 i4 i8 u1 u2 u4 u8 f4 f8",
+		"i4 i4 i4 i8 u2 u2 u4 u8 f4 f8",
+		"i8 i8 i8 i8 u4 u4 u4 u8 f8 f8",
+		"f8 f8 f8 f8 u8 u8 u8 u8 f8 f8",
+		"f4 f4 f8 f8 f4 f4 f8 f8 f4 f8",
+		"f8 f8 f8 f8 f8 f8 f8 f8 f8 f8",
+	}
+	dt := func(s string) tree.DType {
+		d := tree.DType{Kind: s[0], Size: int(s[1] - '0'), Order: '<'}
+		if d.Size == 1 {
+			d.Order = '|'
+		}
+		return d
+	}
+	for r, a := range names {
+		for c, want := range strings.Fields(table[r]) {
+			got, ok := promote(dt(a), dt(names[c]))
+			if !ok || got != dt(want) {
+				t.Errorf("promote(%s, %s) = %v %v, want %s", a, names[c], got, ok, want)
+			}
+		}
+	}
+	for _, bad := range []string{"b1", "f2"} {
+		if _, ok := promote(dt(bad), dt("i4")); ok {
+			t.Errorf("promote(%s, i4) should be refused", bad)
+		}
+	}
 }

@@ -66,6 +66,23 @@ func isGroupAt(root tree.Group, p string) bool {
 	return g
 }
 
+// isNullAt reports whether element p is anndata's None (encoding-type
+// "null", as anndata >= 0.12 writes an absent raw to zarr).
+func isNullAt(root tree.Group, p string) bool {
+	exists, isGroup := statAt(root, p)
+	if !exists {
+		return false
+	}
+	var attrs tree.Attrs
+	if isGroup {
+		attrs, _ = attrsAtPath(root, p)
+	} else if a, err := root.Array(p); err == nil {
+		attrs, _ = a.Attrs()
+		a.Close()
+	}
+	return tree.AttrString(attrs, "encoding-type") == "null"
+}
+
 // attrsAtPath reads the attributes of group p.
 func attrsAtPath(root tree.Group, p string) (tree.Attrs, error) {
 	g, done, err := groupAtPath(root, p)

@@ -31,11 +31,15 @@ Cells are stacked in input order; an INPUT may be a quoted glob pattern
 ('shards/s_shard_*.h5ad'), expanded in natural order (shard_2 before
 shard_10), so merging the shards of a slice restores the source order.
 
-obs columns are concatenated (categoricals with different categories get
-the sorted union); X, layers, obsm and raw/X are stacked; obsp graphs are
-stacked block-diagonally; uns comes from the first input; varm and varp
-too when var is identical in every input. Elements not in every input are
-left out with a warning. When var names differ, --join outer keeps every
+obs columns are concatenated as anndata.concat does: with --join outer
+(default) a column not in every input is kept, with missing values where
+absent (categorical: code -1; float: NaN; integer: float64 NaN; bool:
+nullable boolean; strings: categorical), with --join inner it is left
+out; categories are united in order of first appearance, ordered only if
+every input has the same ordered ones. X, layers, obsm and raw/X are
+stacked; obsp graphs are stacked block-diagonally; uns comes from the
+first input; varm and varp too when var is identical in every input.
+Other elements not in every input are left out with a warning. When var names differ, --join outer keeps every
 gene (the first input's order, then new genes as they appear; absent
 values are zeros), --join inner the genes of every input (the first
 input's order); var then keeps only its index, as anndata.concat does.

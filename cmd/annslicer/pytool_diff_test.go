@@ -56,6 +56,23 @@ var intentionalDifferences = map[string][]string{
 	// 'shards_*.h5ad' of 12 shards: we expand a glob in natural order
 	// (shard_2 before shard_10: the source order), it lexicographically
 	"merge glob": {"order differs: obs_names (the same names)"},
+	// inputs whose obs differ (testdata/merge_obs.py): where a bool or a
+	// string column is missing, it writes strings ("True", "False", "");
+	// we write what anndata.concat gives, as anndata writes it (a nullable
+	// boolean; a categorical with missing values). Categories, floats,
+	// integers (float64 NaN), nullable integers and numeric dtypes united
+	// (numpy's common type) agree.
+	"merge obs outer": {
+		"differs: obs['b_some']: dtype boolean, expected object",
+		"differs: obs['late_b']: dtype boolean, expected object",
+		"differs: obs['late_s']: dtype category, expected object",
+		"differs: obs['s_some']: dtype category, expected object",
+	},
+	// it unites obs columns whatever --join says (--join is for genes);
+	// like anndata.concat we keep only the columns of every input
+	"merge obs inner": {
+		"differs: obs: columns ['cat_all', 'ord_same', 'ord_diff', 'num_cat', 'cat_na', 'w_int', 'w_mix'], expected ['cat_all', 'cat_some', 'f_some', 'i_some', 'b_some', 's_some', 'ord_same', 'ord_diff', 'num_cat', 'n_int', 'cat_na', 'cat_wide', 'w_int', 'w_mix', 'w_f', 'w_u', 'late_f', 'late_cat', 'late_i', 'late_b', 'late_s']",
+	},
 }
 
 // pytoolFailures: cases where the Python tool itself fails (and we do
@@ -166,6 +183,21 @@ a[60:, [3, 1, 2, 0] + list(range(10, 20))].copy().write_h5ad(sys.argv[4])
 				t.Fatalf("the Python tool failed:\n%s", out)
 			}
 			wantDifferences(t, "merge "+join, differences(t, []string{ours}, []string{theirs}))
+		})
+	}
+	// merges of inputs whose obs columns differ (both joins); with the
+	// outer join every column is compared, with the inner one those we keep
+	obsDir := t.TempDir()
+	obsIn := makeObsInputs(t, obsDir, []string{"h5ad", "h5ad", "h5ad"})
+	for _, join := range []string{"outer", "inner"} {
+		t.Run("merge obs "+join, func(t *testing.T) {
+			d := t.TempDir()
+			ours, theirs := filepath.Join(d, "ours.h5ad"), filepath.Join(d, "theirs.h5ad")
+			mustSlice(t, append([]string{"merge", ours, "--join", join}, obsIn...)...)
+			if ok, out := runPytool(t, bin, append([]string{"merge", theirs, "--join", join}, obsIn...)...); !ok {
+				t.Fatalf("the Python tool failed:\n%s", out)
+			}
+			wantDifferences(t, "merge obs "+join, differences(t, []string{ours}, []string{theirs}))
 		})
 	}
 	t.Run("merge glob", func(t *testing.T) {
