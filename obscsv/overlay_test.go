@@ -268,3 +268,76 @@ func nativeCopies(t *testing.T, before, after []tree.PlanVerbatim, overlaid []st
 		t.Fatalf("verbatim elements copied natively: %v; want %v (all but %v)", got, want, expanded)
 	}
 }
+
+func TestOverlayErrors(t *testing.T) {
+	src := openSource(t, sample)
+	n := int(src.NObs)
+	zeros := make([]int32, n)
+	for _, tc := range []struct {
+		name, column string
+		codes        []int32
+		cats         []string
+		want         string
+	}{
+		{"codes for other cells", "g", zeros[:n-1], []string{"a"}, "502 codes for 503 cells"},
+		{"a code past the categories", "g", append(append([]int32{}, zeros[:n-1]...), 1), []string{"a"}, "code 1 of cell 502 is not one of its 1 categories"},
+		{"a code below -1", "g", append([]int32{-2}, zeros[1:]...), []string{"a"}, "code -2 of cell 0"},
+		{"a category twice", "g", zeros, []string{"a", "a"}, `category "a" appears twice`},
+		{"a path for a name", "a/b", zeros, []string{"a"}, `"a/b" cannot be an obs column name`},
+		{"the index's name", "_index", zeros, []string{"a"}, `"_index" is the name of obs's index array`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := obscsv.Overlay(src, tc.column, tc.codes, tc.cats)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), sample+": ") {
+				t.Fatalf("got %v, want %q naming the source", err, tc.want)
+			}
+		})
+	}
+}
+
+// The overlay's nodes answer paths as the sources' do ("obs/guide/codes"),
+// and the codes take the smallest signed integer pandas gives.
+func TestOverlayNodes(t *testing.T) {
+	src := openSource(t, sample)
+	n := int(src.NObs)
+	for _, tc := range []struct {
+		ncats int
+		dtype string
+	}{{1, "|i1"}, {126, "|i1"}, {127, "<i2"}, {32766, "<i2"}, {32767, "<i4"}} {
+		cats := make([]string, tc.ncats)
+		for i := range cats {
+			cats[i] = fmt.Sprint("g", i)
+		}
+		codes := make([]int32, n)
+		for i := range codes {
+			codes[i] = int32(i%(tc.ncats+1)) - 1
+		}
+		ov, err := obscsv.Overlay(src, "guide", codes, cats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := ov.Root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := root.Array("obs/guide/codes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.DType().String() != tc.dtype || a.Shape()[0] != int64(n) {
+			t.Errorf("%d categories: codes %s %v, want %s", tc.ncats, a.DType(), a.Shape(), tc.dtype)
+		}
+		c, err := root.Array("/obs/guide/categories")
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := c.Strings([]int64{int64(tc.ncats - 1)})
+		if err != nil || last[0] != cats[tc.ncats-1] {
+			t.Errorf("last category %v %v", last, err)
+		}
+		if _, err := root.Array("obs/guide"); err == nil {
+			t.Error("the categorical group opened as an array")
+		}
+		root.Close()
+	}
+}
