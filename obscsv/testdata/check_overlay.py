@@ -47,6 +47,19 @@ def full_categories(df, src_df, rows):
             df[k] = pd.Categorical(s.iloc[rows].to_numpy(), categories=s.cat.categories, ordered=s.cat.ordered)
 
 
+def has(path, elem):
+    if path.rstrip("/").endswith(".zarr"):
+        import zarr
+        try:
+            zarr.open_group(path, mode="r")[elem]
+            return True
+        except KeyError:
+            return False
+    import h5py
+    with h5py.File(path, "r") as f:
+        return elem in f
+
+
 def main(source, shard, rows_json, csv, join, column):
     rows = np.array(json.load(open(rows_json)), dtype=np.int64)
     src = read(source)
@@ -83,6 +96,9 @@ def main(source, shard, rows_json, csv, join, column):
     at = raw_attrs(shard, f"obs/{column}")
     if at.get("encoding-type") != "categorical" or at.get("encoding-version") != "0.2.0" or bool(at.get("ordered")):
         problems.append(f"obs/{column} attributes {at}")
+    if has(shard, f"obs/__categories/{column}"):
+        # anndata 0.7's categories of the replaced column: stale
+        problems.append(f"obs/__categories/{column} is still there")
     if problems:
         sys.exit("; ".join(problems))
     try:
