@@ -28,6 +28,7 @@ type Mount struct {
 	changed  func() error // exact and cheap: see h5ad.Pin, zarrad.Pin
 	built    func() error // after a build: its directory listings held
 	log      func(msg string)
+	zarr     zarrad.Layout
 }
 
 // Shard names one shard of a mount.
@@ -45,6 +46,7 @@ type MountOptions struct {
 	// reads it); nil for a zarr store, which is pinned here.
 	Pin  *h5ad.Pin
 	Plan func(nObs int64) (*engine.Plan, error) // the shards, once n_obs is known
+	Zarr zarrad.Layout                          // of zarr shards
 	Log  func(msg string)                       // nil: quiet
 }
 
@@ -52,7 +54,7 @@ type MountOptions struct {
 // before anything reads it, and every file the store reads afterwards is
 // checked against the pin.
 func OpenMount(o MountOptions) (*Mount, error) {
-	m := &Mount{dir: o.Dir, log: o.Log, built: func() error { return nil }}
+	m := &Mount{dir: o.Dir, log: o.Log, zarr: o.Zarr, built: func() error { return nil }}
 	if m.log == nil {
 		m.log = func(string) {}
 	}
@@ -129,7 +131,7 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := zarrad.Entries(z)
+	entries, err := zarrad.Entries(z, m.zarr)
 	if err == nil {
 		err = m.built()
 	}

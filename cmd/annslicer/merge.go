@@ -17,6 +17,7 @@ func init() { moreCommands = append(moreCommands, mergeCmd) }
 func mergeCmd() *cobra.Command {
 	var join string
 	var overwrite bool
+	var zf zarrFlags
 	c := &cobra.Command{
 		Use:   "merge OUTPUT INPUT...",
 		Short: "Merge .h5ad files or .zarr stores into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
@@ -54,6 +55,9 @@ Dtypes never change.`,
 			if trimmed := strings.TrimRight(out, "/"); !strings.HasSuffix(trimmed, ".zarr") && !strings.HasSuffix(trimmed, ".h5ad") {
 				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad or .zarr", out)}
 			}
+			if err := zf.check(strings.HasSuffix(strings.TrimRight(out, "/"), ".zarr")); err != nil {
+				return err
+			}
 			inputs, err := expandInputs(args[1:])
 			if err != nil {
 				return err
@@ -62,13 +66,14 @@ Dtypes never change.`,
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
 			}
 			return materialize.Merge(out, inputs, materialize.MergeOptions{
-				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
+				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(),
 				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
 			})
 		},
 	}
 	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
+	zf.register(c)
 	return c
 }
 

@@ -101,7 +101,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		holdZarrCache()
 	}
 	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
-		Plan: func(n int64) (*engine.Plan, error) { return f.plan(c, n) }, Log: debugLog})
+		Plan: func(n int64) (*engine.Plan, error) { return f.plan(c, n) }, Log: debugLog, Zarr: f.zarr.layout()})
 	if err != nil {
 		return err
 	}
