@@ -92,7 +92,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		return nil, err
 	}
 	m.plan = plan
-	m.shards, m.manifest = shardList(plan, o.Format, o.Input, m.tree.NObs)
+	m.shards, m.manifest = shardList(plan, o.Format, o.Zarr, o.Input, m.tree.NObs)
 	return m, nil
 }
 
@@ -152,8 +152,9 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 
 // shardList names the shards of a mount and writes its shards.json: the
 // input, the plan (with the seed actually used, so the same shards can be
-// materialized later) and every shard's name and cell count.
-func shardList(plan *engine.Plan, format, input string, nobs int64) ([]Shard, []byte) {
+// materialized later), the zarr layout of zarr shards, and every shard's
+// name and cell count.
+func shardList(plan *engine.Plan, format string, zl zarrad.Layout, input string, nobs int64) ([]Shard, []byte) {
 	type shardJSON struct {
 		Name  string `json:"name"`
 		Cells int64  `json:"cells"`
@@ -170,14 +171,24 @@ func shardList(plan *engine.Plan, format, input string, nobs int64) ([]Shard, []
 	if plan.Shuffle {
 		seed = &plan.Seed
 	}
+	var zv, zs *int
+	if format == "zarr" {
+		v := max(2, zl.Version)
+		zv = &v
+		if zl.ShardRows > 0 {
+			zs = &zl.ShardRows
+		}
+	}
 	manifest, _ := json.MarshalIndent(struct {
-		Input   string      `json:"input"`
-		Format  string      `json:"format"`
-		NObs    int64       `json:"n_obs"`
-		Size    int64       `json:"size"`
-		Shuffle bool        `json:"shuffle"`
-		Seed    *uint64     `json:"seed"`
-		Shards  []shardJSON `json:"shards"`
-	}{abs, format, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
+		Input         string      `json:"input"`
+		Format        string      `json:"format"`
+		ZarrVersion   *int        `json:"zarr_version,omitempty"`
+		ZarrShardSize *int        `json:"zarr_shard_size,omitempty"`
+		NObs          int64       `json:"n_obs"`
+		Size          int64       `json:"size"`
+		Shuffle       bool        `json:"shuffle"`
+		Seed          *uint64     `json:"seed"`
+		Shards        []shardJSON `json:"shards"`
+	}{abs, format, zv, zs, nobs, plan.Size, plan.Shuffle, seed, list}, "", "  ")
 	return infos, append(manifest, '\n')
 }

@@ -39,6 +39,15 @@ func TestZarrV3MountServesTheMaterializedStores(t *testing.T) {
 				if ok, text := checkCurrent(path, virtual, "--size", "25"); !ok {
 					t.Errorf("current anndata on the v3 mount:\n%s", text)
 				}
+				// shards.json says how to materialize the same shards
+				man, err := os.ReadFile(filepath.Join(m.dir, "shards.json"))
+				want := `"zarr_version": 3,`
+				if len(layout) > 0 {
+					want += "\n  \"zarr_shard_size\": " + layout[1] + ","
+				}
+				if err != nil || !strings.Contains(string(man), want) {
+					t.Errorf("shards.json lacks %s: %v\n%s", want, err, man)
+				}
 			})
 		}
 	}
