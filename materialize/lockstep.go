@@ -30,13 +30,13 @@ func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, l zar
 		if err := os.MkdirAll(dirs[g], 0o755); err != nil {
 			return err
 		}
-		if err := zarrad.CreateGroups(z, dirs[g], l); err != nil {
+		if err := l.CreateGroups(z, dirs[g]); err != nil {
 			return err
 		}
 	}
 	for j := range shards[0].Arrays {
 		err := lockstep(len(shards), workers, func(g int) error {
-			return zarrad.WriteArray(shards[g].Arrays[j], dirs[g], codec, l)
+			return l.WriteArray(shards[g].Arrays[j], dirs[g], codec)
 		})
 		if err != nil {
 			return err

@@ -187,7 +187,7 @@ func writeMergedH5AD(plan *engine.Merged, tmp string, o MergeOptions) error {
 
 // writeMergedZarr encodes the plan as the zarr store tmp.
 func writeMergedZarr(plan *engine.Merged, tmp string, codec zarr.Codec, o MergeOptions) error {
-	if err := zarrad.Write(plan.Plan, tmp, codec, o.Zarr); err != nil {
+	if err := o.Zarr.Write(plan.Plan, tmp, codec); err != nil {
 		return err
 	}
 	if o.Progress != nil {

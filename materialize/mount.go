@@ -131,7 +131,7 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := zarrad.Entries(z, m.zarr)
+	entries, err := m.zarr.Entries(z)
 	if err == nil {
 		err = m.built()
 	}

@@ -181,10 +181,14 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// Entries are the shard's files as a mount serves them, in zarr v2:
+// Layout.Entries with the zero Layout.
+func Entries(z *tree.Plan) ([]image.Entry, error) { return Layout{}.Entries(z) }
+
 // Entries are the shard's files as a mount serves them: uncompressed
 // chunks (every size known up front, bytes made on read), metadata
 // documents and consolidated metadata, in layout l.
-func Entries(z *tree.Plan, l Layout) ([]image.Entry, error) {
+func (l Layout) Entries(z *tree.Plan) ([]image.Entry, error) {
 	if err := z.ExpandVerbatim(); err != nil {
 		return nil, err
 	}
@@ -245,22 +249,25 @@ func chunkEntries(a *tree.PlanArray, m *zarr.ArrayMeta) []image.Entry {
 	return out
 }
 
+// Write is Layout.Write with the zero Layout: a zarr v2 store.
+func Write(z *tree.Plan, dir string, codec zarr.Codec) error { return Layout{}.Write(z, dir, codec) }
+
 // Write writes the plan as a zarr store in dir (created; the caller
 // renames it into place) in layout l, chunks encoded with codec (nil:
 // uncompressed, the same bytes a mount serves), with consolidated
 // metadata.
-func Write(z *tree.Plan, dir string, codec zarr.Codec, l Layout) error {
+func (l Layout) Write(z *tree.Plan, dir string, codec zarr.Codec) error {
 	if err := z.ExpandVerbatim(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := CreateGroups(z, dir, l); err != nil {
+	if err := l.CreateGroups(z, dir); err != nil {
 		return err
 	}
 	for _, a := range z.Arrays {
-		if err := WriteArray(a, dir, codec, l); err != nil {
+		if err := l.WriteArray(a, dir, codec); err != nil {
 			return err
 		}
 	}
@@ -268,7 +275,7 @@ func Write(z *tree.Plan, dir string, codec zarr.Codec, l Layout) error {
 }
 
 // CreateGroups writes the metadata of the plan's groups into dir.
-func CreateGroups(z *tree.Plan, dir string, l Layout) error {
+func (l Layout) CreateGroups(z *tree.Plan, dir string) error {
 	for _, g := range z.Groups {
 		if err := zarr.CreateGroup(dir, g.Path, l.version(), g.Attrs); err != nil {
 			return err
@@ -277,9 +284,14 @@ func CreateGroups(z *tree.Plan, dir string, l Layout) error {
 	return nil
 }
 
+// WriteArray is Layout.WriteArray with the zero Layout (zarr v2).
+func WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
+	return Layout{}.WriteArray(a, dir, codec)
+}
+
 // WriteArray writes one array of a plan (whose verbatim elements are
 // expanded) into the store in dir, in layout l.
-func WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec, l Layout) error {
+func (l Layout) WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
 	a, err := l.array(a)
 	if err != nil {
 		return err

@@ -67,7 +67,7 @@ func v3Plan(t *testing.T) (*tree.Plan, map[string][]byte, map[string][]string) {
 
 func entryBytes(t *testing.T, z *tree.Plan, l Layout) map[string][]byte {
 	t.Helper()
-	es, err := Entries(z, l)
+	es, err := l.Entries(z)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestV3EntriesAreWhatWriteWrites(t *testing.T) {
 	for _, l := range []Layout{{Version: 3}, {Version: 3, ShardRows: 7}, {Version: 3, ShardRows: 100}, {Version: 3, ShardRows: 1}} {
 		z, raw, strs := v3Plan(t)
 		dir := filepath.Join(t.TempDir(), "s.zarr")
-		if err := Write(z, dir, nil, l); err != nil {
+		if err := l.Write(z, dir, nil); err != nil {
 			t.Fatal(err)
 		}
 		got, want := entryBytes(t, z, l), dirBytes(t, dir)
@@ -122,7 +122,7 @@ func TestV3EntriesAreWhatWriteWrites(t *testing.T) {
 		}
 		for _, codec := range []zarr.Codec{nil, AnnDataBlosc} {
 			cdir := filepath.Join(t.TempDir(), "c.zarr")
-			if err := Write(z, cdir, codec, l); err != nil {
+			if err := l.Write(z, cdir, codec); err != nil {
 				t.Fatal(err)
 			}
 			checkV3Store(t, cdir, l, raw, strs)
