@@ -24,7 +24,8 @@ func mergeCmd() *cobra.Command {
 		Long: `Merge .h5ad files or .zarr stores (any mix) into OUTPUT, an .h5ad file or
 a .zarr store by its extension, streaming: every input is read where it
 is, a few at a time, and nothing but OUTPUT is written (a .zarr OUTPUT
-with Blosc lz4 like anndata and consolidated metadata). Memory stays
+with Blosc lz4 like anndata and consolidated metadata, zarr format 2
+unless --zarr-version 3). Memory stays
 bounded by the output's per-cell strings and a few windows, whatever the
 total.
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,13 +55,18 @@ func TestZarrV3MountServesTheMaterializedStores(t *testing.T) {
 }
 
 // v3 shards say what they are: zarr.json documents only, the sharding
-// codec with --zarr-shard-size, compression inside the shards.
+// codec with --zarr-shard-size, compression inside the shards, consolidated
+// metadata; and current anndata reads them without a single warning.
 func TestZarrV3ShardsAreV3(t *testing.T) {
 	needCurrent(t)
-	src := currentFixture(t, "plain.h5ad")
+	src := currentFixture(t, "eco.h5ad")
 	prefix := filepath.Join(t.TempDir(), "s")
 	mustSlice(t, "slice", src, prefix, "--size", "50", "--format", "zarr", "--zarr-version", "3", "--zarr-shard-size", "16", "--compression", "gzip")
 	store := prefix + "_shard_0.zarr"
+	read := "import sys, anndata; a = anndata.read_zarr(sys.argv[1]); a.raw.X; print(a.shape)"
+	if out, err := exec.Command(currentPython, "-W", "error", "-c", read, store).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "(50, 50)" {
+		t.Errorf("anndata.read_zarr with warnings as errors: %v\n%s", err, out)
+	}
 	err := filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasPrefix(d.Name(), ".z") {
 			t.Errorf("v2 document %s in a v3 store", p)
@@ -70,7 +76,7 @@ func TestZarrV3ShardsAreV3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(store, "obs", "n_counts", "zarr.json"))
+	b, err := os.ReadFile(filepath.Join(store, "obs", "n_genes", "values", "zarr.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,16 +84,16 @@ func TestZarrV3ShardsAreV3(t *testing.T) {
         16
       ]`, `"name": "gzip"`, `"name": "crc32c"`, `"node_type": "array"`} {
 		if !strings.Contains(string(b), want) {
-			t.Errorf("obs/n_counts/zarr.json lacks %s:\n%s", want, b)
+			t.Errorf("obs/n_genes/values/zarr.json lacks %s:\n%s", want, b)
 		}
 	}
 	// 50 rows in shards of 16: four shard files, c/0 .. c/3
-	ents, _ := os.ReadDir(filepath.Join(store, "obs", "n_counts", "c"))
+	ents, _ := os.ReadDir(filepath.Join(store, "obs", "n_genes", "values", "c"))
 	if len(ents) != 4 {
-		t.Errorf("obs/n_counts has %d shard files, want 4", len(ents))
+		t.Errorf("obs/n_genes/values has %d shard files, want 4", len(ents))
 	}
 	root, _ := os.ReadFile(filepath.Join(store, "zarr.json"))
-	if !strings.Contains(string(root), `"consolidated_metadata"`) || !strings.Contains(string(root), `"obs/n_counts"`) {
+	if !strings.Contains(string(root), `"consolidated_metadata"`) || !strings.Contains(string(root), `"obs/n_genes/values"`) {
 		t.Errorf("root zarr.json has no consolidated metadata:\n%.400s", root)
 	}
 }
