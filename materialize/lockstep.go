@@ -17,7 +17,7 @@ import (
 
 // WriteZarrShards writes shards of one source to dirs in lockstep, array
 // by array: for each array, up to workers shards generate it at once.
-func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, workers int) error {
+func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, l zarrad.Layout, workers int) error {
 	for _, z := range shards {
 		if err := z.ExpandVerbatim(); err != nil {
 			return err
@@ -30,15 +30,13 @@ func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, worke
 		if err := os.MkdirAll(dirs[g], 0o755); err != nil {
 			return err
 		}
-		for _, gr := range z.Groups {
-			if err := zarr.CreateGroup(dirs[g], gr.Path, 2, gr.Attrs); err != nil {
-				return err
-			}
+		if err := l.CreateGroups(z, dirs[g]); err != nil {
+			return err
 		}
 	}
 	for j := range shards[0].Arrays {
 		err := lockstep(len(shards), workers, func(g int) error {
-			return zarrad.WriteArray(shards[g].Arrays[j], dirs[g], codec)
+			return l.WriteArray(shards[g].Arrays[j], dirs[g], codec)
 		})
 		if err != nil {
 			return err

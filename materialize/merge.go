@@ -27,6 +27,7 @@ type MergeOptions struct {
 	// place, in the kernel where they can), "gzip" or "lzf"; for .zarr a
 	// zarr codec name ("" is anndata's Blosc lz4).
 	Compression string
+	Zarr        zarrad.Layout // of a .zarr output: format 2 (the zero value) or 3, sharding
 }
 
 
@@ -73,7 +74,10 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	var codec zarr.Codec
 	switch {
 	case zout:
-		if codec, err = zarrad.CodecByName(o.Compression); err != nil {
+		if err = o.Zarr.Check(); err != nil {
+			return err
+		}
+		if codec, err = o.Zarr.Codec(o.Compression); err != nil {
 			return err
 		}
 	case o.Compression != "" && o.Compression != "gzip" && o.Compression != "lzf":
@@ -181,7 +185,7 @@ func writeMergedH5AD(plan *engine.Merged, tmp string, o MergeOptions) error {
 
 // writeMergedZarr encodes the plan as the zarr store tmp.
 func writeMergedZarr(plan *engine.Merged, tmp string, codec zarr.Codec, o MergeOptions) error {
-	if err := zarrad.Write(plan.Plan, tmp, codec); err != nil {
+	if err := o.Zarr.Write(plan.Plan, tmp, codec); err != nil {
 		return err
 	}
 	if o.Progress != nil {

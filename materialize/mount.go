@@ -29,6 +29,7 @@ type Mount struct {
 	changed  func() error // exact and cheap: see h5ad.Pin, zarrad.Pin
 	built    func() error // after a build: its directory listings held
 	log      func(msg string)
+	zarr     zarrad.Layout
 }
 
 // Shard names one shard of a mount.
@@ -50,6 +51,7 @@ type MountOptions struct {
 	// and the source they are cut from: src, or a source over src (whose
 	// Close closes src) with a column of obs from elsewhere.
 	Select func(src *tree.Source) (*selection.Set, *tree.Source, error)
+	Zarr   zarrad.Layout    // of zarr shards
 	Log    func(msg string) // nil: quiet
 }
 
@@ -57,7 +59,7 @@ type MountOptions struct {
 // before anything reads it, and every file the store reads afterwards is
 // checked against the pin.
 func OpenMount(o MountOptions) (*Mount, error) {
-	m := &Mount{dir: o.Dir, log: o.Log, built: func() error { return nil }}
+	m := &Mount{dir: o.Dir, log: o.Log, zarr: o.Zarr, built: func() error { return nil }}
 	if m.log == nil {
 		m.log = func(string) {}
 	}
@@ -95,7 +97,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		return nil, err
 	}
 	m.set, m.tree = set, cut
-	m.shards, m.manifest = shardList(set, o.Format, o.Input, m.tree.NObs)
+	m.shards, m.manifest = shardList(set, o.Format, o.Zarr, o.Input, m.tree.NObs)
 	return m, nil
 }
 
@@ -135,7 +137,7 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := zarrad.Entries(z)
+	entries, err := m.zarr.Entries(z)
 	if err == nil {
 		err = m.built()
 	}
@@ -155,13 +157,13 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 }
 
 // shardList names the outputs of a mount and writes its shards.json: the
-// input, the selection (for fixed-size shards the plan, with the seed
+// input, the zarr layout of zarr outputs, the selection (for fixed-size shards the plan, with the seed
 // actually used, so the same shards can be materialized later; for
 // categories the column, the always-included categories and each
 // output's category; for a filter the column) and every output's name,
 // cell count and, for selections of at most selection.MaxRuns runs, its
 // rows as runs [start, end).
-func shardList(set *selection.Set, format, input string, nobs int64) ([]Shard, []byte) {
+func shardList(set *selection.Set, format string, zl zarrad.Layout, input string, nobs int64) ([]Shard, []byte) {
 	type shardJSON struct {
 		Name     string     `json:"name"`
 		Cells    int64      `json:"cells"`
@@ -181,10 +183,20 @@ func shardList(set *selection.Set, format, input string, nobs int64) ([]Shard, [
 		list = append(list, sj)
 	}
 	abs, _ := filepath.Abs(input)
+	var zv, zs *int
+	if format == "zarr" {
+		v := max(2, zl.Version)
+		zv = &v
+		if zl.ShardRows > 0 {
+			zs = &zl.ShardRows
+		}
+	}
 	type common struct {
-		Input  string `json:"input"`
-		Format string `json:"format"`
-		NObs   int64  `json:"n_obs"`
+		Input         string `json:"input"`
+		Format        string `json:"format"`
+		ZarrVersion   *int   `json:"zarr_version,omitempty"`
+		ZarrShardSize *int   `json:"zarr_shard_size,omitempty"`
+		NObs          int64  `json:"n_obs"`
 	}
 	var doc any
 	switch p := set.Plan(); set.Kind {
@@ -199,7 +211,7 @@ func shardList(set *selection.Set, format, input string, nobs int64) ([]Shard, [
 			Shuffle bool        `json:"shuffle"`
 			Seed    *uint64     `json:"seed"`
 			Shards  []shardJSON `json:"shards"`
-		}{common{abs, format, nobs}, p.Size, p.Shuffle, seed, list}
+		}{common{abs, format, zv, zs, nobs}, p.Size, p.Shuffle, seed, list}
 	case selection.ByCategory:
 		always := append([]string{}, set.Always...)
 		empty := append([]string{}, set.Empty...)
@@ -209,13 +221,13 @@ func shardList(set *selection.Set, format, input string, nobs int64) ([]Shard, [
 			AlwaysInclude []string    `json:"always_include"`
 			Empty         []string    `json:"empty_categories"`
 			Shards        []shardJSON `json:"shards"`
-		}{common{abs, format, nobs}, set.Column, always, empty, list}
+		}{common{abs, format, zv, zs, nobs}, set.Column, always, empty, list}
 	default:
 		doc = struct {
 			common
 			Filter string      `json:"filter"`
 			Shards []shardJSON `json:"shards"`
-		}{common{abs, format, nobs}, set.Column, list}
+		}{common{abs, format, zv, zs, nobs}, set.Column, list}
 	}
 	manifest, _ := json.MarshalIndent(doc, "", "  ")
 	return infos, append(manifest, '\n')

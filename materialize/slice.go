@@ -10,6 +10,7 @@ import (
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
 	"github.com/annslicer/annslicer/layout/zarr"
+	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -23,7 +24,8 @@ type Job struct {
 	// Compression of h5ad shards: "" (a shard image, byte-identical to the
 	// mounted shard), "gzip" or "lzf".
 	Compression string
-	Codec       zarr.Codec // of zarr shards (nil: uncompressed, as mounted)
+	Codec       zarr.Codec    // of zarr shards (nil: uncompressed, as mounted)
+	Zarr        zarrad.Layout // of zarr shards: format 2 (the zero value) or 3, sharding
 	Overwrite   bool
 	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
 	Progress    Progress // may be nil
@@ -184,7 +186,7 @@ func (j *Job) group(set *Set, k0, k1 int) error {
 	}
 	var err error
 	if j.Format == "zarr" {
-		err = WriteZarrShards(shards, tmps, j.Codec, workers(len(shards)))
+		err = WriteZarrShards(shards, tmps, j.Codec, j.Zarr, workers(len(shards)))
 	} else {
 		err = WriteH5ADShards(j.Ctx, shards, tmps, j.Compression, workers(len(shards)))
 	}

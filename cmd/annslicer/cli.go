@@ -41,9 +41,10 @@ func versionString() string {
 
 // flagValues are the values completed for flags that take one of a few.
 var flagValues = map[string][]string{
-	"format":      {"h5ad", "zarr"},
-	"join":        {"outer", "inner"},
-	"compression": {"gzip", "lzf", "blosc", "zstd", "zlib", "none"},
+	"format":       {"h5ad", "zarr"},
+	"join":         {"outer", "inner"},
+	"compression":  {"gzip", "lzf", "blosc", "zstd", "zlib", "none"},
+	"zarr-version": {"2", "3"},
 }
 
 // completeFlagValues registers flagValues on every command having them.

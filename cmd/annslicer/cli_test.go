@@ -73,6 +73,8 @@ func TestCompletionOffersFlagValues(t *testing.T) {
 		{[]string{"__complete", "slice", "in.h5ad", "out", "--format", ""}, []string{"h5ad", "zarr"}},
 		{[]string{"__complete", "merge", "o.h5ad", "a.h5ad", "--join", ""}, []string{"outer", "inner"}},
 		{[]string{"__complete", "slice", "in.h5ad", "out", "--compression", ""}, []string{"gzip", "lzf", "blosc", "zstd", "zlib", "none"}},
+		{[]string{"__complete", "merge", "o.zarr", "a.h5ad", "--zarr-version", ""}, []string{"2", "3"}},
+		{[]string{"__complete", "mount", "in.h5ad", "mnt", "--zarr-version", ""}, []string{"2", "3"}},
 	} {
 		r := annslicer(t, c.args...)
 		for _, w := range c.want {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/zarr"
-	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/materialize"
 	"github.com/annslicer/annslicer/selection"
 	"github.com/annslicer/annslicer/tree"
@@ -115,6 +114,7 @@ type shardFlags struct {
 	overwrite   bool
 	format      string
 	sel         selectFlags // outputs from obs instead of fixed-size shards
+	zarr        zarrFlags   // zarrflags.go
 }
 
 func (f *shardFlags) register(c *cobra.Command, writes bool) {
@@ -122,6 +122,7 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 	c.Flags().BoolVar(&f.shuffle, "shuffle", false, "shuffle cells across shards (a random permutation of all cells)")
 	c.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the shuffle (requires --shuffle); the same seed always gives the same shards")
 	c.Flags().StringVar(&f.format, "format", "h5ad", "format of the shards: h5ad or zarr")
+	f.zarr.register(c)
 	if writes {
 		c.Flags().StringVar(&f.compression, "compression", "", "h5ad shards: gzip or lzf (default none: the fastest, and byte-identical to the mounted shards); zarr shards: blosc (default, lz4 as anndata), zstd, gzip, zlib or none (byte-identical to the mounted shards)")
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
@@ -170,7 +171,7 @@ func (f *shardFlags) validate() error {
 	default:
 		return usageError{fmt.Errorf("--format %q is not supported: use h5ad or zarr", f.format)}
 	}
-	return nil
+	return f.zarr.check(f.format == "zarr")
 }
 
 // isZarr reports whether path names a zarr store (a directory *.zarr).
@@ -287,7 +288,7 @@ func runShards(job shardJob) error {
 	var codec zarr.Codec
 	if f.format == "zarr" {
 		var err error
-		if codec, err = zarrad.CodecByName(f.compression); err != nil {
+		if codec, err = f.zarr.layout().Codec(f.compression); err != nil {
 			return usageError{err}
 		}
 	}
@@ -319,7 +320,7 @@ func runShards(job shardJob) error {
 	} else if debug {
 		logf("%s: %d cells -> %d outputs by obs column %q (format=%s)", input, src.NObs, len(names), set.Column, f.format)
 	}
-	j := materialize.Job{Source: src, Outputs: set, Names: names, Format: f.format, Codec: codec,
+	j := materialize.Job{Source: src, Outputs: set, Names: names, Format: f.format, Codec: codec, Zarr: f.zarr.layout(),
 		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
 	if f.format != "zarr" {
 		j.Compression = f.compression

@@ -17,13 +17,15 @@ func init() { moreCommands = append(moreCommands, mergeCmd) }
 func mergeCmd() *cobra.Command {
 	var join, inputsFrom string
 	var overwrite bool
+	var zf zarrFlags
 	c := &cobra.Command{
 		Use:   "merge OUTPUT [INPUT...] [--inputs-from FILE]",
 		Short: "Merge .h5ad files or .zarr stores into OUTPUT: cells stacked in input order, genes joined (inputs may be quoted globs, taken in natural order)",
 		Long: `Merge .h5ad files or .zarr stores (any mix) into OUTPUT, an .h5ad file or
 a .zarr store by its extension, streaming: every input is read where it
 is, a few at a time, and nothing but OUTPUT is written (a .zarr OUTPUT
-with Blosc lz4 like anndata and consolidated metadata). Memory stays
+with Blosc lz4 like anndata and consolidated metadata, zarr format 2
+unless --zarr-version 3). Memory stays
 bounded by the output's per-cell strings and a few windows, whatever the
 total.
 
@@ -58,6 +60,9 @@ Dtypes never change.`,
 			if trimmed := strings.TrimRight(out, "/"); !strings.HasSuffix(trimmed, ".zarr") && !strings.HasSuffix(trimmed, ".h5ad") {
 				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad or .zarr", out)}
 			}
+			if err := zf.check(strings.HasSuffix(strings.TrimRight(out, "/"), ".zarr")); err != nil {
+				return err
+			}
 			inputs, err := expandInputs(args[1:])
 			if err != nil {
 				return err
@@ -79,7 +84,7 @@ Dtypes never change.`,
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
 			}
 			return materialize.Merge(out, inputs, materialize.MergeOptions{
-				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog,
+				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(),
 				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
 			})
 		},
@@ -87,6 +92,7 @@ Dtypes never change.`,
 	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
 	c.Flags().StringVar(&inputsFrom, "inputs-from", "", "file listing more inputs, one path per line (after the INPUT arguments; no glob expansion)")
+	zf.register(c)
 	return c
 }
 

@@ -107,7 +107,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		}
 	}
 	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
-		Select: func(src *tree.Source) (*selection.Set, *tree.Source, error) { return f.outputs(c, src) }, Log: debugLog})
+		Select: func(src *tree.Source) (*selection.Set, *tree.Source, error) { return f.outputs(c, src) }, Log: debugLog, Zarr: f.zarr.layout()})
 	if err != nil {
 		return err
 	}

@@ -381,3 +381,33 @@ func decodeFixedStrings(dt DType, raw []byte) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ShardMissing is the offset and length a shard index gives an inner chunk
+// that is not in the shard (it reads as the fill value).
+const ShardMissing = uint64(shardMissing)
+
+// InnerChunks is the number of inner chunks of one shard.
+func (m *ArrayMeta) InnerChunks() int { return product(m.innerGrid()) }
+
+// ShardIndexSize is the byte size of a shard's encoded index.
+func (m *ArrayMeta) ShardIndexSize() int { return m.shardIndexSize() }
+
+// ShardIndex is a shard's encoded index (index codecs applied) from each
+// inner chunk's offset and length in the shard, C order of the inner grid;
+// ShardMissing for both marks an absent inner chunk. Writers that lay out
+// a shard themselves (streaming it, or serving it virtually) append it.
+func (m *ArrayMeta) ShardIndex(offs, lens []uint64) ([]byte, error) {
+	if m.Shard == nil {
+		return nil, fmt.Errorf("ShardIndex on an array without sharding")
+	}
+	n := m.InnerChunks()
+	if len(offs) != n || len(lens) != n {
+		return nil, fmt.Errorf("shard index of %d/%d entries, want %d", len(offs), len(lens), n)
+	}
+	index := make([]byte, 16*n)
+	for k := range n {
+		binary.LittleEndian.PutUint64(index[16*k:], offs[k])
+		binary.LittleEndian.PutUint64(index[16*k+8:], lens[k])
+	}
+	return encodeBytes(m.Shard.IndexCodecs, index)
+}

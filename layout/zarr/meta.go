@@ -141,9 +141,6 @@ func (m *ArrayMeta) Validate() error {
 	if err := m.checkSizes(); err != nil {
 		return err
 	}
-	if m.Format == 3 && (m.DType.Kind == 'S' || m.DType.Kind == 'U') {
-		return unsupported("dtype %s has no zarr v3 data type", m.DType)
-	}
 	if m.Separator != "" && m.Separator != "." && m.Separator != "/" {
 		return fmt.Errorf("bad dimension separator %q", m.Separator)
 	}

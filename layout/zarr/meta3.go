@@ -3,6 +3,7 @@ package zarr
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -191,7 +192,7 @@ func codecsFromV3(list *jvalue, dt DType, inner bool) (DType, []Codec, *Sharding
 					default:
 						return dt, nil, nil, fmt.Errorf("bad endian %q", e.str)
 					}
-				} else if dt.Size > 1 && dt.Kind != 'V' {
+				} else if dt.Size > 1 && dt.Kind != 'V' && dt.Kind != 'S' {
 					return dt, nil, nil, fmt.Errorf("\"bytes\" codec needs \"endian\" for %s", dt)
 				}
 			case "vlen-utf8":
@@ -271,21 +272,25 @@ func shardingFromV3(cfg *jvalue, dt DType) (*Sharding, DType, error) {
 	return s, idt, nil
 }
 
-// MarshalZarrJSON is the v3 zarr.json document of an array.
+// MarshalZarrJSON is the v3 zarr.json document of an array, as
+// zarr-python 3 writes it: its keys in its order, 2-space indent. Only the
+// attributes differ: they come out sorted (a Go map keeps no order).
 func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
+	doc, err := m.zarrJSON(attrs)
+	if err != nil {
+		return nil, err
+	}
+	return pyDumps(doc, 2)
+}
+
+func (m *ArrayMeta) zarrJSON(attrs Attrs) (obj, error) {
 	if m.Format != 3 {
 		return nil, fmt.Errorf("MarshalZarrJSON on a zarr v%d array", m.Format)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	var name any
-	var err error
-	if m.DType.Rec != nil {
-		name, err = m.DType.v3JSON()
-	} else {
-		name, err = m.DType.V3Name()
-	}
+	name, err := m.DType.v3DataType()
 	if err != nil {
 		return nil, err
 	}
@@ -324,9 +329,7 @@ func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
 			codecs = append(codecs, codecV3JSON(c))
 		}
 	}
-	doc := obj{
-		{"zarr_format", 3},
-		{"node_type", "array"},
+	return obj{
 		{"shape", m.Shape},
 		{"data_type", name},
 		{"chunk_grid", obj{{"name", "regular"}, {"configuration", obj{{"chunk_shape", m.Chunks}}}}},
@@ -334,17 +337,20 @@ func (m *ArrayMeta) MarshalZarrJSON(attrs Attrs) ([]byte, error) {
 		{"fill_value", fill},
 		{"codecs", codecs},
 		{"attributes", attrsAny(attrs)},
-	}
-	return pyDumps(doc, 2)
+		{"zarr_format", 3},
+		{"node_type", "array"},
+		{"storage_transformers", []any{}},
+	}, nil
 }
 
 func (m *ArrayMeta) v3CodecList(b2b []Codec) []any {
 	var list []any
-	switch m.DType.Kind {
-	case 'O':
+	switch {
+	case m.DType.Kind == 'O':
 		list = append(list, obj{{"name", "vlen-utf8"}, {"configuration", obj{}}})
-	case 'V':
-		// zarr-python 3 writes a structured type's codec without endian
+	case m.DType.Kind == 'V' || m.DType.Kind == 'S' || m.DType.Size == 1:
+		// zarr-python 3 writes no endian where there is no byte order:
+		// single bytes, byte strings, structured types
 		list = append(list, obj{{"name", "bytes"}})
 	default:
 		endian := "little"
@@ -359,7 +365,58 @@ func (m *ArrayMeta) v3CodecList(b2b []Codec) []any {
 	return list
 }
 
-// MarshalGroupZarrJSON is the v3 zarr.json document of a group.
+// MarshalGroupZarrJSON is the v3 zarr.json document of a group, as
+// zarr-python 3 writes it (attributes sorted).
 func MarshalGroupZarrJSON(attrs Attrs) ([]byte, error) {
-	return pyDumps(obj{{"zarr_format", 3}, {"node_type", "group"}, {"attributes", attrsAny(attrs)}}, 2)
+	return pyDumps(groupZarrJSON(attrs, nil), 2)
+}
+
+// groupZarrJSON is a group's document; with consolidated metadata (cm not
+// nil) it is the root's, or a group's entry inside the root's.
+func groupZarrJSON(attrs Attrs, cm any) obj {
+	o := obj{{"attributes", attrsAny(attrs)}, {"zarr_format", 3}}
+	if cm != nil {
+		o = append(o, kv{"consolidated_metadata", obj{{"kind", "inline"}, {"must_understand", false}, {"metadata", cm}}})
+	}
+	return append(o, kv{"node_type", "group"})
+}
+
+// V3Node is a node below the root of a v3 store, for its consolidated
+// metadata: an array (Meta set) or a group (Meta nil), with attributes.
+type V3Node struct {
+	Meta  *ArrayMeta
+	Attrs Attrs
+}
+
+// MarshalConsolidatedZarrJSON is the root zarr.json of a v3 store with its
+// consolidated metadata inline, as zarr.consolidate_metadata (which
+// anndata's write_zarr calls) writes it: every node below the root by its
+// path, ordered by depth then case-folded name, each group with an empty
+// consolidated_metadata of its own.
+func MarshalConsolidatedZarrJSON(attrs Attrs, nodes map[string]V3Node) ([]byte, error) {
+	paths := make([]string, 0, len(nodes))
+	for p := range nodes {
+		paths = append(paths, p)
+	}
+	sort.Slice(paths, func(i, j int) bool {
+		di, dj := strings.Count(paths[i], "/"), strings.Count(paths[j], "/")
+		if di != dj {
+			return di < dj
+		}
+		return strings.ToLower(paths[i]) < strings.ToLower(paths[j])
+	})
+	md := make(obj, 0, len(paths))
+	for _, p := range paths {
+		n := nodes[p]
+		if n.Meta == nil {
+			md = append(md, kv{p, groupZarrJSON(n.Attrs, obj{})})
+			continue
+		}
+		doc, err := n.Meta.zarrJSON(n.Attrs)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", p, err)
+		}
+		md = append(md, kv{p, doc})
+	}
+	return pyDumps(groupZarrJSON(attrs, md), 2)
 }

@@ -163,6 +163,10 @@ func dtypeFromV3JSON(v *jvalue) (DType, error) {
 		return dtypeFromV3(v.str)
 	}
 	name, _ := v.get("name")
+	if name != nil && name.kind == jString && (name.str == "fixed_length_utf32" || name.str == "null_terminated_bytes") {
+		// fixed-size text, as zarr-python 3 writes numpy 'U' and 'S' arrays
+		return v3SizedType(v, name, "")
+	}
 	if v.kind != jObject || name == nil || name.kind != jString || name.str != "structured" {
 		return DType{}, unsupported("unsupported data_type %s", jsonText(v))
 	}
@@ -197,15 +201,25 @@ func v3FieldType(field string, v *jvalue) (DType, error) {
 	if name != nil && name.kind == jString && name.str == "structured" {
 		return DType{}, unsupported("structured field %q is itself structured (nested records are not supported)", field)
 	}
+	return v3SizedType(v, name, field)
+}
+
+// v3SizedType reads a fixed-size type with a length_bytes configuration
+// (a structured field's when field is not "").
+func v3SizedType(v, name *jvalue, field string) (DType, error) {
+	of := ""
+	if field != "" {
+		of = fmt.Sprintf(" of structured field %q", field)
+	}
 	cfg, _ := v.get("configuration")
 	n, _ := cfg.get("length_bytes")
 	if name == nil || v3Sized[name.str] == 0 || n == nil || n.kind != jNumber || n.isFloatLiteral() {
-		return DType{}, unsupported("unsupported data_type %s of structured field %q", jsonText(v), field)
+		return DType{}, unsupported("unsupported data_type %s%s", jsonText(v), of)
 	}
 	size, err := strconv.Atoi(n.num)
 	k := v3Sized[name.str]
 	if err != nil || size <= 0 || size > maxItemSize || (k == 'U' && size%4 != 0) {
-		return DType{}, fmt.Errorf("bad length_bytes %s of structured field %q", n.num, field)
+		return DType{}, fmt.Errorf("bad length_bytes %s%s", n.num, of)
 	}
 	d := DType{Kind: k, Size: size, Order: '|'}
 	if k == 'U' {
@@ -225,23 +239,31 @@ func (d DType) v3JSON() (any, error) {
 			return nil, unsupported("structured field %q is big-endian (%s), which has no zarr v3 form", f.Name, t)
 		}
 		var ft any
-		switch t.Kind {
-		case 'U':
-			ft = obj{{"name", "fixed_length_utf32"}, {"configuration", obj{{"length_bytes", t.Size}}}}
-		case 'S':
-			ft = obj{{"name", "null_terminated_bytes"}, {"configuration", obj{{"length_bytes", t.Size}}}}
-		case 'V':
+		if t.Kind == 'V' {
 			ft = obj{{"name", "raw_bytes"}, {"configuration", obj{{"length_bytes", t.Size}}}}
-		default:
-			name, err := t.V3Name()
-			if err != nil {
+		} else {
+			var err error
+			if ft, err = t.v3DataType(); err != nil {
 				return nil, err
 			}
-			ft = name
 		}
 		fields[i] = []any{f.Name, ft}
 	}
 	return obj{{"name", "structured"}, {"configuration", obj{{"fields", fields}}}}, nil
+}
+
+// v3DataType is the v3 "data_type" value of d as zarr-python 3 writes it:
+// a name, a fixed-size text type with its length, or a structured type.
+func (d DType) v3DataType() (any, error) {
+	switch {
+	case d.Rec != nil:
+		return d.v3JSON()
+	case d.Kind == 'U':
+		return obj{{"name", "fixed_length_utf32"}, {"configuration", obj{{"length_bytes", d.Size}}}}, nil
+	case d.Kind == 'S':
+		return obj{{"name", "null_terminated_bytes"}, {"configuration", obj{{"length_bytes", d.Size}}}}, nil
+	}
+	return d.V3Name()
 }
 
 // recordFill is a structured fill value's bytes: base64 of one element, as

@@ -124,6 +124,10 @@ func (w *ArrayWriter) chunkFile(idx []int) (string, error) {
 	return filepath.Join(w.dir, filepath.FromSlash(w.Meta.ChunkKey(idx))), nil
 }
 
+// ChunkFile is the path of a chunk's file (a shard's, when sharded), for
+// writers that lay the file out themselves.
+func (w *ArrayWriter) ChunkFile(idx []int) (string, error) { return w.chunkFile(idx) }
+
 // WriteChunk encodes one full chunk of raw element bytes with the array's
 // codecs and writes it.
 func (w *ArrayWriter) WriteChunk(idx []int, raw []byte) error {
@@ -240,9 +244,14 @@ func regionRuns(shape, cshape, origin, ext []int, fn func(so, do, n int)) {
 	}
 }
 
-// Consolidate writes the v2 .zmetadata of the store in dir from every
-// .zgroup, .zarray and .zattrs in it, as zarr.consolidate_metadata does.
+// Consolidate writes the consolidated metadata of the store in dir, as
+// zarr.consolidate_metadata does: for v2, .zmetadata from every .zgroup,
+// .zarray and .zattrs in it; for v3 (a root zarr.json), the root zarr.json
+// again with every node's metadata inline.
 func Consolidate(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "zarr.json")); err == nil {
+		return consolidateV3(dir)
+	}
 	docs := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -291,4 +300,46 @@ func (m *ArrayMeta) ChunkKeys() []string {
 		nextIndex(idx, g)
 	}
 	return keys
+}
+
+func consolidateV3(dir string) error {
+	var rootAttrs Attrs
+	nodes := map[string]V3Node{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() != "zarr.json" || d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, filepath.Dir(p))
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		n, err := parseZarrJSON(b)
+		if err != nil {
+			return atPath(p, err)
+		}
+		if rel == "." {
+			if n.isArray {
+				return errorf(p, nil, "the root of a store to consolidate is an array")
+			}
+			rootAttrs = n.attrs
+			return nil
+		}
+		nodes[filepath.ToSlash(rel)] = V3Node{Meta: n.meta, Attrs: n.attrs}
+		return nil
+	})
+	if err != nil {
+		return atPath(dir, err)
+	}
+	b, err := MarshalConsolidatedZarrJSON(rootAttrs, nodes)
+	if err != nil {
+		return atPath(filepath.Join(dir, "zarr.json"), err)
+	}
+	return writeFile(filepath.Join(dir, "zarr.json"), b)
 }

@@ -1,8 +1,9 @@
 package zarrad
 
-// The zarr encoder: any plan (package tree) as a zarr v2 store, written
-// (compressed with a codec) or as image entries a mount serves
-// (uncompressed, every size known before a byte is made).
+// The zarr encoder: any plan (package tree) as a zarr store (v2, or v3
+// with or without sharding: Layout), written (compressed with a codec) or
+// as image entries a mount serves (uncompressed, every size known before a
+// byte is made).
 
 import (
 	"encoding/json"
@@ -46,9 +47,10 @@ func CodecByName(name string) (zarr.Codec, error) {
 	return nil, fmt.Errorf("--compression %q is not supported for zarr shards: use blosc (the default, Blosc lz4 as anndata writes), zstd, gzip, zlib or none", name)
 }
 
-// meta is the array's zarr metadata with the given compressor (nil: none).
-func meta(a *tree.PlanArray, codec zarr.Codec) zarr.ArrayMeta {
-	m := zarr.ArrayMeta{Format: 2, DType: a.DType}
+// meta is the array's zarr metadata with the given compressor (nil: none)
+// in the given layout.
+func meta(a *tree.PlanArray, codec zarr.Codec, l Layout) zarr.ArrayMeta {
+	m := zarr.ArrayMeta{Format: l.version(), DType: a.DType}
 	m.Shape = make([]int, len(a.Shape))
 	m.Chunks = make([]int, len(a.Shape))
 	for i, d := range a.Shape {
@@ -88,8 +90,17 @@ func meta(a *tree.PlanArray, codec zarr.Codec) zarr.ArrayMeta {
 	case 'V':
 		m.FillValue = zarr.ZeroFill(a.DType) // a record array: base64 zeros, as zarr-python 2 writes
 	}
+	if m.Format == 3 && (a.DType.Kind == 'O' || a.DType.Kind == 'S') {
+		m.FillValue = json.RawMessage(`""`) // as zarr-python 3 writes for strings and bytes
+	}
 	if codec != nil && len(a.Shape) > 0 {
 		m.Codecs = []zarr.Codec{codec}
+	}
+	if l.ShardRows > 0 && len(a.Shape) > 0 && a.DType.Rec == nil {
+		// Record arrays stay unsharded, as anndata leaves them:
+		// zarr-python 3.1 cannot read a sharded structured array (its
+		// fill value, a numpy void, is unhashable).
+		l.shard(&m)
 	}
 	return m
 }
@@ -170,12 +181,19 @@ func (f *chunkFile) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// Entries are the shard's files as a mount serves them, in zarr v2:
+// Layout.Entries with the zero Layout.
+func Entries(z *tree.Plan) ([]image.Entry, error) { return Layout{}.Entries(z) }
+
 // Entries are the shard's files as a mount serves them: uncompressed
 // chunks (every size known up front, bytes made on read), metadata
-// documents and consolidated .zmetadata.
-func Entries(z *tree.Plan) ([]image.Entry, error) {
+// documents and consolidated metadata, in layout l.
+func (l Layout) Entries(z *tree.Plan) ([]image.Entry, error) {
 	if err := z.ExpandVerbatim(); err != nil {
 		return nil, err
+	}
+	if l.version() == 3 {
+		return entriesV3(z, l)
 	}
 	var out []image.Entry
 	docs := map[string][]byte{}
@@ -194,7 +212,7 @@ func Entries(z *tree.Plan) ([]image.Entry, error) {
 		}
 	}
 	for _, a := range z.Arrays {
-		m := meta(a, nil)
+		m := meta(a, nil, l)
 		b, err := m.MarshalZarray()
 		if err != nil {
 			return nil, fmt.Errorf("/%s: %v", a.Path, err)
@@ -207,14 +225,7 @@ func Entries(z *tree.Plan) ([]image.Entry, error) {
 			}
 			doc(tree.Join(a.Path, ".zattrs"), b)
 		}
-		for c := 0; c < nChunks(a, &m); c++ {
-			p := tree.Join(a.Path, m.ChunkKey(chunkIndex(&m, c)))
-			if a.DType.Kind == 'O' {
-				out = append(out, image.Entry{Path: p, File: image.Bytes(zarr.EncodeVlenUTF8(chunkStrings(a, &m, c)))})
-			} else {
-				out = append(out, image.Entry{Path: p, File: chunk(a, &m, c)})
-			}
-		}
+		out = append(out, chunkEntries(a, &m)...)
 	}
 	b, err := zarr.MarshalConsolidated(docs)
 	if err != nil {
@@ -224,36 +235,74 @@ func Entries(z *tree.Plan) ([]image.Entry, error) {
 	return out, nil
 }
 
+// chunkEntries are an unsharded array's chunk files, uncompressed.
+func chunkEntries(a *tree.PlanArray, m *zarr.ArrayMeta) []image.Entry {
+	var out []image.Entry
+	for c := 0; c < nChunks(a, m); c++ {
+		p := tree.Join(a.Path, m.ChunkKey(chunkIndex(m, c)))
+		if a.DType.Kind == 'O' {
+			out = append(out, image.Entry{Path: p, File: image.Bytes(zarr.EncodeVlenUTF8(chunkStrings(a, m, c)))})
+		} else {
+			out = append(out, image.Entry{Path: p, File: chunk(a, m, c)})
+		}
+	}
+	return out
+}
+
+// Write is Layout.Write with the zero Layout: a zarr v2 store.
+func Write(z *tree.Plan, dir string, codec zarr.Codec) error { return Layout{}.Write(z, dir, codec) }
+
 // Write writes the plan as a zarr store in dir (created; the caller
-// renames it into place), chunks encoded with codec (nil: uncompressed,
-// the same bytes a mount serves), with consolidated metadata.
-func Write(z *tree.Plan, dir string, codec zarr.Codec) error {
+// renames it into place) in layout l, chunks encoded with codec (nil:
+// uncompressed, the same bytes a mount serves), with consolidated
+// metadata.
+func (l Layout) Write(z *tree.Plan, dir string, codec zarr.Codec) error {
 	if err := z.ExpandVerbatim(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, g := range z.Groups {
-		if err := zarr.CreateGroup(dir, g.Path, 2, g.Attrs); err != nil {
-			return err
-		}
+	if err := l.CreateGroups(z, dir); err != nil {
+		return err
 	}
 	for _, a := range z.Arrays {
-		if err := WriteArray(a, dir, codec); err != nil {
+		if err := l.WriteArray(a, dir, codec); err != nil {
 			return err
 		}
 	}
 	return zarr.Consolidate(dir)
 }
 
-// WriteArray writes one array of a plan (whose verbatim elements are
-// expanded) into the store in dir.
+// CreateGroups writes the metadata of the plan's groups into dir.
+func (l Layout) CreateGroups(z *tree.Plan, dir string) error {
+	for _, g := range z.Groups {
+		if err := zarr.CreateGroup(dir, g.Path, l.version(), g.Attrs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteArray is Layout.WriteArray with the zero Layout (zarr v2).
 func WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
-	m := meta(a, codec)
+	return Layout{}.WriteArray(a, dir, codec)
+}
+
+// WriteArray writes one array of a plan (whose verbatim elements are
+// expanded) into the store in dir, in layout l.
+func (l Layout) WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
+	a, err := l.array(a)
+	if err != nil {
+		return err
+	}
+	m := meta(a, codec, l)
 	w, err := zarr.CreateArray(dir, a.Path, m, a.Attrs)
 	if err != nil {
 		return err
+	}
+	if m.Shard != nil {
+		return writeShards(a, w)
 	}
 	if a.DType.Kind == 'O' {
 		for c := 0; c < nChunks(a, &m); c++ {
@@ -263,7 +312,8 @@ func WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) error {
 		}
 		return nil
 	}
-	return writeChunks(a, w, &m)
+	put := func(c int, raw []byte) error { return w.WriteChunk(chunkIndex(&m, c), raw) }
+	return writeChunks(a, &m, put, nil)
 }
 
 // Window bounds the bytes generated by one fill when writing: several
@@ -273,8 +323,10 @@ const Window = 16 << 20
 
 var windowPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// writeChunks generates the array window by window and writes its chunks.
-func writeChunks(a *tree.PlanArray, w *zarr.ArrayWriter, m *zarr.ArrayMeta) error {
+// writeChunks generates the array's chunks (of m, unsharded) window by
+// window, hands each to put, on every core at once, and then, when flush
+// is not nil, calls flush for the window's chunks [c0, c1), in order.
+func writeChunks(a *tree.PlanArray, m *zarr.ArrayMeta, put func(c int, raw []byte) error, flush func(c0, c1 int) error) error {
 	n := nChunks(a, m)
 	if n == 0 {
 		return nil
@@ -300,16 +352,21 @@ func writeChunks(a *tree.PlanArray, w *zarr.ArrayWriter, m *zarr.ArrayMeta) erro
 			}
 		}
 		clear(win[max(0, hi-lo):])
-		if err := writeWindow(w, m, win, c0, c1, size); err != nil {
+		if err := writeWindow(put, win, c0, c1, size); err != nil {
 			return err
+		}
+		if flush != nil {
+			if err := flush(c0, c1); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// writeWindow compresses and writes chunks [c0, c1) of a filled window on
-// every core: encoding (Blosc) is what a compressed store's writing costs.
-func writeWindow(w *zarr.ArrayWriter, m *zarr.ArrayMeta, win []byte, c0, c1 int, size int64) error {
+// writeWindow hands chunks [c0, c1) of a filled window to put on every
+// core: encoding (Blosc) is what a compressed store's writing costs.
+func writeWindow(put func(c int, raw []byte) error, win []byte, c0, c1 int, size int64) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -327,7 +384,7 @@ func writeWindow(w *zarr.ArrayWriter, m *zarr.ArrayMeta, win []byte, c0, c1 int,
 					return
 				}
 				off := int64(c-c0) * size
-				if err := w.WriteChunk(chunkIndex(m, c), win[off:off+size]); err != nil {
+				if err := put(c, win[off:off+size]); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err
