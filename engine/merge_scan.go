@@ -107,6 +107,12 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	}
 	// arrays: kDense, kStrings, kCodes07
 	if isGroupAt(e.root, n.path) {
+		if n.mkind == kStrings && n.col && isStringCategorical(e, n.path) {
+			if err := m.stringsBecomeCat(n, e, i); err != nil {
+				return err
+			}
+			return m.scanCat(n, e, i)
+		}
 		return m.mismatchNode(e, n)
 	}
 	a, err := e.root.Array(n.path)
