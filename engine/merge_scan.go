@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/annslicer/annslicer/tree"
 )
@@ -70,7 +71,8 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	if n.dropped != "" {
 		return nil
 	}
-	if n.path != "" && (!hasAt(e.root, n.path) || isNullAt(e.root, n.path)) {
+	// anndata writes None as an element of encoding null (raw, at the root)
+	if n.path != "" && (!hasAt(e.root, n.path) || !strings.Contains(n.path, "/") && isNullAt(e.root, n.path)) {
 		if n.col && m.join == "outer" {
 			m.markAbsent(n, i)
 			return nil
