@@ -30,7 +30,10 @@ import (
 // Categories are united in order of first appearance (the first input
 // holding the column first), codes renumbered per input as they are
 // read; a categorical stays ordered only if every input holding it has
-// the same ordered categories.
+// the same ordered categories. Numeric columns whose dtypes differ get
+// numpy's common type (merge_promote.go); string columns categorical in
+// some inputs become categoricals (merge_catstr.go). Any other column
+// stored differently across inputs is refused before anything is written.
 
 // catMerge unites a categorical's categories across the inputs holding it.
 type catMerge struct {
@@ -46,6 +49,7 @@ type catMerge struct {
 	pos      map[string]int32 // category -> its number in union
 	differ   bool
 	to       [][]int32 // per input whose categories differ from the first holder's: its codes' new numbers
+	codes    [][]int32 // per input holding plain strings: their codes (merge_catstr.go)
 }
 
 // refPath is the input node n was planned from.
@@ -209,6 +213,16 @@ func (m *merger) checkAbsent() error {
 // scanCat reads input i's categories of n and unites them.
 func (m *merger) scanCat(n *mnode, e *openInput, i int) error {
 	if !isGroupAt(e.root, n.path) {
+		if n.col && n.cat != nil && n.cat.strs {
+			strs, err := stringsOf(e, n.path)
+			if err != nil {
+				return err
+			}
+			if strs != nil {
+				m.catFromStrings(n, e, i, strs)
+				return nil
+			}
+		}
 		return m.mismatchNode(e, n)
 	}
 	attrs, err := attrsAtPath(e.root, n.path)
@@ -332,7 +346,7 @@ func pandasCodesWidth(l int) int {
 // attrsOf are the attributes of n (sub: of its array sub) in the input it
 // was planned from.
 func (ob *outBuilder) attrsOf(n *mnode, sub string) (tree.Attrs, error) {
-	if n.src != 0 {
+	if n.srcAt != nil {
 		a, ok := n.srcAt[sub]
 		if !ok {
 			return nil, fmt.Errorf("%s: no attributes of %s/%s", ob.m.refPath(n), n.path, sub)

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/annslicer/annslicer/tree"
 )
@@ -70,7 +71,8 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	if n.dropped != "" {
 		return nil
 	}
-	if n.path != "" && (!hasAt(e.root, n.path) || isNullAt(e.root, n.path)) {
+	// anndata writes None as an element of encoding null (raw, at the root)
+	if n.path != "" && (!hasAt(e.root, n.path) || !strings.Contains(n.path, "/") && isNullAt(e.root, n.path)) {
 		if n.col && m.join == "outer" {
 			m.markAbsent(n, i)
 			return nil
@@ -107,6 +109,12 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 	}
 	// arrays: kDense, kStrings, kCodes07
 	if isGroupAt(e.root, n.path) {
+		if n.mkind == kStrings && n.col && isStringCategorical(e, n.path) {
+			if err := m.stringsBecomeCat(n, e, i); err != nil {
+				return err
+			}
+			return m.scanCat(n, e, i)
+		}
 		return m.mismatchNode(e, n)
 	}
 	a, err := e.root.Array(n.path)

@@ -134,6 +134,10 @@ func (ob *outBuilder) codesStack(n *mnode, oc Ints) *mstack {
 			s.add(i, in.nobs*int64(oc.Size), constPart(none), nil)
 			continue
 		}
+		if c.codes != nil && c.codes[i] != nil { // plain strings, numbered when scanned
+			s.add(i, in.nobs*int64(oc.Size), int32Part(c.codes[i], oc), nil)
+			continue
+		}
 		var f func(int64) (int64, error)
 		if to := c.to[i]; to != nil {
 			f = func(v int64) (int64, error) {

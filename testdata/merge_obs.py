@@ -67,6 +67,10 @@ def inputs(nullable_string):
         "w_mix": np.array([1, 2, 3, 4, 2**30], dtype=np.int32),
         "w_f": np.array([0.5, 1, 2, 3, 4], dtype=np.float32),
         "w_u": np.array([1, 2, 3, 4, 255], dtype=np.uint8),
+        # strings in some inputs, categorical in others (a shard rewritten
+        # by anndata): one categorical, plain values in order of appearance
+        "mix_s": np.array(["q", "p", "q", "r", "p"], dtype=object),
+        "mix_c": C(["y", "x", "y", "y", "x"], categories=["y", "x"]),
     }
     b = {
         "late_f": np.array([0.5, 1, 2, 3]),
@@ -84,6 +88,7 @@ def inputs(nullable_string):
         "w_mix": np.array([0.25, 2, 3, 4], dtype=np.float32),
         "w_f": np.array([0.1, 1, 2, 3], dtype=np.float64),
         "w_u": np.array([-1, 2, 3, -128], dtype=np.int8),
+        "mix_s": C(["z", "p", "z", "z"], categories=["z", "p"], ordered=True),
     }
     c = {
         "cat_all": C(["a", "d", "d"]),
@@ -100,6 +105,8 @@ def inputs(nullable_string):
         "cat_na": C(["m", "m", "m"]),
         "w_int": np.array([7, 8, -9], dtype=np.int16),
         "w_mix": np.array([1, 2, 200], dtype=np.uint8),
+        "mix_s": np.array(["a", "q", "a"], dtype=object),
+        "mix_c": np.array(["w", "x", "a"], dtype=object),
     }
     if nullable_string:
         a["ns_some"] = pd.array(["p", None, "q", "p", "p"], dtype="string")
@@ -127,14 +134,18 @@ def short(values):
 
 def first_appearance(ins, col):
     """The categories of col united in order of first appearance over the
-    inputs holding it as a categorical (None if none does)."""
+    inputs holding it (a plain input's values in order of appearance);
+    None if no input holds it as a categorical."""
     out, seen = [], False
     for x in ins:
-        if col in x.obs.columns and isinstance(x.obs[col].dtype, pd.CategoricalDtype):
-            seen = True
-            for v in x.obs[col].cat.categories:
-                if v not in out:
-                    out.append(v)
+        if col not in x.obs.columns:
+            continue
+        s = x.obs[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            seen, values = True, s.cat.categories
+        else:
+            values = pd.unique(s.dropna())
+        out += [v for v in values if v not in out]
     return out if seen else None
 
 

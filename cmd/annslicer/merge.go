@@ -38,7 +38,9 @@ obs columns are concatenated as anndata.concat does: with --join outer
 absent (categorical: code -1; float: NaN; integer: float64 NaN; bool:
 nullable boolean; strings: categorical), with --join inner it is left
 out; categories are united in order of first appearance, ordered only if
-every input has the same ordered ones. X, layers, obsm and raw/X are
+every input has the same ordered ones; a column categorical in some inputs
+and strings in others becomes categorical; numbers whose dtypes differ get
+numpy's common type. X, layers, obsm and raw/X are
 stacked; obsp graphs are stacked block-diagonally; uns comes from the
 first input; varm and varp too when var is identical in every input.
 Other elements not in every input are left out with a warning. When var names differ, --join outer keeps every

@@ -20,23 +20,27 @@ import (
 // obsNotes are merge_obs.py's "concat:" lines, the intentional
 // differences from anndata.concat, per join (the same for h5ad and zarr
 // outputs): concat natsorts united categories (we keep first appearance:
-// the first input's, then new ones as they appear), and anndata writes a
+// the first input's, then new ones as they appear, a plain string input's
+// values in their order), and anndata writes a
 // nullable string column with missing values as a categorical (we keep
 // its dtype).
 var obsNotes = map[string][]string{
 	"outer": {
 		"obs[cat_all] categories: ours ['b', 'a', 'c', 'd'], concat ['a', 'b', 'c', 'd']",
 		"obs[cat_wide] categories: ours ['w0', 'w1', 'w2', 'w3', ...], concat ['v0', 'v1', 'v2', 'v3', ...]",
+		"obs[mix_c] categories: ours ['y', 'x', 'w', 'a'], concat ['a', 'w', 'x', 'y']",
+		"obs[mix_s] categories: ours ['q', 'p', 'r', 'z', ...], concat ['a', 'p', 'q', 'r', ...]",
 		"obs[ord_diff] categories: ours ['lo', 'hi', 'mid'], concat ['hi', 'lo', 'mid']",
 	},
 	"inner": {
 		"obs[cat_all] categories: ours ['b', 'a', 'c', 'd'], concat ['a', 'b', 'c', 'd']",
+		"obs[mix_s] categories: ours ['q', 'p', 'r', 'z', ...], concat ['a', 'p', 'q', 'r', ...]",
 		"obs[ord_diff] categories: ours ['lo', 'hi', 'mid'], concat ['hi', 'lo', 'mid']",
 	},
 }
 
 // obsOnlySome are the columns of merge_obs.py's inputs not in all three.
-var obsOnlySome = []string{"b_some", "cat_some", "cat_wide", "f_some", "i_some", "late_b", "late_cat", "late_f", "late_i", "late_s", "n_int", "s_some", "w_f", "w_u"}
+var obsOnlySome = []string{"b_some", "cat_some", "cat_wide", "f_some", "i_some", "late_b", "late_cat", "late_f", "late_i", "late_s", "n_int", "s_some", "w_f", "w_u", "mix_c"}
 
 // makeObsInputs writes merge_obs.py's three inputs in the given formats.
 func makeObsInputs(t *testing.T, dir string, fmts []string, extra ...string) []string {
