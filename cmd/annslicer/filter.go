@@ -31,6 +31,8 @@ func filterCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&f.sel.filter, "obs-column", "", "the obs column saying which cells to keep: bool; numbers (kept when not 0); strings true/false/1/0 in any case; a categorical by its categories the same way")
+	f.sel.registerCSV(c)
+	f.zarr.register(c)
 	c.Flags().StringVar(&f.compression, "compression", "", "an .h5ad OUTPUT: gzip or lzf (default none); a .zarr OUTPUT: blosc (default), zstd, gzip, zlib or none")
 	c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace OUTPUT if it exists")
 	return c

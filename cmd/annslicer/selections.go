@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/annslicer/annslicer/obscsv"
 	"github.com/annslicer/annslicer/selection"
 	"github.com/annslicer/annslicer/tree"
 )
@@ -20,11 +21,14 @@ type selectFlags struct {
 	obsColumn string
 	always    []string
 	filter    string // materialize and mount (the filter command has its own)
+	csvFile   string // the column from this CSV instead of obs (package obscsv)
+	joinCol   string // the CSV's column matched to obs names (default: its first)
 }
 
 func (s *selectFlags) register(c *cobra.Command, withFilter bool) {
 	c.Flags().StringVar(&s.obsColumn, "obs-column", "", "one output per category of this categorical obs column, named by the category (instead of fixed-size shards)")
 	c.Flags().StringArrayVar(&s.always, "always-include", nil, "with --obs-column: the cells of these categories (e.g. non-targeting controls) go into every other category's output and get none of their own; takes several values (--always-include A B) or repeats")
+	s.registerCSV(c)
 	if withFilter {
 		c.Flags().StringVar(&s.filter, "filter", "", "one output, filtered.h5ad|zarr, of the cells where this obs column is true (bool; numbers: not 0; strings true/false/1/0)")
 	}
@@ -41,6 +45,12 @@ func (s *selectFlags) check(c *cobra.Command) error {
 		if fl.Changed(name) && fl.Lookup(name).Value.String() == "" {
 			return usageError{errors.New("--" + name + " needs a column name")}
 		}
+	}
+	if fl.Changed("join-column") && s.csvFile == "" {
+		return usageError{errors.New("--join-column needs --csv-file (the CSV whose column it names)")}
+	}
+	if s.csvFile != "" && !s.active() {
+		return usageError{errors.New("--csv-file needs --obs-column (or --filter): the CSV column that chooses the outputs")}
 	}
 	if len(s.always) > 0 && s.obsColumn == "" {
 		return usageError{errors.New("--always-include needs --obs-column (the column whose categories it names)")}
@@ -79,14 +89,14 @@ func (s *selectFlags) check(c *cobra.Command) error {
 // --csv-file (see obsColumn).
 func (s *selectFlags) outputs(src *tree.Source) (*selection.Set, *tree.Source, error) {
 	if s.filter != "" {
-		col, out, err := obsColumn(src, s.filter)
+		col, out, err := s.column(src, s.filter)
 		if err != nil {
 			return nil, nil, err
 		}
 		set, err := selection.Filter(src.NObs, col)
 		return set, out, err
 	}
-	col, out, err := obsColumn(src, s.obsColumn)
+	col, out, err := s.column(src, s.obsColumn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,13 +110,36 @@ func (s *selectFlags) outputs(src *tree.Source) (*selection.Set, *tree.Source, e
 	return set, out, nil
 }
 
-// obsColumn reads obs column name of src, and the source the outputs are
-// cut from. Where --csv-file is to come in: the column from the CSV
-// (obscsv.Column on src's obs names, then selection.FromCodes), and src
-// overlaid with it (obscsv.Overlay), so the outputs hold it in obs.
-func obsColumn(src *tree.Source, name string) (*selection.Column, *tree.Source, error) {
-	col, err := selection.ReadColumn(src, name)
-	return col, src, err
+// registerCSV adds --csv-file and --join-column (every command choosing
+// outputs from obs, filter too).
+func (s *selectFlags) registerCSV(c *cobra.Command) {
+	c.Flags().StringVar(&s.csvFile, "csv-file", "", "take the obs column from this CSV (header row; one row per cell, matched to obs names) instead of the input, which is not changed; it becomes a categorical in the outputs")
+	c.Flags().StringVar(&s.joinCol, "join-column", "", "with --csv-file: the CSV column holding the obs names (default: its first column)")
+}
+
+// column reads obs column name of src, and the source the outputs are cut
+// from: src itself, or, with --csv-file, src overlaid with the CSV's
+// column as a categorical (obscsv.Overlay), so the outputs hold it in obs.
+// Closing the overlay closes src.
+func (s *selectFlags) column(src *tree.Source, name string) (*selection.Column, *tree.Source, error) {
+	if s.csvFile == "" {
+		col, err := selection.ReadColumn(src, name)
+		return col, src, err
+	}
+	names, err := obscsv.ObsNames(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	codes, cats, err := obscsv.Column(s.csvFile, s.joinCol, name, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := obscsv.Overlay(src, name, codes, cats)
+	if err != nil {
+		return nil, nil, err
+	}
+	out.Closer = src.Close
+	return selection.FromCodes(s.csvFile, name, codes, cats), out, nil
 }
 
 // spreadNargs rewrites `FLAG A B C` into `FLAG=A FLAG=B FLAG=C` for the

@@ -26,7 +26,7 @@ func (z *zarrFlags) register(c *cobra.Command) {
 // unsharded, the default).
 func (z *zarrFlags) check(zarrOutput bool) error {
 	if !zarrOutput && (z.version != 2 || z.shardSize != 0) {
-		return usageError{fmt.Errorf("--zarr-version and --zarr-shard-size apply to zarr output only (--format zarr, or a merge OUTPUT ending in .zarr)")}
+		return usageError{fmt.Errorf("--zarr-version and --zarr-shard-size apply to zarr output only (--format zarr, or a merge or filter OUTPUT ending in .zarr)")}
 	}
 	if err := z.layout().Check(); err != nil {
 		return usageError{err}
