@@ -138,6 +138,24 @@ def _csv_flags(csv_file, join_column):
     return flags
 
 
+# The Python tool's exceptions for a column that cannot choose the outputs:
+# KeyError when obs has no such column, ValueError for its values.
+_COLUMN_VALUE_ERRORS = ("is not categorical", "--always-include", "both make the file name",
+                        "the filter column must be", "CSV file ")
+
+
+def _run_select(args):
+    try:
+        return _cli.run(args)
+    except RuntimeError as e:
+        msg = str(e)
+        if " has no column " in msg:
+            raise KeyError(msg) from None
+        if any(m in msg for m in _COLUMN_VALUE_ERRORS):
+            raise ValueError(msg) from None
+        raise
+
+
 def _written(stderr):
     """The outputs a --debug run reports, in output order."""
     out = {}
@@ -161,6 +179,10 @@ def shard_by_obs_column(input_file, output_prefix, obs_column, csv_file=None, jo
     whose cells go into every other output and get none of their own.
     compression: as ``shard_h5ad``. format="zarr" writes ``.zarr`` stores.
 
+    Errors: KeyError when obs (or the CSV) has no such column, ValueError
+    when its values cannot choose outputs (not categorical, an unknown
+    always_include, a CSV missing cells), as in the Python tool.
+
     Returns the list of the paths written, in category order.
     """
     input_file = _cli.fspath(input_file)
@@ -175,7 +197,7 @@ def shard_by_obs_column(input_file, output_prefix, obs_column, csv_file=None, jo
         args.append("--compression=%s" % compression)
     if overwrite:
         args.append("--overwrite")
-    return _written(_cli.run(args + ["--", input_file, output_prefix]))
+    return _written(_run_select(args + ["--", input_file, output_prefix]))
 
 
 def filter_h5ad(input_file, output_file, obs_column, csv_file=None, join_column=None,
@@ -196,7 +218,7 @@ def filter_h5ad(input_file, output_file, obs_column, csv_file=None, join_column=
         args.append("--compression=%s" % compression)
     if overwrite:
         args.append("--overwrite")
-    _cli.run(args + ["--", input_file, output_file])
+    _run_select(args + ["--", input_file, output_file])
     return output_file
 
 

@@ -38,10 +38,17 @@ def test_filter_keeps_the_true_cells(full, source, tmp_path):
     assert_rows(out, source, positions(source, source.obs["flag"]))
 
 
-def test_bad_column_is_a_value_error(full, tmp_path):
-    with pytest.raises(ValueError) as e:
+def test_bad_columns_raise_as_in_the_python_tool(full, tmp_path):
+    with pytest.raises(KeyError) as e:
         annslicer.shard_by_obs_column(full, str(tmp_path / "x"), "no_such_column")
     assert "no_such_column" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        annslicer.shard_by_obs_column(full, str(tmp_path / "x"), "f64")
+    assert "is not categorical" in str(e.value)
+    with pytest.raises(ValueError):
+        annslicer.shard_by_obs_column(full, str(tmp_path / "x"), "cell_type", always_include=["nope"])
+    with pytest.raises(ValueError):
+        annslicer.filter_h5ad(full, str(tmp_path / "x.h5ad"), "barcode")
     with pytest.raises(ValueError):
         annslicer.filter_h5ad(full, str(tmp_path / "x.h5ad"), "f64", join_column="barcode")
     assert os.listdir(tmp_path) == []
@@ -59,3 +66,19 @@ def test_mount_by_category_and_filter_serve_what_is_written(full, tmp_path, moun
     with annslicer.mount(full, mnt, filter="flag") as m:
         assert [os.path.basename(p) for p in m.shards] == ["filtered.h5ad"]
         assert open(m.shards[0], "rb").read() == open(kept, "rb").read()
+
+
+def test_csv_column_chooses_the_outputs(full, source, tmp_path):
+    csv = tmp_path / "meta.csv"
+    guides = ["g1" if i % 3 else "g2" for i in range(source.n_obs)]
+    csv.write_text("barcode,guide\n" + "".join(f"{n},{g}\n" for n, g in zip(source.obs_names, guides)))
+    paths = annslicer.shard_by_obs_column(full, str(tmp_path / "by"), "guide", csv_file=csv,
+                                          join_column="barcode")
+    assert [os.path.basename(p) for p in paths] == ["by_g1.h5ad", "by_g2.h5ad"]
+    import anndata
+    for g, p in zip(("g1", "g2"), paths):
+        a = anndata.read_h5ad(p)
+        want = [n for n, x in zip(source.obs_names, guides) if x == g]
+        assert list(a.obs_names) == want
+        assert list(a.obs["guide"].cat.categories) == ["g1", "g2"]
+        assert (a.obs["guide"] == g).all()
