@@ -56,13 +56,7 @@ func isStringCategorical(e *openInput, p string) bool {
 func (c *catMerge) codesFor(strs []string) []int32 {
 	codes := make([]int32, len(strs))
 	for k, v := range strs {
-		p, ok := c.pos[v]
-		if !ok {
-			p = int32(len(c.union))
-			c.pos[v] = p
-			c.union = append(c.union, v)
-		}
-		codes[k] = p
+		codes[k] = c.code(v)
 	}
 	c.differ, c.ordered = true, false
 	return codes

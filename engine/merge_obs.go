@@ -282,13 +282,7 @@ func (m *merger) scanCat(n *mnode, e *openInput, i int) error {
 	c.differ, c.ordered = true, false
 	to := make([]int32, len(keys))
 	for k, v := range keys {
-		p, ok := c.pos[v]
-		if !ok {
-			p = int32(len(c.union))
-			c.pos[v] = p
-			c.union = append(c.union, v)
-		}
-		to[k] = p
+		to[k] = c.code(v)
 	}
 	c.to[i] = to
 	return nil
@@ -536,4 +530,15 @@ func (ob *outBuilder) absentStrings(n *mnode) error {
 		"encoding-version": json.RawMessage(`"0.2.0"`),
 	}, DType: dt, Shape: []int64{m.n}, Fill: fill})
 	return nil
+}
+
+// code is v's position in the union of categories, v added last when new.
+func (c *catMerge) code(v string) int32 {
+	p, ok := c.pos[v]
+	if !ok {
+		p = int32(len(c.union))
+		c.pos[v] = p
+		c.union = append(c.union, v)
+	}
+	return p
 }

@@ -97,31 +97,17 @@ func (b *zbuilder) checkDense(a tree.Array) error {
 // from var's index, raw/var's for raw/X (-1 where there is none).
 func treeAxes(root tree.Group, nObs int64) axes {
 	a := axes{nObs: nObs, nVars: frameLen(root, "var"), nRawVars: -1}
-	if raw, err := childGroup(root, "raw"); err == nil && raw != nil {
+	if raw, err := tree.ChildGroup(root, "raw"); err == nil && raw != nil {
 		a.nRawVars = frameLen(raw, "var")
 		raw.Close()
 	}
 	return a
 }
 
-// childGroup opens member name of g if it is a group (nil if absent).
-func childGroup(g tree.Group, name string) (tree.Group, error) {
-	kids, err := g.Children()
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range kids {
-		if k.Name == name && k.IsGroup {
-			return g.Group(name)
-		}
-	}
-	return nil, nil
-}
-
 // frameLen is the length of dataframe name in g: its index's (anndata 0.7
 // on), or its own for the record arrays of older files; -1 if unknown.
 func frameLen(g tree.Group, name string) int64 {
-	fg, err := childGroup(g, name)
+	fg, err := tree.ChildGroup(g, name)
 	if err != nil {
 		return -1
 	}

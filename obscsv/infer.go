@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/annslicer/annslicer/pynum"
 )
 
 // The column's categories as pandas gives them: read_csv types the
@@ -99,7 +101,7 @@ func (v *values) categorise() (code []int32, categories []string) {
 		name = func(id int) string { return strconv.FormatInt(in[id], 10) }
 		less = func(a, b int) bool { return in[a] < in[b] }
 	case floats:
-		name = func(id int) string { return pyFloat(num[id]) }
+		name = func(id int) string { return pynum.Float(num[id], 64) }
 		less = func(a, b int) bool { return num[a] < num[b] }
 	case bools:
 		name = func(id int) string {
@@ -145,25 +147,4 @@ func parseFloat(s string) (float64, bool) {
 func isRange(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange // 1e999 is inf, as in pandas
-}
-
-// pyFloat is Python's repr of a float: the shortest text that reads back,
-// in exponent form below 1e-4 and from 1e16.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if f != 0 && (exp < -4 || exp >= 16) {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
 }

@@ -119,7 +119,7 @@ func (o *overlay) inspect() error {
 	if tree.AttrString(attrs, "_index") == o.column {
 		return fmt.Errorf("%s: %q is the name of obs's index array, not a column; name the CSV column otherwise", o.src.Path, o.column)
 	}
-	old, err := childGroupOf(obs, "__categories")
+	old, err := tree.ChildGroup(obs, "__categories")
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.src.Path, err)
 	}
@@ -157,19 +157,6 @@ func obsGroup(src *tree.Source, root tree.Group) (tree.Group, error) {
 		return g, nil
 	}
 	return nil, fmt.Errorf("%s: no obs; not an AnnData file", src.Path)
-}
-
-func childGroupOf(g tree.Group, name string) (tree.Group, error) {
-	kids, err := g.Children()
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range kids {
-		if k.Name == name && k.IsGroup {
-			return g.Group(name)
-		}
-	}
-	return nil, nil
 }
 
 // splitFirst splits "a/b/c" into "a" and "b/c".

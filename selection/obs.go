@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/annslicer/annslicer/pynum"
+
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -291,7 +293,7 @@ func texts(a tree.Array) ([]string, error) {
 				out[i] = strconv.FormatInt(intAt(raw, dt, i), 10)
 			}
 		case 'f':
-			out[i] = pyFloat(floatAt(b, dt), dt.Size)
+			out[i] = pynum.Float(floatAt(b, dt), floatBits(dt))
 		}
 	}
 	return out, nil
@@ -411,31 +413,11 @@ func numpyName(dt tree.DType) string {
 	return dt.String()
 }
 
-// pyFloat is Python's str() of a float (numpy's for float32/16: the
-// shortest repr of that width): fixed notation for exponents -4..15,
-// else scientific ("1e+16", "1.5e-05"); whole numbers end in ".0".
-func pyFloat(f float64, size int) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
+// floatBits is the width numpy prints a float of dt at: float32 as
+// float32, float16 and float64 as float64 (Python's float).
+func floatBits(dt tree.DType) int {
+	if dt.Size == 4 {
+		return 32
 	}
-	bits := 64
-	if size == 4 {
-		bits = 32
-	}
-	e := strconv.FormatFloat(f, 'e', -1, bits) // d.ddde±XX
-	_, expStr, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expStr)
-	if exp < -4 || exp >= 16 {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, bits)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
+	return 64
 }

@@ -27,21 +27,6 @@ func TestSanitize(t *testing.T) {
 
 // Categories print as Python's str() does, so names and --always-include
 // values are those users see in pandas.
-func TestPyFloat(t *testing.T) {
-	for _, c := range []struct {
-		f    float64
-		size int
-		want string
-	}{
-		{1, 8, "1.0"}, {0.5, 8, "0.5"}, {-2.25, 8, "-2.25"}, {1e16, 8, "1e+16"}, {1e15, 8, "1000000000000000.0"},
-		{1.5e-5, 8, "1.5e-05"}, {0.0001, 8, "0.0001"}, {float64(float32(0.1)), 4, "0.1"}, {0.1, 8, "0.1"},
-		{math.NaN(), 8, "nan"}, {math.Inf(-1), 8, "-inf"}, {0, 8, "0.0"},
-	} {
-		if got := pyFloat(c.f, c.size); got != c.want {
-			t.Errorf("pyFloat(%v, %d) = %q, want %q", c.f, c.size, got, c.want)
-		}
-	}
-}
 
 func rowsOf(s *Set) [][]int64 {
 	var out [][]int64

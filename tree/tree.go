@@ -98,3 +98,18 @@ func OpenGroup(g Group, name string) (Group, Attrs, error) {
 	}
 	return sg, attrs, nil
 }
+
+// ChildGroup opens member name of g if it is a group; nil (and no error)
+// if g has no such member or it is an array.
+func ChildGroup(g Group, name string) (Group, error) {
+	kids, err := g.Children()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		if k.Name == name && k.IsGroup {
+			return g.Group(name)
+		}
+	}
+	return nil, nil
+}

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/annslicer/annslicer/pynum"
 )
 
 type jkind uint8
@@ -509,8 +511,8 @@ func parseFloatLiteral(s string) (float64, error) {
 	return f, err
 }
 
-// pyFloatRepr is Python's repr(float): shortest round-trip digits, fixed
-// notation for exponents in [-4, 16), at least one fractional digit.
+// pyFloatRepr is a float as Python's json writes it: repr's digits
+// (pynum.Float), NaN and ±Infinity as bare words.
 func pyFloatRepr(f float64) string {
 	switch {
 	case math.IsNaN(f):
@@ -520,40 +522,7 @@ func pyFloatRepr(f float64) string {
 	case math.IsInf(f, -1):
 		return "-Infinity"
 	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
-	neg := strings.HasPrefix(e, "-")
-	if neg {
-		e = e[1:]
-	}
-	mant, expS, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expS)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
-	if exp >= -4 && exp < 16 {
-		if exp >= 0 {
-			if len(digits) <= exp+1 {
-				out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-			} else {
-				out = digits[:exp+1] + "." + digits[exp+1:]
-			}
-		} else {
-			out = "0." + strings.Repeat("0", -exp-1) + digits
-		}
-	} else {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
-	}
-	if neg {
-		out = "-" + out
-	}
-	return out
+	return pynum.Float(f, 64)
 }
 
 // pyString writes s with ensure_ascii escaping: everything outside
