@@ -89,16 +89,7 @@ func (m *merger) stringsBecomeCat(n *mnode, e *openInput, i int) error {
 		if s != "" {
 			p += "/" + s
 		}
-		var attrs tree.Attrs
-		var err error
-		if s == "" {
-			attrs, err = attrsAtPath(e.root, p)
-		} else if a, aerr := e.root.Array(p); aerr == nil {
-			attrs, err = a.Attrs()
-			a.Close()
-		} else {
-			err = aerr
-		}
+		attrs, err := elemAttrs(e.root, p, s == "")
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", e.src.Path, p, err)
 		}

@@ -125,16 +125,7 @@ func (m *merger) plannedFrom(n *mnode, e *openInput, i int) error {
 		if s != "" {
 			p += "/" + s
 		}
-		var attrs tree.Attrs
-		var err error
-		if isGroupAt(e.root, p) {
-			attrs, err = attrsAtPath(e.root, p)
-		} else if a, aerr := e.root.Array(p); aerr == nil {
-			attrs, err = a.Attrs()
-			a.Close()
-		} else {
-			err = aerr
-		}
+		attrs, err := elemAttrs(e.root, p, isGroupAt(e.root, p))
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", e.src.Path, p, err)
 		}

@@ -93,6 +93,19 @@ func attrsAtPath(root tree.Group, p string) (tree.Attrs, error) {
 	return g.Attrs()
 }
 
+// elemAttrs reads the attributes of the group or the array at p.
+func elemAttrs(root tree.Group, p string, isGroup bool) (tree.Attrs, error) {
+	if isGroup {
+		return attrsAtPath(root, p)
+	}
+	a, err := root.Array(p)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return a.Attrs()
+}
+
 // childrenAt lists group p's members, sorted by name (HDF5 and zarr list
 // them in different orders).
 func childrenAt(root tree.Group, p string) ([]tree.Child, error) {
