@@ -30,7 +30,6 @@ type MergeOptions struct {
 	Zarr        zarrad.Layout // of a .zarr output: format 2 (the zero value) or 3, sharding
 }
 
-
 func isZarrPath(p string) bool { return strings.HasSuffix(strings.TrimRight(p, "/"), ".zarr") }
 
 // Merge writes the inputs (.h5ad files and .zarr stores, any mix), cells

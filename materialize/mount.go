@@ -40,7 +40,12 @@ type Shard struct {
 
 // MountOptions say what to mount.
 type MountOptions struct {
-	Input  string
+	Input string
+	// Inputs, when more than one, are a collection (OpenCollection)
+	// mounted as one source; Input then only names it.
+	Inputs []string
+	Join   string // of a collection: "outer" (default) or "inner"
+	Warn   func(msg string)
 	Format string // of the shards: "h5ad" or "zarr"
 	Dir    string // scratch directory (removed by the caller after unmount)
 	// Pin is the pinned h5ad input (h5ad.PinFile, taken before anything
@@ -63,7 +68,18 @@ func OpenMount(o MountOptions) (*Mount, error) {
 	if m.log == nil {
 		m.log = func(string) {}
 	}
-	if IsZarr(o.Input) {
+	if len(o.Inputs) > 1 {
+		// Every input is checked once, and its stamps kept: a change is
+		// caught within a second (a read then fails), not exactly as a
+		// single source's pin does, which would cost a lease or a stat
+		// per input and read.
+		stamps := newInputStamps(o.Inputs)
+		t, err := OpenCollection(o.Inputs, CollectionOptions{Join: o.Join, Warn: o.Warn})
+		if err != nil {
+			return nil, err
+		}
+		m.tree, m.changed = t, stamps.check
+	} else if IsZarr(o.Input) {
 		zp, err := zarrad.PinStore(o.Input)
 		if err != nil {
 			return nil, err

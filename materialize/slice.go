@@ -18,6 +18,7 @@ import (
 // any row selections), in one format, written as one output set.
 type Job struct {
 	Source  *tree.Source
+	Inputs  []string // the files of Source (a collection's many); nil: Source.Path
 	Outputs engine.Outputs
 	Names   []string // output path of each output
 	Format  string   // "h5ad" or "zarr"
@@ -44,7 +45,11 @@ func Slice(j Job) error {
 	if len(j.Names) != j.Outputs.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(j.Names), j.Outputs.Shards())
 	}
-	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: []string{j.Source.Path}, Extra: j.Extra, Log: j.Log})
+	inputs := j.Inputs
+	if inputs == nil {
+		inputs = []string{j.Source.Path}
+	}
+	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: inputs, Extra: j.Extra, Log: j.Log})
 	if err != nil {
 		return err
 	}

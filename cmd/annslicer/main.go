@@ -115,6 +115,7 @@ type shardFlags struct {
 	format      string
 	sel         selectFlags // outputs from obs instead of fixed-size shards
 	zarr        zarrFlags   // zarrflags.go
+	coll        collectionFlags
 }
 
 func (f *shardFlags) register(c *cobra.Command, writes bool) {
@@ -123,6 +124,7 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 	c.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the shuffle (requires --shuffle); the same seed always gives the same shards")
 	c.Flags().StringVar(&f.format, "format", "h5ad", "format of the shards: h5ad or zarr")
 	f.zarr.register(c)
+	f.coll.register(c)
 	if writes {
 		c.Flags().StringVar(&f.compression, "compression", "", "h5ad shards: gzip or lzf (default none: the fastest, and byte-identical to the mounted shards); zarr shards: blosc (default, lz4 as anndata), zstd, gzip, zlib or none (byte-identical to the mounted shards)")
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
@@ -196,8 +198,10 @@ func sliceCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "slice INPUT OUT_PREFIX",
 		Short: "Write the shards of INPUT as OUT_PREFIX_shard_0.h5ad, OUT_PREFIX_shard_1.h5ad, ... (with --obs-column: OUT_PREFIX_{category}.h5ad)",
-		Args:  exactArgs(2),
+		Args:  collectionArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			input, rest := f.coll.split(c, args, 2)
+			args = append([]string{input}, rest...)
 			var names []string
 			if namesFile != "" {
 				var err error
@@ -248,8 +252,10 @@ func materializeCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "materialize INPUT OUTDIR",
 		Short: "Write OUTDIR/shard_N.h5ad (OUTDIR/{category}.h5ad, OUTDIR/filtered.h5ad): the files `annslicer mount` shows with the same flags",
-		Args:  exactArgs(2),
+		Args:  collectionArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			input, rest := f.coll.split(c, args, 2)
+			args = append([]string{input}, rest...)
 			// OUTDIR is made when missing (by the output set, which
 			// removes it again if the run writes nothing).
 			return runShards(shardJob{Cmd: c, Flags: &f, Input: args[0], Given: -1,
@@ -292,15 +298,20 @@ func runShards(job shardJob) error {
 			return usageError{err}
 		}
 	}
-	if isZarr(input) {
+	inputs, err := f.coll.inputs(input)
+	if err != nil {
+		return err
+	}
+	if anyZarr(inputs) {
 		if err := holdZarrCache(f.shuffle); err != nil {
 			return err
 		}
 	}
-	src, err := materialize.OpenSource(input)
+	src, err := f.coll.open(c, inputs)
 	if err != nil {
 		return err
 	}
+	input = describe(inputs)
 	defer src.Close()
 	set, src, err := f.outputs(c, src)
 	if err != nil {
@@ -320,7 +331,7 @@ func runShards(job shardJob) error {
 	} else if debug {
 		logf("%s: %d cells -> %d outputs by obs column %q (format=%s)", input, src.NObs, len(names), set.Column, f.format)
 	}
-	j := materialize.Job{Source: src, Outputs: set, Names: names, Format: f.format, Codec: codec, Zarr: f.zarr.layout(),
+	j := materialize.Job{Source: src, Inputs: inputs, Outputs: set, Names: names, Format: f.format, Codec: codec, Zarr: f.zarr.layout(),
 		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
 	if f.format != "zarr" {
 		j.Compression = f.compression

@@ -24,8 +24,10 @@ func mountCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
 		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad (MOUNTPOINT/{category}.h5ad, MOUNTPOINT/filtered.h5ad), made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
-		Args:  exactArgs(2),
+		Args:  collectionArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			input, rest := f.coll.split(c, args, 2)
+			args = append([]string{input}, rest...)
 			if err := f.sel.check(c); err != nil {
 				return err
 			}
@@ -58,6 +60,12 @@ func unmountCmd() *cobra.Command {
 }
 
 func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther bool) error {
+	inputs, err := f.coll.inputs(input)
+	if err != nil {
+		return err
+	}
+	collection := len(inputs) > 1
+	input = inputs[0]
 	if allowOther && os.Geteuid() != 0 && !vfs.UserAllowOther() {
 		return fmt.Errorf("%s: --allow-other needs the line user_allow_other in /etc/fuse.conf when not mounting as root; ask an administrator to add it, or mount without --allow-other", mnt)
 	}
@@ -83,7 +91,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 	defer os.RemoveAll(dir)
 	var srv atomic.Pointer[vfs.Server]
 	var pin *h5ad.Pin
-	if !isZarr(input) {
+	if !isZarr(input) && !collection {
 		// Pinned before anything reads it: see h5ad.Pin.
 		if pin, err = h5ad.PinFile(input); err != nil {
 			return err
@@ -101,12 +109,17 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 		})
 		defer stop()
 	}
-	if isZarr(input) {
+	if anyZarr(inputs) {
 		if err := holdZarrCache(f.shuffle); err != nil {
 			return err
 		}
 	}
-	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Format: f.format, Dir: dir, Pin: pin,
+	if collection {
+		input = describe(inputs)
+	}
+	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Inputs: inputs, Join: f.coll.join,
+		Warn:   func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
+		Format: f.format, Dir: dir, Pin: pin,
 		Select: func(src *tree.Source) (*selection.Set, *tree.Source, error) { return f.outputs(c, src) }, Log: debugLog, Zarr: f.zarr.layout()})
 	if err != nil {
 		return err
