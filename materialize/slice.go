@@ -2,7 +2,9 @@ package materialize
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -29,6 +31,11 @@ type Job struct {
 	Overwrite   bool
 	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
 	Progress    Progress // may be nil
+	// Manifest is a file written with the shards, one more output of the
+	// set, in place last (manifest.go: ManifestOf makes ManifestDoc);
+	// "" for none.
+	Manifest    string
+	ManifestDoc []byte
 	Ctx         context.Context
 	Log         func(msg string)
 }
@@ -44,7 +51,15 @@ func Slice(j Job) error {
 	if len(j.Names) != j.Outputs.Shards() {
 		return fmt.Errorf("%d output names for %d shards", len(j.Names), j.Outputs.Shards())
 	}
-	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: []string{j.Source.Path}, Extra: j.Extra, Log: j.Log})
+	names := j.Names
+	if j.Manifest != "" {
+		names = append(names[:len(names):len(names)], j.Manifest)
+	}
+	set, err := NewSet(names, SetOptions{Overwrite: j.Overwrite, Inputs: []string{j.Source.Path}, Extra: j.Extra, Log: j.Log})
+	var dup *DuplicateError
+	if errors.As(err, &dup) && j.Manifest != "" && dup.Second == len(j.Names) {
+		dup.Manifest = true
+	}
 	if err != nil {
 		return err
 	}
@@ -61,6 +76,9 @@ func Slice(j Job) error {
 		err = j.eachShard(set)
 	} else {
 		err = j.inLockstep(set)
+	}
+	if err == nil && j.Manifest != "" {
+		err = os.WriteFile(set.Temp(len(j.Names)), j.ManifestDoc, 0o644)
 	}
 	if err == nil {
 		err = j.Ctx.Err()
