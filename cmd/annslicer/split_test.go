@@ -271,3 +271,89 @@ func TestMountShards(t *testing.T) {
 		})
 	}
 }
+
+// --manifest: the plan and each output written, named relative to the
+// manifest's directory, with its cells and rows; in place with the
+// outputs or not at all; a path of its own.
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	src := fixture("full.h5ad")
+	tmp := t.TempDir()
+	prefix := filepath.Join(tmp, "out", "pre")
+	man := filepath.Join(tmp, "meta", "manifest.json")
+	mustSlice(t, "slice", src, prefix, "--size", "200", "--manifest", man)
+	m := readManifest(t, man)
+	abs, _ := filepath.Abs(src)
+	if m.Input != abs || m.NObs != 503 || m.Size != 200 || m.Shuffle || m.Seed != nil || m.Split != nil {
+		t.Errorf("manifest: %+v", m)
+	}
+	want := []string{"../out/pre_shard_0.h5ad", "../out/pre_shard_1.h5ad", "../out/pre_shard_2.h5ad"}
+	if !slices.Equal(m.names(), want) {
+		t.Errorf("names %q, want %q", m.names(), want)
+	}
+	for k, s := range m.Shards {
+		lo, hi := int64(200*k), min(int64(200*(k+1)), 503)
+		if s.Cells != hi-lo || len(s.Rows) != 1 || s.Rows[0] != [2]int64{lo, hi} {
+			t.Errorf("%s: %d cells, rows %v; want [%d, %d)", s.Name, s.Cells, s.Rows, lo, hi)
+		}
+	}
+
+	// Refused before anything is written: an existing manifest without
+	// --overwrite; the manifest named as a shard (a usage error).
+	before := dirState(t, tmp)
+	r := annslicer(t, "slice", src, filepath.Join(tmp, "other"), "--size", "200", "--manifest", man)
+	if r.code != 1 || !strings.Contains(r.stderr, man+": already exists; pass --overwrite") {
+		t.Errorf("an existing manifest: exit %d: %s", r.code, r.stderr)
+	}
+	r = annslicer(t, "slice", src, filepath.Join(tmp, "other"), "--size", "200", "--manifest", filepath.Join(tmp, "other_shard_1.h5ad"))
+	if r.code != 2 || !strings.Contains(r.stderr, "other_shard_1.h5ad: given as the manifest and as the path of shard 1") {
+		t.Errorf("the manifest named as a shard: exit %d: %s", r.code, r.stderr)
+	}
+	// A run that fails leaves no manifest.
+	r = annslicer(t, "slice", src, prefix, "--size", "100", "--manifest", filepath.Join(tmp, "meta", "new.json"))
+	if r.code != 1 || !strings.Contains(r.stderr, "pre_shard_0.h5ad: already exists") {
+		t.Errorf("existing shards: exit %d: %s", r.code, r.stderr)
+	}
+	sameState(t, tmp, before)
+	// With --overwrite it is replaced along with the shards.
+	mustSlice(t, "slice", src, prefix, "--size", "300", "--overwrite", "--manifest", man)
+	if got := readManifest(t, man).names(); !slices.Equal(got, want[:2]) || readManifest(t, man).Size != 300 {
+		t.Errorf("after --overwrite: %q", got)
+	}
+
+	// --names with --shards: a share writes the names of its outputs'
+	// global indices, and the file must name every output of the plan.
+	names := filepath.Join(tmp, "names.txt")
+	var lines []string
+	for k := range 6 {
+		lines = append(lines, filepath.Join(tmp, "named", fmt.Sprintf("n%d.h5ad", k)))
+	}
+	if err := os.WriteFile(names, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nm := filepath.Join(tmp, "named", "m.json")
+	mustSlice(t, "slice", src, "unused", "--size", "100", "--names", names, "--shards", "1/2", "--manifest", nm)
+	if got, want := fileNames(t, filepath.Join(tmp, "named")), []string{"m.json", "n1.h5ad", "n3.h5ad", "n5.h5ad"}; !slices.Equal(got, want) {
+		t.Errorf("--names --shards 1/2 wrote %q, want %q", got, want)
+	}
+	if got := readManifest(t, nm).names(); !slices.Equal(got, []string{"n1.h5ad", "n3.h5ad", "n5.h5ad"}) {
+		t.Errorf("its manifest names %q", got)
+	}
+	r = annslicer(t, "slice", src, "unused", "--size", "80", "--names", names, "--shards", "0/2")
+	if r.code != 2 || !strings.Contains(r.stderr, "6 names for 7 shards") {
+		t.Errorf("too few names for the plan: exit %d: %s", r.code, r.stderr)
+	}
+
+	// A share without outputs says so, and writes its (empty) manifest.
+	none := filepath.Join(tmp, "none.json")
+	r = annslicer(t, "materialize", src, filepath.Join(tmp, "none"), "--size", "300", "--shards", "3/4", "--manifest", none)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: --shards 3/4: none of the 2 outputs is this run's") {
+		t.Errorf("an empty share: exit %d: %s", r.code, r.stderr)
+	}
+	if m := readManifest(t, none); len(m.Shards) != 0 || m.Split == nil || m.Split.Outputs != 2 {
+		t.Errorf("the empty share's manifest: %+v", m)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "none")); err == nil {
+		t.Error("an empty share made its output directory")
+	}
+}
