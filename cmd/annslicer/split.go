@@ -36,9 +36,10 @@ func (s *splitFlags) register(c *cobra.Command, writes bool) {
 	}
 }
 
-// share is the --shards value; ok is false without the flag.
+// share is the --shards value; ok is false without the flag (or on a
+// command without it: filter).
 func (s *splitFlags) share() (sp selection.Split, ok bool, err error) {
-	if !s.cmd.Flags().Changed("shards") {
+	if s.cmd == nil || !s.cmd.Flags().Changed("shards") {
 		return sp, false, nil
 	}
 	sp, err = selection.ParseSplit(s.shards)
