@@ -346,11 +346,13 @@ func cleanStale(dir, prefix string, logf func(string, ...any)) {
 			continue
 		}
 		st := filepath.Join(dir, e.Name())
-		// Without its host file, a directory is being made right now,
-		// maybe by a run on another host sharing dir (runs split with
-		// --shards, on a cluster), whose PID means nothing here: left
-		// alone (one of a run killed in that instant stays, hidden).
-		if h, err := os.ReadFile(filepath.Join(st, "host")); err != nil || string(h) != hostname() {
+		// A staging directory without its host file is being made right
+		// now, maybe by a run on another host sharing dir (runs split
+		// with --shards, on a cluster), whose PID means nothing here: left
+		// alone (one of a run killed in that instant stays, hidden). The
+		// h5ad scratch directories have none (and are on this host).
+		h, err := os.ReadFile(filepath.Join(st, "host"))
+		if err == nil && string(h) != hostname() || err != nil && prefix == stagePrefix {
 			continue
 		}
 		olds, _ := os.ReadDir(filepath.Join(st, "old"))
