@@ -1,9 +1,7 @@
 package materialize
 
 import (
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -170,81 +168,4 @@ func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	}
 	m.log(fmt.Sprintf("built %s (%d files) in %.3fs", m.shards[i].Name, len(entries), time.Since(start).Seconds()))
 	return entries, nil
-}
-
-// shardList names the outputs of a mount and writes its shards.json: the
-// input, the zarr layout of zarr outputs, the selection (for fixed-size shards the plan, with the seed
-// actually used, so the same shards can be materialized later; for
-// categories the column, the always-included categories and each
-// output's category; for a filter the column) and every output's name,
-// cell count and, for selections of at most selection.MaxRuns runs, its
-// rows as runs [start, end).
-func shardList(set *selection.Set, format string, zl zarrad.Layout, input string, nobs int64) ([]Shard, []byte) {
-	type shardJSON struct {
-		Name     string     `json:"name"`
-		Cells    int64      `json:"cells"`
-		Category *string    `json:"category,omitempty"`
-		Rows     [][2]int64 `json:"rows,omitempty"`
-	}
-	var infos []Shard
-	list := []shardJSON{}
-	for k := 0; k < set.Shards(); k++ {
-		info := Shard{Name: set.Name(k) + "." + format, Cells: set.Count(k)}
-		infos = append(infos, info)
-		sj := shardJSON{Name: info.Name, Cells: info.Cells, Rows: set.Runs(k)}
-		if set.Kind == selection.ByCategory {
-			cat := set.Category(k)
-			sj.Category = &cat
-		}
-		list = append(list, sj)
-	}
-	abs, _ := filepath.Abs(input)
-	var zv, zs *int
-	if format == "zarr" {
-		v := max(2, zl.Version)
-		zv = &v
-		if zl.ShardRows > 0 {
-			zs = &zl.ShardRows
-		}
-	}
-	type common struct {
-		Input         string `json:"input"`
-		Format        string `json:"format"`
-		ZarrVersion   *int   `json:"zarr_version,omitempty"`
-		ZarrShardSize *int   `json:"zarr_shard_size,omitempty"`
-		NObs          int64  `json:"n_obs"`
-	}
-	var doc any
-	switch p := set.Plan(); set.Kind {
-	case selection.Shards:
-		var seed *uint64
-		if p.Shuffle {
-			seed = &p.Seed
-		}
-		doc = struct {
-			common
-			Size    int64       `json:"size"`
-			Shuffle bool        `json:"shuffle"`
-			Seed    *uint64     `json:"seed"`
-			Shards  []shardJSON `json:"shards"`
-		}{common{abs, format, zv, zs, nobs}, p.Size, p.Shuffle, seed, list}
-	case selection.ByCategory:
-		always := append([]string{}, set.Always...)
-		empty := append([]string{}, set.Empty...)
-		doc = struct {
-			common
-			ObsColumn     string      `json:"obs_column"`
-			AlwaysInclude []string    `json:"always_include"`
-			Empty         []string    `json:"empty_categories"`
-			Shards        []shardJSON `json:"shards"`
-		}{common{abs, format, zv, zs, nobs}, set.Column, always, empty, list}
-	default:
-		doc = struct {
-			common
-			Filter string      `json:"filter"`
-			Shards []shardJSON `json:"shards"`
-		}{common{abs, format, zv, zs, nobs}, set.Column, list}
-	}
-	manifest, _ := json.MarshalIndent(doc, "", "  ")
-	return infos, append(manifest, '\n')
 }

@@ -159,9 +159,13 @@ func NewSet(names []string, o SetOptions) (*Set, error) {
 type DuplicateError struct {
 	Name          string
 	First, Second int
+	Manifest      bool // Second is a slice's manifest (Job.Manifest)
 }
 
 func (e *DuplicateError) Error() string {
+	if e.Manifest {
+		return fmt.Sprintf("%s: given as the manifest and as the path of shard %d; give the manifest a path of its own", e.Name, e.First)
+	}
 	return fmt.Sprintf("%s: given for shards %d and %d; give each shard its own path", e.Name, e.First, e.Second)
 }
 
@@ -342,7 +346,13 @@ func cleanStale(dir, prefix string, logf func(string, ...any)) {
 			continue
 		}
 		st := filepath.Join(dir, e.Name())
-		if h, err := os.ReadFile(filepath.Join(st, "host")); err == nil && string(h) != hostname() {
+		// A staging directory without its host file is being made right
+		// now, maybe by a run on another host sharing dir (runs split
+		// with --shards, on a cluster), whose PID means nothing here: left
+		// alone (one of a run killed in that instant stays, hidden). The
+		// h5ad scratch directories have none (and are on this host).
+		h, err := os.ReadFile(filepath.Join(st, "host"))
+		if err == nil && string(h) != hostname() || err != nil && prefix == stagePrefix {
 			continue
 		}
 		olds, _ := os.ReadDir(filepath.Join(st, "old"))

@@ -121,3 +121,28 @@ func TestStaleStagingIsRemovedAndRestores(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A staging directory without its host file is being made, maybe by a run
+// on another host sharing the directory (a split run on a cluster), whose
+// PID means nothing here: it is left alone even when no process here has
+// that PID. (It was removed, and that run's shards with it.)
+func TestStagingBeingMadeIsLeftAlone(t *testing.T) {
+	dir := t.TempDir()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	making := filepath.Join(dir, ".annslicer-"+itoa(dead.Process.Pid)+"-789")
+	write(t, filepath.Join(making, "new", "shard_1.h5ad"), "being written")
+	s, err := NewSet([]string{filepath.Join(dir, "shard_0.h5ad")}, SetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s.Temp(0), "shard 0")
+	if err := s.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if read(t, filepath.Join(making, "new", "shard_1.h5ad")) != "being written" {
+		t.Error("another run's staging directory was touched")
+	}
+}

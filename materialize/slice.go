@@ -2,7 +2,9 @@ package materialize
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -30,6 +32,11 @@ type Job struct {
 	Overwrite   bool
 	Extra       []string // outputs of an earlier run beyond this one's shards: see SetOptions
 	Progress    Progress // may be nil
+	// Manifest is a file written with the shards, one more output of the
+	// set, in place last (manifest.go: ManifestOf makes ManifestDoc);
+	// "" for none.
+	Manifest    string
+	ManifestDoc []byte
 	Ctx         context.Context
 	Log         func(msg string)
 }
@@ -49,7 +56,15 @@ func Slice(j Job) error {
 	if inputs == nil {
 		inputs = []string{j.Source.Path}
 	}
-	set, err := NewSet(j.Names, SetOptions{Overwrite: j.Overwrite, Inputs: inputs, Extra: j.Extra, Log: j.Log})
+	names := j.Names
+	if j.Manifest != "" {
+		names = append(names[:len(names):len(names)], j.Manifest)
+	}
+	set, err := NewSet(names, SetOptions{Overwrite: j.Overwrite, Inputs: inputs, Extra: j.Extra, Log: j.Log})
+	var dup *DuplicateError
+	if errors.As(err, &dup) && j.Manifest != "" && dup.Second == len(j.Names) {
+		dup.Manifest = true
+	}
 	if err != nil {
 		return err
 	}
@@ -66,6 +81,9 @@ func Slice(j Job) error {
 		err = j.eachShard(set)
 	} else {
 		err = j.inLockstep(set)
+	}
+	if err == nil && j.Manifest != "" {
+		err = os.WriteFile(set.Temp(len(j.Names)), j.ManifestDoc, 0o644)
 	}
 	if err == nil {
 		err = j.Ctx.Err()

@@ -8,11 +8,28 @@ package selection
 const MaxRuns = 1000
 
 // Runs are output k's rows as ascending runs [start, end), or nil when
-// there are more than MaxRuns of them (or for a Plan's shards, which
-// shards.json describes by size, shuffle and seed). Cost: O(the output's
-// own rows + MaxRuns), however many outputs share the always-included rows.
+// there are more than MaxRuns of them. A contiguous Plan's shard is one
+// run; a shuffled one's rows are not listed (they are not ascending, and
+// listing them would list every cell of the source): shards.json gives
+// its size, shuffle and seed, which make the same permutation again.
+// Cost: O(the output's own rows + MaxRuns), however many outputs share
+// the always-included rows.
 func (s *Set) Runs(k int) [][2]int64 {
-	if s.plan != nil || k < 0 || k >= len(s.outs) {
+	if s.pick != nil && (k < 0 || k >= len(s.pick)) {
+		return nil
+	}
+	k = s.Index(k)
+	if p := s.plan; p != nil {
+		if p.Shuffle || k < 0 || k >= p.Shards() {
+			return nil
+		}
+		lo := int64(k) * p.Size
+		if n := p.Count(k); n > 0 {
+			return [][2]int64{{lo, lo + n}}
+		}
+		return [][2]int64{}
+	}
+	if k < 0 || k >= len(s.outs) {
 		return nil
 	}
 	own, ok := runsOf(s.outs[k].own)

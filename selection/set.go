@@ -36,6 +36,10 @@ type Set struct {
 	// the shared rows as runs, made once (Runs)
 	sharedRuns [][2]int64
 	sharedOK   bool
+	// a share of the outputs (Part, split.go): the global indices of
+	// this set's outputs; nil for the whole set
+	pick  []int
+	split Split
 }
 
 type output struct {
@@ -53,6 +57,9 @@ func FromPlan(p *engine.Plan) *Set { return &Set{Kind: Shards, NObs: p.N, plan: 
 func (s *Set) Plan() *engine.Plan { return s.plan }
 
 func (s *Set) Shards() int {
+	if s.pick != nil {
+		return len(s.pick)
+	}
 	if s.plan != nil {
 		return s.plan.Shards()
 	}
@@ -60,6 +67,12 @@ func (s *Set) Shards() int {
 }
 
 func (s *Set) Count(k int) int64 {
+	if s.pick != nil {
+		if k < 0 || k >= len(s.pick) {
+			return 0
+		}
+		k = s.pick[k]
+	}
 	if s.plan != nil {
 		return s.plan.Count(k)
 	}
@@ -73,6 +86,7 @@ func (s *Set) Count(k int) int64 {
 // shared (always-included) ones merged in source order, as the Python
 // tool writes them.
 func (s *Set) Rows(k int) []int64 {
+	k = s.Index(k)
 	if s.plan != nil {
 		return s.plan.Rows(k)
 	}
@@ -99,6 +113,7 @@ func (s *Set) Rows(k int) []int64 {
 
 // Name is output k's file name stem (without the format's extension).
 func (s *Set) Name(k int) string {
+	k = s.Index(k)
 	if s.plan != nil {
 		return fmt.Sprintf("shard_%d", k)
 	}
@@ -107,7 +122,8 @@ func (s *Set) Name(k int) string {
 
 // Category is output k's category (ByCategory), as Python prints it.
 func (s *Set) Category(k int) string {
-	if s.plan != nil || k >= len(s.outs) {
+	k = s.Index(k)
+	if s.plan != nil || k < 0 || k >= len(s.outs) {
 		return ""
 	}
 	return s.outs[k].category
@@ -115,11 +131,11 @@ func (s *Set) Category(k int) string {
 
 // MaxCount is the most rows of any output.
 func (s *Set) MaxCount() int64 {
-	if s.plan != nil {
+	if s.plan != nil && s.pick == nil {
 		return s.plan.Count(0)
 	}
 	var m int64
-	for k := range s.outs {
+	for k := range s.Shards() {
 		m = max(m, s.Count(k))
 	}
 	return m

@@ -115,7 +115,8 @@ type shardFlags struct {
 	format      string
 	sel         selectFlags // outputs from obs instead of fixed-size shards
 	zarr        zarrFlags   // zarrflags.go
-	coll        collectionFlags
+	coll        collectionFlags // INPUT globs, --inputs-from, --join: collection.go
+	split       splitFlags      // --shards, --manifest: split.go
 }
 
 func (f *shardFlags) register(c *cobra.Command, writes bool) {
@@ -130,20 +131,22 @@ func (f *shardFlags) register(c *cobra.Command, writes bool) {
 		c.Flags().BoolVar(&f.overwrite, "overwrite", false, "replace shard files that already exist")
 	}
 	f.sel.register(c, c.Name() != "slice")
+	f.split.register(c, writes)
 }
 
 // outputs are the outputs of src: from obs (--obs-column, --filter), or
-// fixed-size shards; and the source they are cut from (src, unless a
-// column comes from elsewhere).
+// fixed-size shards, this run's share of them (--shards); and the source
+// they are cut from (src, unless a column comes from elsewhere).
 func (f *shardFlags) outputs(c *cobra.Command, src *tree.Source) (*selection.Set, *tree.Source, error) {
 	if f.sel.active() {
-		return f.sel.outputs(src)
+		set, src, err := f.sel.outputs(src)
+		return f.split.part(set), src, err
 	}
 	p, err := f.plan(c, src.NObs)
 	if err != nil {
 		return nil, nil, err
 	}
-	return selection.FromPlan(p), src, nil
+	return f.split.part(selection.FromPlan(p)), src, nil
 }
 
 func (f *shardFlags) plan(c *cobra.Command, n int64) (*engine.Plan, error) {
@@ -173,6 +176,9 @@ func (f *shardFlags) validate() error {
 	default:
 		return usageError{fmt.Errorf("--format %q is not supported: use h5ad or zarr", f.format)}
 	}
+	if err := f.split.check(f); err != nil {
+		return err
+	}
 	return f.zarr.check(f.format == "zarr")
 }
 
@@ -189,7 +195,7 @@ type shardJob struct {
 	NamesFile string
 	// Stale lists the outputs of an earlier run with the same names and
 	// more shards than n (nil with --names): replaced with the set.
-	Stale func(n int) []string
+	Stale func(n int) []stale
 }
 
 func sliceCmd() *cobra.Command {
@@ -217,7 +223,7 @@ func sliceCmd() *cobra.Command {
 				return fmt.Sprintf("%s_%s.%s", args[1], stem, f.format)
 			}
 			if names == nil {
-				job.Stale = func(n int) []string { return staleShards(args[1]+"_shard_", f.format, n) }
+				job.Stale = func(n int) []stale { return staleShards(args[1]+"_shard_", f.format, n) }
 			}
 			return runShards(job)
 		},
@@ -262,7 +268,7 @@ func materializeCmd() *cobra.Command {
 				Name: func(k int, stem string) string {
 					return filepath.Join(args[1], stem+"."+f.format)
 				},
-				Stale: func(n int) []string { return staleShards(filepath.Join(args[1], "shard_"), f.format, n) },
+				Stale: func(n int) []stale { return staleShards(filepath.Join(args[1], "shard_"), f.format, n) },
 			})
 		},
 	}
@@ -317,9 +323,15 @@ func runShards(job shardJob) error {
 	if err != nil {
 		return err
 	}
-	if set.Shards() == 0 {
+	if set.Total() == 0 {
 		logf("warning: no output: every category of obs column %q is empty or always included; nothing was written", set.Column)
 		return nil
+	}
+	if set.Shards() == 0 {
+		logf("warning: --shards %s: none of the %d outputs is this run's (no index k from 0 to %d has k mod %d = %d); no shard was written", f.split.shards, set.Total(), set.Total()-1, f.split.count(), f.split.index())
+		if f.split.manifest == "" {
+			return nil
+		}
 	}
 	names, extra, err := job.outputs(set)
 	if err != nil {
@@ -327,29 +339,43 @@ func runShards(job shardJob) error {
 	}
 	if plan := set.Plan(); debug && plan != nil {
 		// python/annslicer reads this line (_PLAN_LINE)
-		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d format=%s)", input, src.NObs, len(names), plan.Size, plan.Shuffle, plan.Seed, f.format)
+		logf("%s: %d cells -> %d shards of %d (shuffle=%v seed=%d format=%s)%s", input, src.NObs, set.Total(), plan.Size, plan.Shuffle, plan.Seed, f.format, f.split.said(set))
 	} else if debug {
-		logf("%s: %d cells -> %d outputs by obs column %q (format=%s)", input, src.NObs, len(names), set.Column, f.format)
+		logf("%s: %d cells -> %d outputs by obs column %q (format=%s)%s", input, src.NObs, set.Total(), set.Column, f.format, f.split.said(set))
 	}
 	j := materialize.Job{Source: src, Inputs: inputs, Outputs: set, Names: names, Format: f.format, Codec: codec, Zarr: f.zarr.layout(),
 		Overwrite: f.overwrite, Extra: extra, Progress: newProgress(), Ctx: c.Context(), Log: debugLog}
 	if f.format != "zarr" {
 		j.Compression = f.compression
 	}
+	if f.split.manifest != "" {
+		j.Manifest = f.split.manifest
+		if j.ManifestDoc, err = materialize.ManifestOf(set, names, f.split.manifestDir(), f.format, f.zarr.layout(), input, src.NObs); err != nil {
+			return err
+		}
+	}
 	return job.setErr(materialize.Slice(j))
 }
 
 // outputs names the outputs of set, and the earlier shards they replace.
 func (job shardJob) outputs(set *selection.Set) (names, extra []string, err error) {
-	if job.NamesFile != "" && job.Given < set.Shards() {
-		return nil, nil, usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, set.Shards())}
+	if job.NamesFile != "" && job.Given < set.Total() {
+		return nil, nil, usageError{fmt.Errorf("%s: %d names for %d shards; give one output path per shard", job.NamesFile, job.Given, set.Total())}
 	}
 	names = make([]string, set.Shards())
 	for k := range names {
-		names[k] = job.Name(k, set.Name(k))
+		names[k] = job.Name(set.Index(k), set.Name(k))
 	}
 	if job.Stale != nil && set.Plan() != nil {
-		extra = job.Stale(len(names))
+		// Compared to every shard of the plan, not this run's share. Any
+		// of them refuses the run without --overwrite (every run of a
+		// split says the same); with it, a run removes only those of its
+		// own share, so that N runs never touch the same file.
+		for _, st := range job.Stale(set.Total()) {
+			if !job.Flags.overwrite || job.Flags.split.owns(st.k) {
+				extra = append(extra, st.path)
+			}
+		}
 	}
 	return names, extra, nil
 }
@@ -357,21 +383,30 @@ func (job shardJob) outputs(set *selection.Set) (names, extra []string, err erro
 // setErr says which names file a duplicate name comes from (a usage error).
 func (job shardJob) setErr(err error) error {
 	var dup *materialize.DuplicateError
+	if errors.As(err, &dup) && dup.Manifest {
+		return usageError{err}
+	}
 	if errors.As(err, &dup) && job.NamesFile != "" {
 		return usageError{fmt.Errorf("%s: %v", job.NamesFile, err)}
 	}
 	return err
 }
 
+// stale is a shard of an earlier run: its path, and its index k.
+type stale struct {
+	path string
+	k    int
+}
+
 // staleShards lists the files STEM<K>.EXT (K written plainly) with K >= n:
 // shards of an earlier run with the same names and more shards.
-func staleShards(stem, ext string, n int) []string {
+func staleShards(stem, ext string, n int) []stale {
 	dir, base := filepath.Dir(stem), filepath.Base(stem)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []stale
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), base)
 		if !ok {
@@ -379,7 +414,7 @@ func staleShards(stem, ext string, n int) []string {
 		}
 		num, ok := strings.CutSuffix(rest, "."+ext)
 		if k, err := strconv.Atoi(num); ok && err == nil && k >= n && strconv.Itoa(k) == num {
-			out = append(out, filepath.Join(dir, e.Name()))
+			out = append(out, stale{filepath.Join(dir, e.Name()), k})
 		}
 	}
 	return out

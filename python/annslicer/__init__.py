@@ -6,14 +6,16 @@ signatures of the Python tool they replace::
 
     shard_h5ad(input_file, output_prefix, output_filenames=None,
                shard_size=10000, shuffle=False, seed=None, compression=None,
-               n_jobs=None, memory_limit=None, tmpdir=None)
+               n_jobs=None, memory_limit=None, tmpdir=None,
+               *, overwrite=True, shards=None, manifest=None)
     shard_by_obs_column(input_file, output_prefix, obs_column, csv_file=None,
                         join_column=None, always_include=None, compression=None)
     filter_h5ad(input_file, output_file, obs_column, csv_file=None,
                 join_column=None, compression=None)
     merge_out_of_core(input_files, output_file, join="outer", validate=False)
     with mount(input_file, mountpoint, shard_size=10000, shuffle=False,
-               seed=None, format="h5ad", obs_column=None, filter=None) as m:
+               seed=None, format="h5ad", obs_column=None, filter=None,
+               shards=None) as m:
         m.shards  # paths of the virtual shards
 
 Errors carry the CLI's one-line message: ``ValueError`` for bad arguments,
@@ -57,6 +59,12 @@ def _shard_flags(shard_size, shuffle, seed):
     return flags
 
 
+def _share(value, k):
+    """Whether output k is in the share --shards value (already checked by the CLI)."""
+    i, n = (int(x) for x in value.split("/"))
+    return k % n == i
+
+
 def _resource_flags(n_jobs, memory_limit, tmpdir):
     """--jobs, --memory-limit, --tmpdir: None leaves the CLI's default."""
     flags = []
@@ -73,7 +81,8 @@ def _resource_flags(n_jobs, memory_limit, tmpdir):
 
 def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=10000,
                shuffle=False, seed=None, compression=None, n_jobs=None,
-               memory_limit=None, tmpdir=None, *, overwrite=True):
+               memory_limit=None, tmpdir=None, *, overwrite=True, shards=None,
+               manifest=None):
     """Split ``input_file`` into shards of ``shard_size`` cells (the last one
     takes the rest), written as ``{output_prefix}_shard_{k}.h5ad`` or, when
     given, to ``output_filenames[k]`` (at least one per shard; surplus names
@@ -90,6 +99,15 @@ def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=1000
     "16GB" (10^9) or "16GiB" (2^30) (default: half of RAM); tmpdir: where
     scratch files go (default: $TMPDIR). As in the Python tool.
 
+    shards (keyword only): "i/N" or (i, N), to split one plan across N runs
+    (machines, array jobs): this run writes only the shards k with
+    k % N == i, with their usual names, so the N runs, together or one
+    after another, into the same place, write the set one run writes. A
+    shuffle needs an explicit seed (the same in every run). manifest
+    (keyword only): also write this JSON file: the plan and, for each shard
+    written (this run's, with shards), its path relative to the file, cells
+    and rows (the format of a mount's shards.json).
+
     Returns the list of the shard paths written, in shard order.
     """
     input_file = _cli.fspath(input_file)
@@ -100,6 +118,12 @@ def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=1000
         args.append("--compression=%s" % compression)
     if overwrite:
         args.append("--overwrite")
+    split = None
+    if shards is not None:
+        split = _cli.split_value(shards)
+        args.append("--shards=" + split)
+    if manifest is not None:
+        args.append("--manifest=" + _cli.fspath(manifest))
     with tempfile.TemporaryDirectory(prefix="annslicer-names-") as tmp:
         replace = None
         names = None
@@ -121,10 +145,11 @@ def shard_h5ad(input_file, output_prefix, output_filenames=None, shard_size=1000
         m = _PLAN_LINE.search(line) or m
     if m is None:  # an older/newer binary that logs differently
         raise RuntimeError("annslicer slice succeeded but did not report its shard plan")
-    k = int(m.group(2))
+    k = int(m.group(2))  # shards of the whole plan
+    mine = [i for i in range(k) if split is None or _share(split, i)]
     if names is not None:
-        return names[:k]
-    return [f"{output_prefix}_shard_{i}.h5ad" for i in range(k)]
+        return [names[i] for i in mine]
+    return [f"{output_prefix}_shard_{i}.h5ad" for i in mine]
 
 
 def _csv_flags(csv_file, join_column):

@@ -1,5 +1,6 @@
 """Finding and running the annslicer binary; its errors as Python exceptions."""
 
+import operator
 import os
 import shutil
 import subprocess
@@ -24,6 +25,17 @@ def _candidates():
     # the checkout this package sits in (python/annslicer -> bin/annslicer),
     # as `make build` leaves it
     yield os.path.join(os.path.dirname(os.path.dirname(_HERE)), "bin", "annslicer")
+
+
+def split_value(shards):
+    """The --shards value of shards="i/N" or (i, N) (the CLI checks it)."""
+    if isinstance(shards, str):
+        return shards
+    try:
+        i, n = shards
+        return "%d/%d" % (operator.index(i), operator.index(n))
+    except (TypeError, ValueError):
+        raise ValueError(f"shards={shards!r}: give \"i/N\" or (i, N)") from None
 
 
 def find_binary():
