@@ -84,7 +84,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		return m.errf(e, "has no %s, which %s has; inputs must have the same elements to be merged", n.path, m.tplPath())
 	}
 	switch n.mkind {
-	case kCopy, kIfSameVar:
+	case kCopy, kIfSameVar, kLabel:
 		return nil
 	case kSameCopy:
 		if i == 0 {
