@@ -215,7 +215,7 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 				if k.Name == "__categories" {
 					continue
 				}
-				if !slices.ContainsFunc(n.kids, func(c *mnode) bool { return c.name == k.Name }) {
+				if !slices.ContainsFunc(n.kids, func(c *mnode) bool { return c.name == k.Name }) && !m.isLabel(n, k.Name) {
 					m.warn("%s/%s is not in every input (not in %s); left out of the merge", n.path, k.Name, m.tplPath())
 				}
 			}

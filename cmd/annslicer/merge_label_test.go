@@ -90,6 +90,25 @@ func TestMergeLabelDefaultKeysAreFileStems(t *testing.T) {
 	}
 }
 
+// The first input lacks the label's column: with --join outer the label
+// takes the place the later input's column takes, with --join inner it
+// comes last, and nothing is said about the column left out.
+func TestMergeLabelReplacesALaterInputsColumn(t *testing.T) {
+	needCurrent(t)
+	dir := t.TempDir()
+	in := makeObsInputs(t, dir, []string{"h5ad", "zarr", "zarr"}, "--collection")
+	inputs := []string{in[1], in[0], in[2]}
+	flags := []string{"--label", "batch", "--keys", "b,a,c"}
+	for _, join := range []string{"outer", "inner"} {
+		merged := filepath.Join(dir, "merged_"+join+".zarr")
+		r := mustMerge(t, append(append([]string{"--join", join, merged}, inputs...), flags...)...)
+		if strings.Contains(r.stderr, "obs/batch") {
+			t.Errorf("%s: a warning about the label's column: %s", merged, r.stderr)
+		}
+		obsCheck(t, join, merged, inputs, flags...) // its problems fail the test; its notes are merge_obs's
+	}
+}
+
 func TestMergeLabelRefusesBadKeys(t *testing.T) {
 	needCurrent(t)
 	dir := t.TempDir()
