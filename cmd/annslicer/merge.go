@@ -51,10 +51,11 @@ input's order); var then keeps only its index, as anndata.concat does.
 Dtypes never change.
 
 --label COL adds obs column COL naming each cell's input (a categorical
-whose categories are the keys, in input order), replacing a column COL
-of the inputs; --index-unique SEP makes obs names NAME + SEP + KEY. The
-keys are the inputs' file names without .h5ad or .zarr (anndata.concat's
-default is 0, 1, ...), or --keys k1,k2,... (one per input).`,
+whose categories are the keys, in input order), in place of the inputs'
+column COL if the join keeps it, else last; --index-unique SEP makes obs
+names NAME + SEP + KEY. The keys are --keys K1,K2,... (one per input), or
+else the inputs' file names without .h5ad or .zarr (anndata.concat's
+default is 0, 1, ...).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 2 && !(len(args) == 1 && c.Flags().Changed("inputs-from")) {
 				return usageError{fmt.Errorf("merge takes an OUTPUT and at least one INPUT (or --inputs-from FILE), got %d arguments", len(args))}
@@ -106,7 +107,7 @@ default is 0, 1, ...), or --keys k1,k2,... (one per input).`,
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
 	c.Flags().StringVar(&inputsFrom, "inputs-from", "", "file listing more inputs, one path per line (after the INPUT arguments; no glob expansion)")
 	c.Flags().StringVar(&label, "label", "", "add obs column `COL` naming each cell's input (a categorical of the keys), as anndata.concat(label=...)")
-	c.Flags().StringVar(&keys, "keys", "", "the inputs' keys, comma-separated, one per input (default: the file names without .h5ad/.zarr)")
+	c.Flags().StringVar(&keys, "keys", "", "the inputs' keys `K1,K2,...`, one per input, in input order (default: the file names without .h5ad/.zarr)")
 	c.Flags().StringVar(&sep, "index-unique", "", "make obs names unique: NAME + `SEP` + the input's key, as anndata.concat(index_unique=...)")
 	zf.register(c)
 	return c

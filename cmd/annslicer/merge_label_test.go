@@ -109,6 +109,21 @@ func TestMergeLabelReplacesALaterInputsColumn(t *testing.T) {
 	}
 }
 
+// A numeric column whose first input has the common type (int64) and a
+// later one another (int32) is converted as it is read (it was stacked
+// as it is: a read past the later input's end).
+func TestMergePromotesColumnsWhoseFirstInputHasTheCommonType(t *testing.T) {
+	needCurrent(t)
+	dir := t.TempDir()
+	in := makeObsInputs(t, dir, []string{"zarr", "h5ad", "h5ad"})
+	inputs := []string{in[1], in[0], in[2]}
+	for _, ext := range []string{".h5ad", ".zarr"} {
+		merged := filepath.Join(dir, "merged"+ext)
+		mustMerge(t, append([]string{merged}, inputs...)...)
+		obsCheck(t, "outer", merged, inputs) // its problems fail the test
+	}
+}
+
 func TestMergeLabelRefusesBadKeys(t *testing.T) {
 	needCurrent(t)
 	dir := t.TempDir()
