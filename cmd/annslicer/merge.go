@@ -109,6 +109,9 @@ default is 0, 1, ...).`,
 	c.Flags().StringVar(&label, "label", "", "add obs column `COL` naming each cell's input (a categorical of the keys), as anndata.concat(label=...)")
 	c.Flags().StringVar(&keys, "keys", "", "the inputs' keys `K1,K2,...`, one per input, in input order (default: the file names without .h5ad/.zarr)")
 	c.Flags().StringVar(&sep, "index-unique", "", "make obs names unique: NAME + `SEP` + the input's key, as anndata.concat(index_unique=...)")
+	for _, name := range []string{"label", "keys", "index-unique"} { // names, not files
+		c.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
 	zf.register(c)
 	return c
 }
