@@ -39,7 +39,7 @@ func (g *Merged) Check(out *tree.Source) error {
 		switch n.mkind {
 		case kDense, kCodes07, kStrings:
 			first = checkMergedRows(root, n.path, m.n)
-		case kCat:
+		case kCat, kLabel:
 			first = checkMergedRows(root, n.path+"/codes", m.n)
 		case kCSR:
 			first = m.checkCSR(root, n)

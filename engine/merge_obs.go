@@ -91,6 +91,14 @@ func (m *merger) addColumns(f *mnode, e *openInput, i int, attrs tree.Attrs) err
 		if slices.ContainsFunc(f.kids, func(c *mnode) bool { return c.name == name }) || !hasAt(e.root, f.path+"/"+name) {
 			continue
 		}
+		if m.isLabel(f, name) { // overwritten: its place only
+			c := labelNode(f, name)
+			for j := 0; j < i; j++ {
+				m.markAbsent(c, j)
+			}
+			f.addCols = append(f.addCols, name)
+			continue
+		}
 		before := len(f.kids)
 		m.bt = e
 		err := m.rowElement(f, name, nil)
@@ -156,7 +164,7 @@ func (m *merger) markAbsent(n *mnode, i int) {
 // fillable says why a column some inputs lack cannot be filled ("" if it can).
 func fillable(n *mnode) string {
 	switch n.mkind {
-	case kCat, kStrings:
+	case kCat, kStrings, kLabel:
 		return ""
 	case kDense:
 		if len(n.shape) == 1 && strings.ContainsRune("fiub", rune(n.dt.Kind)) {

@@ -105,6 +105,8 @@ func (ob *outBuilder) mnode(n *mnode) error {
 		return ob.csr(n)
 	case kCat:
 		return ob.cat(n)
+	case kLabel:
+		return ob.label(n)
 	}
 	if n.mkind == kDense && (n.absent != nil || n.outDT.Kind != 0) {
 		return ob.absentDense(n)
@@ -117,6 +119,9 @@ func (ob *outBuilder) mnode(n *mnode) error {
 		return err
 	}
 	if n.mkind == kStrings {
+		if n == m.obsIdx && m.keys.IndexUnique {
+			m.uniqueNames(n.strs)
+		}
 		ob.array(&tree.PlanArray{Path: n.path, Attrs: attrs, DType: n.dt, Shape: []int64{m.n}, Strs: n.strs})
 		n.strs = nil
 		return nil

@@ -11,7 +11,8 @@ import (
 
 // MergeOptions of a merge plan.
 type MergeOptions struct {
-	Join string // "outer" or "inner": how differing var names combine
+	Join string    // "outer" or "inner": how differing var names combine
+	Keys InputKeys // anndata.concat's keys, label and index_unique
 	Open Opener
 	Ctx  context.Context // cancelled: stop between inputs
 	// Scanned, when not nil, hears of each input once it is checked.
@@ -42,7 +43,10 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("no inputs to merge")
 	}
-	m := &merger{join: o.Join, inputPool: newInputPool(o.Open, inputs)}
+	if err := o.Keys.check(len(inputs)); err != nil {
+		return nil, err
+	}
+	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(o.Open, inputs)}
 	m.inputPool.ctx = o.Ctx
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})
@@ -58,6 +62,9 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 		return nil, err
 	}
 	if err := m.build(); err != nil {
+		return nil, err
+	}
+	if err := m.checkIndex(); err != nil {
 		return nil, err
 	}
 	// the next input is opened (and checked) while this one is scanned
@@ -109,7 +116,7 @@ func (m *merger) finish() error {
 		a.finish()
 	}
 	m.walk(m.root, func(n *mnode) {
-		if n.dropped != "" {
+		if n.dropped != "" && n.mkind != kLabel { // the label is placed anew
 			m.warn("%s", n.dropped)
 		}
 		switch n.mkind {
@@ -131,6 +138,7 @@ func (m *merger) finish() error {
 			m.finishCat(n.cat)
 		}
 	})
+	m.placeLabel()
 	return m.checkAbsent()
 }
 

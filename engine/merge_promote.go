@@ -63,9 +63,9 @@ func (m *merger) promoteCol(n *mnode, e *openInput, dt tree.DType) error {
 	if !n.col || len(n.shape) != 1 || !ok {
 		return m.errf(e, "%s has a different dtype than in %s; annslicer never converts dtypes: convert one with anndata first", n.path, m.refPath(n))
 	}
-	if out != n.dt {
-		n.outDT = out
-	}
+	// set even when out is the first input's dtype: this input's values
+	// are converted as they are read
+	n.outDT = out
 	return nil
 }
 

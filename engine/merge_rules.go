@@ -30,6 +30,7 @@ const (
 	kStrings                // variable-length strings: rows stacked
 	kCat                    // categorical: codes stacked, categories unified
 	kCodes07                // anndata 0.7 categorical codes (categories in __categories)
+	kLabel                  // the label column naming each cell's input (merge_label.go)
 )
 
 type mnode struct {
@@ -104,6 +105,8 @@ type merger struct {
 	root      *mnode
 	axes      []*varAxis
 	warns     []string
+	keys      InputKeys
+	obsIdx    *mnode // obs's index (its names)
 }
 
 func (m *merger) warn(format string, a ...any) {
@@ -361,9 +364,18 @@ func (m *merger) frame(parent *mnode, name string, optional bool) error {
 	if !ok {
 		return fmt.Errorf("%s: %s has no _index attribute; not an AnnData dataframe", m.bt.src.Path, f.path)
 	}
+	if f.path == "obs" {
+		if err := m.checkLabelName(idx); err != nil {
+			return err
+		}
+	}
 	for _, k := range kids {
 		if k.Name == "__categories" {
 			mchild(f, k.Name, kSameCopy)
+			continue
+		}
+		if m.isLabel(f, k.Name) {
+			labelNode(f, k.Name)
 			continue
 		}
 		if err := m.rowElement(f, k.Name, nil); err != nil {
@@ -371,6 +383,9 @@ func (m *merger) frame(parent *mnode, name string, optional bool) error {
 		}
 		c := f.kids[len(f.kids)-1]
 		c.optional, c.col = k.Name != idx, k.Name != idx
+		if f.path == "obs" && k.Name == idx {
+			m.obsIdx = c
+		}
 	}
 	return nil
 }

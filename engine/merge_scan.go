@@ -84,7 +84,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		return m.errf(e, "has no %s, which %s has; inputs must have the same elements to be merged", n.path, m.tplPath())
 	}
 	switch n.mkind {
-	case kCopy, kIfSameVar:
+	case kCopy, kIfSameVar, kLabel:
 		return nil
 	case kSameCopy:
 		if i == 0 {
@@ -215,7 +215,7 @@ func (m *merger) scanGroup(n *mnode, e *openInput, i int) error {
 				if k.Name == "__categories" {
 					continue
 				}
-				if !slices.ContainsFunc(n.kids, func(c *mnode) bool { return c.name == k.Name }) {
+				if !slices.ContainsFunc(n.kids, func(c *mnode) bool { return c.name == k.Name }) && !m.isLabel(n, k.Name) {
 					m.warn("%s/%s is not in every input (not in %s); left out of the merge", n.path, k.Name, m.tplPath())
 				}
 			}

@@ -28,6 +28,9 @@ type MergeOptions struct {
 	// zarr codec name ("" is anndata's Blosc lz4).
 	Compression string
 	Zarr        zarrad.Layout // of a .zarr output: format 2 (the zero value) or 3, sharding
+
+	// anndata.concat's keys, label and index_unique
+	Keys engine.InputKeys
 }
 
 func isZarrPath(p string) bool { return strings.HasSuffix(strings.TrimRight(p, "/"), ".zarr") }
@@ -95,7 +98,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	var done []scanned
 	cache := zarr.NewCache(ZarrCacheBytes)
 	plan, err := engine.PlanMerge(inputs, engine.MergeOptions{
-		Join: o.Join, Ctx: o.Ctx,
+		Join: o.Join, Ctx: o.Ctx, Keys: o.Keys,
 		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
 		Scanned: func(i int, p string, cells int64, took time.Duration) {
 			done = append(done, scanned{p, cells, took})

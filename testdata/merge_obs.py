@@ -7,12 +7,16 @@ as anndata writes it, except where annslicer deliberately differs (the
 issue's rules): categories united in first-appearance order (concat
 natsorts them), nullable columns kept nullable.
 
-    merge_obs.py make OUTDIR FMT,FMT,FMT [--nullable-string]
-        writes OUTDIR/p0.FMT, p1.FMT, p2.FMT with current anndata
-    merge_obs.py check --join J --merged M INPUT...
+    merge_obs.py make OUTDIR FMT,FMT,FMT [--nullable-string] [--collection]
+        writes OUTDIR/p0.FMT, p1.FMT, p2.FMT with current anndata;
+        --collection: with different genes, and a "batch" column in p0
+        and p2 (which a label "batch" replaces)
+    merge_obs.py check --join J --merged M [--label L] [--keys K,K,K]
+                       [--index-unique SEP] INPUT...
         current anndata: prints "problem: ..." for every way M differs from
-        anndata.concat(INPUTS, join=J) written by anndata to M's format and
-        read back, and "concat: ..." for each intentional difference
+        anndata.concat(INPUTS, join=J, label=L, keys=[K...],
+        index_unique=SEP) written by anndata to M's format and read back,
+        and "concat: ..." for each intentional difference
     merge_obs.py dump M
         any anndata (0.8 too): the obs of M, one canonical JSON line
 """
@@ -35,7 +39,11 @@ def read(path):
     return ad.read_zarr(path) if path.rstrip("/").endswith(".zarr") else ad.read_h5ad(path)
 
 
-def inputs(nullable_string):
+# --collection's genes: the outer join g0..g8, the inner g2..g4
+COLLECTION_GENES = [GENES, [f"g{k}" for k in range(2, 8)], ["g1", "g2", "g3", "g4", "g8"]]
+
+
+def inputs(nullable_string, collection=False):
     """Three inputs: columns in only some inputs of every kind, categories
     differing in order and content, ordered categoricals alike and not."""
     import anndata as ad
@@ -44,9 +52,10 @@ def inputs(nullable_string):
     C = pd.Categorical
 
     def mk(p, n, cols, seed):
-        X = sp.random(n, len(GENES), density=0.4, format="csr", dtype=np.float32, random_state=seed)
+        genes = COLLECTION_GENES[int(seed) - 1] if collection else GENES
+        X = sp.random(n, len(genes), density=0.4, format="csr", dtype=np.float32, random_state=seed)
         obs = pd.DataFrame(cols, index=[f"{p}{i}" for i in range(n)])
-        return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=GENES))
+        return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=genes))
 
     a = {
         "cat_all": C(["b", "a", "b", "a", "b"], categories=["b", "a"]),
@@ -108,16 +117,20 @@ def inputs(nullable_string):
         "mix_s": np.array(["a", "q", "a"], dtype=object),
         "mix_c": np.array(["w", "x", "a"], dtype=object),
     }
+    if collection:
+        # a column the label replaces: in place where the join keeps it
+        a = dict(list(a.items())[:3] + [("batch", C(["old", "x", "old", "x", "x"]))] + list(a.items())[3:])
+        c["batch"] = np.array(["q", "r", "q"], dtype=object)
     if nullable_string:
         a["ns_some"] = pd.array(["p", None, "q", "p", "p"], dtype="string")
         c["ns_some"] = pd.array(["q", "r", None], dtype="string")
     return [mk("a", 5, a, 1), mk("b", 4, b, 2), mk("c", 3, c, 3)]
 
 
-def make(out, fmts, nullable_string):
+def make(out, fmts, nullable_string, collection):
     import anndata as ad
     ad.settings.allow_write_nullable_strings = nullable_string
-    for k, (x, f) in enumerate(zip(inputs(nullable_string), fmts.split(","), strict=True)):
+    for k, (x, f) in enumerate(zip(inputs(nullable_string, collection), fmts.split(","), strict=True)):
         p = os.path.join(out, f"p{k}.{f}")
         # plain string columns stay strings (anndata would make categoricals)
         if f == "zarr":
@@ -164,7 +177,8 @@ def check(a):
     problems, notes = [], []
     ins = [read(p) for p in a.inputs]
     got = read(a.merged)
-    exp = ad.concat(ins, join=a.join)
+    keys = a.keys.split(",") if a.keys is not None else None
+    exp = ad.concat(ins, join=a.join, label=a.label, keys=keys, index_unique=a.index_unique)
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "concat" + os.path.splitext(a.merged.rstrip("/"))[1])
         exp.write_zarr(p) if p.endswith(".zarr") else exp.write_h5ad(p)
@@ -178,9 +192,15 @@ def check(a):
                     problems.append(f"obs[{col}] codes stored as {g}, expected {e}")
     if list(got.obs_names) != list(exp.obs_names):
         problems.append("obs_names differ")
-    if list(got.var_names) != list(exp.var_names):
+    gx = got.X.toarray()
+    if list(got.var_names) != list(exp.var_names) and set(got.var_names) == set(exp.var_names):
+        # outer join: we keep the first input's order, then new genes as
+        # they appear; concat's pandas union sorts them
+        notes.append("var_names: ours in order of first appearance, concat's sorted")
+        gx = gx[:, [list(got.var_names).index(g) for g in exp.var_names]]
+    elif list(got.var_names) != list(exp.var_names):
         problems.append("var_names differ")
-    elif not np.array_equal(got.X.toarray(), exp.X.toarray()):
+    if set(got.var_names) == set(exp.var_names) and not np.array_equal(gx, exp.X.toarray()):
         problems.append("X differs")
     gc, ec = list(got.obs.columns), list(exp.obs.columns)
     if gc != ec:
@@ -189,7 +209,11 @@ def check(a):
         if col not in gc:
             continue
         g, e = got.obs[col], exp.obs[col]
-        if isinstance(e.dtype, pd.CategoricalDtype) and isinstance(g.dtype, pd.CategoricalDtype):
+        if col == a.label:  # the keys, as given
+            if g.cat.ordered or list(g.cat.categories) != list(e.cat.categories):
+                problems.append(f"obs[{col}] categories {list(g.cat.categories)} (ordered={g.cat.ordered}), "
+                                f"expected {list(e.cat.categories)}")
+        elif isinstance(e.dtype, pd.CategoricalDtype) and isinstance(g.dtype, pd.CategoricalDtype):
             first = first_appearance(ins, col)
             want = first if first is not None else sorted(set(g.dropna()))
             if list(g.cat.categories) != want:
@@ -236,15 +260,19 @@ def main(argv):
     m.add_argument("out")
     m.add_argument("fmts")
     m.add_argument("--nullable-string", action="store_true")
+    m.add_argument("--collection", action="store_true")
     c = sub.add_parser("check")
     c.add_argument("--join", required=True)
     c.add_argument("--merged", required=True)
+    c.add_argument("--label")
+    c.add_argument("--keys")
+    c.add_argument("--index-unique")
     c.add_argument("inputs", nargs="+")
     d = sub.add_parser("dump")
     d.add_argument("merged")
     a = p.parse_args(argv)
     if a.mode == "make":
-        make(a.out, a.fmts, a.nullable_string)
+        make(a.out, a.fmts, a.nullable_string, a.collection)
     elif a.mode == "check":
         check(a)
     else:

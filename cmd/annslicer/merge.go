@@ -9,13 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/materialize"
 )
 
 func init() { moreCommands = append(moreCommands, mergeCmd) }
 
 func mergeCmd() *cobra.Command {
-	var join, inputsFrom string
+	var join, inputsFrom, label, keys, sep string
 	var overwrite bool
 	var zf zarrFlags
 	c := &cobra.Command{
@@ -47,7 +48,14 @@ Other elements not in every input are left out with a warning. When var names di
 gene (the first input's order, then new genes as they appear; absent
 values are zeros), --join inner the genes of every input (the first
 input's order); var then keeps only its index, as anndata.concat does.
-Dtypes never change.`,
+Dtypes never change.
+
+--label COL adds obs column COL naming each cell's input (a categorical
+whose categories are the keys, in input order), in place of the inputs'
+column COL if the join keeps it, else last; --index-unique SEP makes obs
+names NAME + SEP + KEY. The keys are --keys K1,K2,... (one per input), or
+else the inputs' file names without .h5ad or .zarr (anndata.concat's
+default is 0, 1, ...).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 2 && !(len(args) == 1 && c.Flags().Changed("inputs-from")) {
 				return usageError{fmt.Errorf("merge takes an OUTPUT and at least one INPUT (or --inputs-from FILE), got %d arguments", len(args))}
@@ -79,6 +87,10 @@ Dtypes never change.`,
 				}
 				inputs = append(inputs, listed...)
 			}
+			ik, err := inputKeys(c, inputs, label, keys, sep)
+			if err != nil {
+				return err
+			}
 			if slices.ContainsFunc(inputs, isZarr) {
 				holdZarrCache(false) // inputs are read in order: never refused
 			}
@@ -86,7 +98,7 @@ Dtypes never change.`,
 				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
 			}
 			return materialize.Merge(out, inputs, materialize.MergeOptions{
-				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(),
+				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(), Keys: ik,
 				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
 			})
 		},
@@ -94,8 +106,68 @@ Dtypes never change.`,
 	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
 	c.Flags().StringVar(&inputsFrom, "inputs-from", "", "file listing more inputs, one path per line (after the INPUT arguments; no glob expansion)")
+	c.Flags().StringVar(&label, "label", "", "add obs column `COL` naming each cell's input (a categorical of the keys), as anndata.concat(label=...)")
+	c.Flags().StringVar(&keys, "keys", "", "the inputs' keys `K1,K2,...`, one per input, in input order (default: the file names without .h5ad/.zarr)")
+	c.Flags().StringVar(&sep, "index-unique", "", "make obs names unique: NAME + `SEP` + the input's key, as anndata.concat(index_unique=...)")
+	for _, name := range []string{"label", "keys", "index-unique"} { // names, not files
+		c.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
 	zf.register(c)
 	return c
+}
+
+// inputKeys reads --label, --keys and --index-unique: the keys are
+// --keys, or the inputs' file stems.
+func inputKeys(c *cobra.Command, inputs []string, label, keys, sep string) (engine.InputKeys, error) {
+	ik := engine.InputKeys{Label: label, IndexUnique: c.Flags().Changed("index-unique"), Sep: sep}
+	if c.Flags().Changed("label") && label == "" {
+		return ik, usageError{fmt.Errorf("--label needs a column name")}
+	}
+	if strings.Contains(label, "/") {
+		return ik, usageError{fmt.Errorf("--label %q: a column name cannot contain '/'", label)}
+	}
+	given := c.Flags().Changed("keys")
+	if !ik.IndexUnique && label == "" {
+		if given {
+			return ik, usageError{fmt.Errorf("--keys is used only with --label or --index-unique")}
+		}
+		return ik, nil
+	}
+	if given {
+		ik.Keys = strings.Split(keys, ",")
+		if len(ik.Keys) != len(inputs) {
+			return ik, usageError{fmt.Errorf("--keys gives %d keys for %d inputs; give exactly one per input, comma-separated, in input order", len(ik.Keys), len(inputs))}
+		}
+		seen := map[string]bool{}
+		for _, k := range ik.Keys {
+			if seen[k] {
+				return ik, usageError{fmt.Errorf("--keys gives %q twice; keys must be unique", k)}
+			}
+			seen[k] = true
+		}
+		return ik, nil
+	}
+	first := map[string]string{}
+	for _, in := range inputs {
+		stem := inputStem(in)
+		if other, ok := first[stem]; ok {
+			return ik, usageError{fmt.Errorf("%s and %s have the same name %q, which labels each input; give the keys with --keys k1,k2,... (one per input)", other, in, stem)}
+		}
+		first[stem] = in
+		ik.Keys = append(ik.Keys, stem)
+	}
+	return ik, nil
+}
+
+// inputStem is an input's file name without .h5ad or .zarr.
+func inputStem(p string) string {
+	base := filepath.Base(strings.TrimRight(p, "/"))
+	for _, ext := range []string{".h5ad", ".zarr"} {
+		if s, ok := strings.CutSuffix(base, ext); ok {
+			return s
+		}
+	}
+	return base
 }
 
 // expandInputs turns arguments into files: an existing path is taken as

@@ -56,11 +56,13 @@ func makeObsInputs(t *testing.T, dir string, fmts []string, extra ...string) []s
 	return in
 }
 
-// obsCheck runs merge_obs.py check; its problems fail the test, its notes
-// are returned (sorted).
-func obsCheck(t *testing.T, join, merged string, inputs []string) []string {
+// obsCheck runs merge_obs.py check (extra: its --label, --keys,
+// --index-unique); its problems fail the test, its notes are returned
+// (sorted).
+func obsCheck(t *testing.T, join, merged string, inputs []string, extra ...string) []string {
 	t.Helper()
-	args := append([]string{filepath.Join(repoRoot, "testdata", "merge_obs.py"), "check", "--join", join, "--merged", merged}, inputs...)
+	args := append([]string{filepath.Join(repoRoot, "testdata", "merge_obs.py"), "check", "--join", join, "--merged", merged}, extra...)
+	args = append(args, inputs...)
 	out, err := exec.Command(currentPython, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("merge_obs.py check: %v\n%s", err, out)

@@ -12,7 +12,8 @@ signatures of the Python tool they replace::
                         join_column=None, always_include=None, compression=None)
     filter_h5ad(input_file, output_file, obs_column, csv_file=None,
                 join_column=None, compression=None)
-    merge_out_of_core(input_files, output_file, join="outer", validate=False)
+    merge_out_of_core(input_files, output_file, join="outer", validate=False,
+                      label=None, keys=None, index_unique=None)
     with mount(input_file, mountpoint, shard_size=10000, shuffle=False,
                seed=None, format="h5ad", obs_column=None, filter=None,
                shards=None) as m:
@@ -26,6 +27,7 @@ import operator
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 
 from . import _cli
 from ._cli import find_binary
@@ -248,7 +250,7 @@ def filter_h5ad(input_file, output_file, obs_column, csv_file=None, join_column=
 
 
 def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,
-                      overwrite=True):
+                      overwrite=True, label=None, keys=None, index_unique=None):
     """Concatenate the cells of ``input_files`` (in order) into ``output_file``.
 
     join: "outer" (union of genes, missing values are zeros) or "inner"
@@ -257,8 +259,21 @@ def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,
     inputs; RuntimeError on a mismatch. overwrite (keyword only, default
     True like ``AnnData.write_h5ad``): replace an existing output file.
 
+    label, keys, index_unique (keyword only) are ``anndata.concat``'s:
+    label names an obs column, a categorical of the keys saying which input
+    each cell comes from; index_unique, a separator, makes obs names
+    ``name + index_unique + key``. keys are strings, one per input; as in
+    anndata.concat, ``input_files`` may be a mapping ``{key: path}``
+    instead. Unlike anndata.concat (keys "0", "1", ...), keys default to
+    the inputs' file names without ``.h5ad``/``.zarr``.
+
     Returns ``output_file``.
     """
+    if isinstance(input_files, Mapping):
+        if keys is not None:
+            raise TypeError("keys is given twice: by the mapping input_files and by keys; give it once")
+        keys = list(input_files.keys())
+        input_files = list(input_files.values())
     inputs = _as_list(input_files, "input_files")
     output_file = _cli.fspath(output_file)
     if not inputs:
@@ -268,6 +283,7 @@ def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,
     args = ["merge", "--join=" + join]
     if overwrite:
         args.append("--overwrite")
+    args += _key_flags(label, keys, index_unique)
     try:
         _cli.run(args + ["--", output_file] + inputs)
     except ValueError as e:
@@ -276,8 +292,45 @@ def merge_out_of_core(input_files, output_file, join="outer", validate=False, *,
                 f"{find_binary()} has no merge command (build a newer annslicer): {e}") from None
         raise
     if validate:
-        check_merged(inputs, output_file, join)
+        suffixes = None
+        if index_unique is not None:
+            suffixes = [index_unique + k for k in (keys if keys is not None else map(_stem, inputs))]
+        check_merged(inputs, output_file, join, suffixes=suffixes)
     return output_file
+
+
+def _key_flags(label, keys, index_unique):
+    """The CLI flags of anndata.concat's label, keys and index_unique (keys
+    unused without either are ignored, as anndata.concat does)."""
+    if label is None and index_unique is None:
+        return []
+    args = []
+    if label is not None:
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a string, got {type(label).__name__}")
+        args.append("--label=" + label)
+    if index_unique is not None:
+        if not isinstance(index_unique, str):
+            raise TypeError(f"index_unique must be a string, got {type(index_unique).__name__}")
+        args.append("--index-unique=" + index_unique)
+    if keys is not None:
+        keys = list(keys)
+        bad = [k for k in keys if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"keys must be strings, got {bad[0]!r}")
+        if any("," in k for k in keys):
+            raise ValueError(f"keys must not contain ',': {[k for k in keys if ',' in k][0]!r}")
+        args.append("--keys=" + ",".join(keys))
+    return args
+
+
+def _stem(path):
+    """An input's default key: its file name without .h5ad or .zarr."""
+    base = os.path.basename(os.fspath(path).rstrip("/"))
+    for ext in (".h5ad", ".zarr"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
 
 
 def _names(path):
@@ -291,17 +344,19 @@ def _names(path):
         a.file.close()
 
 
-def check_merged(input_files, output_file, join="outer"):
+def check_merged(input_files, output_file, join="outer", suffixes=None):
     """Cheap checks that ``output_file`` is the merge of ``input_files``:
-    cell count, obs names in input order, var names (union for outer, the
-    common ones for inner). Raises RuntimeError naming every mismatch."""
+    cell count, obs names in input order (each input's with its suffix
+    appended, if given: index_unique + key), var names (union for outer,
+    the common ones for inner). Raises RuntimeError naming every mismatch."""
     ins = [_names(p) for p in input_files]
     n_obs, obs, var = _names(output_file)
     problems = []
     want_n = sum(n for n, _, _ in ins)
     if n_obs != want_n:
         problems.append(f"{n_obs} cells, the inputs have {want_n}")
-    want_obs = [o for _, names, _ in ins for o in names]
+    suffixes = suffixes if suffixes is not None else [""] * len(ins)
+    want_obs = [o + sfx for (_, names, _), sfx in zip(ins, suffixes) for o in names]
     if n_obs == want_n and obs != want_obs:
         bad = next(i for i, (a, b) in enumerate(zip(obs, want_obs)) if a != b)
         problems.append(f"obs name {bad} is {obs[bad]!r}, the inputs give {want_obs[bad]!r}")

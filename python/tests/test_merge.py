@@ -128,3 +128,54 @@ def test_merge_errors_map_to_python_exceptions(overlapping, tmp_path):
         annslicer.merge_out_of_core(paths, str(tmp_path / "o.h5ad"), join="left")
     with pytest.raises(ValueError):
         annslicer.merge_out_of_core([], str(tmp_path / "o.h5ad"))
+
+
+@pytest.mark.parametrize("join", ["outer", "inner"])
+def test_label_keys_index_unique_equal_anndata_concat(overlapping, tmp_path, join):
+    require_merge()
+    import anndata
+
+    paths, adatas = overlapping
+    out = str(tmp_path / f"{join}.h5ad")
+    annslicer.merge_out_of_core(paths, out, join=join, validate=True,
+                                label="batch", keys=["x", "y"], index_unique="-")
+    got = read(out)
+    exp = anndata.concat(adatas, join=join, label="batch", keys=["x", "y"], index_unique="-")
+    assert list(got.obs_names) == list(exp.obs_names) == [f"a{i}-x" for i in range(40)] + [f"b{i}-y" for i in range(25)]
+    assert list(got.obs.columns) == list(exp.obs.columns) == ["score", "kind", "batch"]
+    pd.testing.assert_series_equal(got.obs["batch"], exp.obs["batch"])
+    for col in ("score", "kind"):
+        np.testing.assert_array_equal(np.asarray(got.obs[col]), np.asarray(exp.obs[col]))
+
+
+def test_label_keys_default_to_file_stems_or_mapping_keys(overlapping, tmp_path):
+    require_merge()
+    import anndata
+
+    paths, adatas = overlapping
+    out = str(tmp_path / "stems.h5ad")
+    annslicer.merge_out_of_core(paths, out, label="src")
+    exp = anndata.concat(adatas, label="src", keys=["a", "b"])  # concat's own default: "0", "1"
+    pd.testing.assert_series_equal(read(out).obs["src"], exp.obs["src"])
+    # a mapping, as anndata.concat takes: its keys
+    out = str(tmp_path / "mapping.h5ad")
+    annslicer.merge_out_of_core({"first": paths[0], "second": paths[1]}, out, index_unique="_", validate=True)
+    exp = anndata.concat({"first": adatas[0], "second": adatas[1]}, index_unique="_")
+    got = read(out)
+    assert list(got.obs_names) == list(exp.obs_names)
+    assert list(got.obs.columns) == ["score", "kind"]
+
+
+def test_label_refuses_bad_keys(overlapping, tmp_path):
+    require_merge()
+    paths, _ = overlapping
+    out = str(tmp_path / "bad.h5ad")
+    with pytest.raises(ValueError, match=r"--keys gives 1 keys for 2 inputs"):
+        annslicer.merge_out_of_core(paths, out, label="batch", keys=["x"])
+    with pytest.raises(ValueError, match=r"--keys gives \"x\" twice"):
+        annslicer.merge_out_of_core(paths, out, index_unique="-", keys=["x", "x"])
+    with pytest.raises(TypeError, match=r"keys is given twice"):
+        annslicer.merge_out_of_core({"x": paths[0], "y": paths[1]}, out, label="batch", keys=["x", "y"])
+    with pytest.raises(TypeError, match=r"keys must be strings"):
+        annslicer.merge_out_of_core(paths, out, label="batch", keys=[1, 2])
+    assert not (tmp_path / "bad.h5ad").exists()
