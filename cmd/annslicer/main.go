@@ -113,8 +113,8 @@ type shardFlags struct {
 	compression string
 	overwrite   bool
 	format      string
-	sel         selectFlags // outputs from obs instead of fixed-size shards
-	zarr        zarrFlags   // zarrflags.go
+	sel         selectFlags     // outputs from obs instead of fixed-size shards
+	zarr        zarrFlags       // zarrflags.go
 	coll        collectionFlags // INPUT globs, --inputs-from, --join: collection.go
 	split       splitFlags      // --shards, --manifest: split.go
 }
