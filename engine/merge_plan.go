@@ -27,6 +27,15 @@ type Merged struct {
 	m        *merger
 }
 
+// Parts are the inputs, in order, with the rows their cells take.
+func (g *Merged) Parts() []tree.Part {
+	var out []tree.Part
+	for _, in := range g.m.inputs {
+		out = append(out, tree.Part{Path: in.path, Row0: in.row0, NObs: in.nobs})
+	}
+	return out
+}
+
 // Close releases the inputs the plan reads.
 func (g *Merged) Close() { g.Plan.Close() }
 

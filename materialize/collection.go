@@ -59,6 +59,7 @@ func OpenCollection(inputs []string, o CollectionOptions) (*tree.Source, error) 
 		merged.Close()
 		return nil, err
 	}
+	src.Parts = merged.Parts()
 	return src, nil
 }
 

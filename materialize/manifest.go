@@ -7,6 +7,7 @@ import (
 
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/selection"
+	"github.com/annslicer/annslicer/tree"
 )
 
 // The manifest of a set of outputs: a mount's shards.json, and the file
@@ -21,27 +22,28 @@ import (
 // runs [start, end) of the input (a contiguous shard: one run; a
 // shuffled one: none, its seed makes them).
 //
-// Rows are numbered in the input's obs. A source made of several files
-// will list them at the top ("sources": path and n_obs of each, in
-// order) and number rows across them, so that a run [start, end) stays
-// a pair and is cut at the files' boundaries by whoever reads it.
+// Rows are numbered in the input's obs. A collection (several files as
+// one source) lists its files instead of "input" ("inputs": path, first
+// row and n_obs of each, in order) and numbers rows across them, so that
+// a run [start, end) stays a pair, cut at the files' boundaries by
+// whoever maps a cell back to its file.
 
 // shardList names the outputs of a mount (set.Name(k).format, in the
 // mount's root) and makes its shards.json.
-func shardList(set *selection.Set, format string, zl zarrad.Layout, input string, nobs int64) ([]Shard, []byte) {
+func shardList(set *selection.Set, format string, zl zarrad.Layout, src *tree.Source) ([]Shard, []byte) {
 	var infos []Shard
 	names := make([]string, set.Shards())
 	for k := range names {
 		names[k] = set.Name(k) + "." + format
 		infos = append(infos, Shard{Name: names[k], Cells: set.Count(k)})
 	}
-	return infos, manifest(set, names, format, zl, input, nobs)
+	return infos, manifest(set, names, format, zl, src)
 }
 
 // ManifestOf is the manifest of the outputs of set written to paths,
 // named in it relative to its directory dir (so a directory of shards
 // and its manifest can move together).
-func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarrad.Layout, input string, nobs int64) ([]byte, error) {
+func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarrad.Layout, src *tree.Source) ([]byte, error) {
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -56,10 +58,10 @@ func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarra
 			return nil, fmt.Errorf("%s: cannot name it relative to the manifest's directory %s: %v", p, dir, err)
 		}
 	}
-	return manifest(set, names, format, zl, input, nobs), nil
+	return manifest(set, names, format, zl, src), nil
 }
 
-func manifest(set *selection.Set, names []string, format string, zl zarrad.Layout, input string, nobs int64) []byte {
+func manifest(set *selection.Set, names []string, format string, zl zarrad.Layout, src *tree.Source) []byte {
 	type shardJSON struct {
 		Name     string     `json:"name"`
 		Cells    int64      `json:"cells"`
@@ -75,7 +77,22 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 		}
 		list = append(list, sj)
 	}
-	abs, _ := filepath.Abs(input)
+	// one input: its path; a collection: each file's path, first row
+	// and cells, rows being numbered across them in this order
+	type inputJSON struct {
+		Path string `json:"path"`
+		Row0 int64  `json:"row0"`
+		NObs int64  `json:"n_obs"`
+	}
+	var abs string
+	var inputs []inputJSON
+	if src.Parts == nil {
+		abs, _ = filepath.Abs(src.Path)
+	}
+	for _, p := range src.Parts {
+		a, _ := filepath.Abs(p.Path)
+		inputs = append(inputs, inputJSON{a, p.Row0, p.NObs})
+	}
 	var zv, zs *int
 	if format == "zarr" {
 		v := max(2, zl.Version)
@@ -94,14 +111,15 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 		split = &splitJSON{sp.I, sp.N, set.Total()}
 	}
 	type common struct {
-		Input         string     `json:"input"`
-		Format        string     `json:"format"`
-		ZarrVersion   *int       `json:"zarr_version,omitempty"`
-		ZarrShardSize *int       `json:"zarr_shard_size,omitempty"`
-		NObs          int64      `json:"n_obs"`
-		Split         *splitJSON `json:"split,omitempty"`
+		Input         string      `json:"input,omitempty"`
+		Inputs        []inputJSON `json:"inputs,omitempty"`
+		Format        string      `json:"format"`
+		ZarrVersion   *int        `json:"zarr_version,omitempty"`
+		ZarrShardSize *int        `json:"zarr_shard_size,omitempty"`
+		NObs          int64       `json:"n_obs"`
+		Split         *splitJSON  `json:"split,omitempty"`
 	}
-	c := common{abs, format, zv, zs, nobs, split}
+	c := common{abs, inputs, format, zv, zs, src.NObs, split}
 	var doc any
 	switch p := set.Plan(); set.Kind {
 	case selection.Shards:

@@ -111,7 +111,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		return nil, err
 	}
 	m.set, m.tree = set, cut
-	m.shards, m.manifest = shardList(set, o.Format, o.Zarr, o.Input, m.tree.NObs)
+	m.shards, m.manifest = shardList(set, o.Format, o.Zarr, m.tree)
 	return m, nil
 }
 

@@ -48,7 +48,7 @@ func Overlay(src *tree.Source, column string, codes []int32, categories []string
 	if o.hideOld {
 		over = append(over, "/obs/__categories")
 	}
-	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src.Native, Overlaid: over,
+	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src.Native, Overlaid: over, Parts: src.Parts,
 		Root: func() (tree.Group, error) {
 			g, err := src.Root()
 			if err != nil {

@@ -75,6 +75,16 @@ type Source struct {
 	// below, are not Native's: an overlay (package obscsv) made them. An
 	// encoder copying verbatim elements natively reads these from the tree.
 	Overlaid []string
+	// Parts are the files a collection concatenates, in order, each with
+	// the row where its cells start (nil: one file, Path).
+	Parts []Part
+}
+
+// Part is one file of a collection source.
+type Part struct {
+	Path string
+	Row0 int64 // its first cell's row in the collection
+	NObs int64
 }
 
 // Close releases the source.

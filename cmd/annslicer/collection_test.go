@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,33 @@ func TestCollectionShardsAreRowsOfTheMerge(t *testing.T) {
 					t.Fatalf("%d shards", len(shards))
 				}
 				checkShards(t, merged, shards, "--size", set.size)
+
+				// the manifest lists the files and where their rows start
+				man := filepath.Join(dir, "c.json")
+				mustSlice(t, append(append([]string{"materialize"}, append(byGlob, filepath.Join(dir, "cm"))...), append(shuffle, "--manifest", man)...)...)
+				var doc struct {
+					Input  *string `json:"input"`
+					Inputs []struct {
+						Path string `json:"path"`
+						Row0 int64  `json:"row0"`
+						NObs int64  `json:"n_obs"`
+					} `json:"inputs"`
+					NObs int64 `json:"n_obs"`
+				}
+				if b, err := os.ReadFile(man); err != nil || json.Unmarshal(b, &doc) != nil {
+					t.Fatalf("manifest %s: %v", man, err)
+				}
+				var row int64
+				for k, in := range doc.Inputs {
+					abs, _ := filepath.Abs(set.inputs[k])
+					if in.Path != abs || in.Row0 != row || in.NObs <= 0 {
+						t.Errorf("manifest input %d: %+v (want %s from row %d)", k, in, abs, row)
+					}
+					row += in.NObs
+				}
+				if doc.Input != nil || len(doc.Inputs) != len(set.inputs) || row != doc.NObs {
+					t.Errorf("manifest: input %v, %d inputs of %d cells, n_obs %d", doc.Input, len(doc.Inputs), row, doc.NObs)
+				}
 
 				// zarr: the same bytes as slicing the merged file
 				zc, zm := filepath.Join(dir, "zc"), filepath.Join(dir, "zm")

@@ -350,7 +350,7 @@ func runShards(job shardJob) error {
 	}
 	if f.split.manifest != "" {
 		j.Manifest = f.split.manifest
-		if j.ManifestDoc, err = materialize.ManifestOf(set, names, f.split.manifestDir(), f.format, f.zarr.layout(), input, src.NObs); err != nil {
+		if j.ManifestDoc, err = materialize.ManifestOf(set, names, f.split.manifestDir(), f.format, f.zarr.layout(), src); err != nil {
 			return err
 		}
 	}
