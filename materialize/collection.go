@@ -17,6 +17,7 @@ import (
 // CollectionOptions say how the files of a collection join.
 type CollectionOptions struct {
 	Join string           // "outer" (default) or "inner": how differing var names combine
+	Keys engine.InputKeys // anndata.concat's label, keys and index_unique
 	Warn func(msg string) // hears about elements left out; may be nil
 	Ctx  context.Context  // cancelled: stop checking the inputs
 }
@@ -29,10 +30,10 @@ type CollectionOptions struct {
 // categories, a mount) reads the files where they are, a bounded number
 // of them open at once, and nothing of the atlas is written first.
 func OpenCollection(inputs []string, o CollectionOptions) (*tree.Source, error) {
-	switch len(inputs) {
-	case 0:
+	if len(inputs) == 0 {
 		return nil, fmt.Errorf("no inputs")
-	case 1:
+	}
+	if len(inputs) == 1 && o.Keys.Label == "" && !o.Keys.IndexUnique {
 		return OpenSource(inputs[0])
 	}
 	if o.Join == "" {
@@ -43,7 +44,7 @@ func OpenCollection(inputs []string, o CollectionOptions) (*tree.Source, error) 
 	}
 	cache := zarr.NewCache(ZarrCacheBytes)
 	merged, err := engine.PlanMerge(inputs, engine.MergeOptions{
-		Join: o.Join, Ctx: o.Ctx,
+		Join: o.Join, Keys: o.Keys, Ctx: o.Ctx,
 		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
 	})
 	if err != nil {

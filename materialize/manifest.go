@@ -77,22 +77,7 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 		}
 		list = append(list, sj)
 	}
-	// one input: its path; a collection: each file's path, first row
-	// and cells, rows being numbered across them in this order
-	type inputJSON struct {
-		Path string `json:"path"`
-		Row0 int64  `json:"row0"`
-		NObs int64  `json:"n_obs"`
-	}
-	var abs string
-	var inputs []inputJSON
-	if src.Parts == nil {
-		abs, _ = filepath.Abs(src.Path)
-	}
-	for _, p := range src.Parts {
-		a, _ := filepath.Abs(p.Path)
-		inputs = append(inputs, inputJSON{a, p.Row0, p.NObs})
-	}
+	abs, inputs := inputsOf(src)
 	var zv, zs *int
 	if format == "zarr" {
 		v := max(2, zl.Version)
@@ -153,4 +138,25 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 	}
 	out, _ := json.MarshalIndent(doc, "", "  ")
 	return append(out, '\n')
+}
+
+// inputJSON is one file of a collection in a manifest.
+type inputJSON struct {
+	Path string `json:"path"`
+	Row0 int64  `json:"row0"`
+	NObs int64  `json:"n_obs"`
+}
+
+// inputsOf is what a manifest says of src: one input, its absolute path;
+// a collection, each file's path, first row and cells, rows being
+// numbered across them in this order.
+func inputsOf(src *tree.Source) (abs string, inputs []inputJSON) {
+	if src.Parts == nil {
+		abs, _ = filepath.Abs(src.Path)
+	}
+	for _, p := range src.Parts {
+		a, _ := filepath.Abs(p.Path)
+		inputs = append(inputs, inputJSON{a, p.Row0, p.NObs})
+	}
+	return abs, inputs
 }

@@ -28,6 +28,8 @@ type Mount struct {
 	built    func() error // after a build: its directory listings held
 	log      func(msg string)
 	zarr     zarrad.Layout
+	plan     func(i int) (*tree.Plan, error) // output i's plan
+	maxCells int64
 }
 
 // Shard names one shard of a mount.
@@ -39,13 +41,12 @@ type Shard struct {
 // MountOptions say what to mount.
 type MountOptions struct {
 	Input string
-	// Inputs, when more than one, are a collection (OpenCollection)
-	// mounted as one source; Input then only names it.
-	Inputs []string
-	Join   string // of a collection: "outer" (default) or "inner"
-	Warn   func(msg string)
-	Format string // of the shards: "h5ad" or "zarr"
-	Dir    string // scratch directory (removed by the caller after unmount)
+	// Collection, when not nil, makes Inputs one source (OpenCollection);
+	// Input then only names it.
+	Collection *CollectionOptions
+	Inputs     []string
+	Format     string // of the shards: "h5ad" or "zarr"
+	Dir        string // scratch directory (removed by the caller after unmount)
 	// Pin is the pinned h5ad input (h5ad.PinFile, taken before anything
 	// reads it); nil for a zarr store, which is pinned here.
 	Pin *h5ad.Pin
@@ -66,13 +67,13 @@ func OpenMount(o MountOptions) (*Mount, error) {
 	if m.log == nil {
 		m.log = func(string) {}
 	}
-	if len(o.Inputs) > 1 {
+	if o.Collection != nil {
 		// Every input is checked once, and its stamps kept: a change is
 		// caught within a second (a read then fails), not exactly as a
 		// single source's pin does, which would cost a lease or a stat
 		// per input and read.
 		stamps := newInputStamps(o.Inputs)
-		t, err := OpenCollection(o.Inputs, CollectionOptions{Join: o.Join, Warn: o.Warn})
+		t, err := OpenCollection(o.Inputs, *o.Collection)
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +113,8 @@ func OpenMount(o MountOptions) (*Mount, error) {
 	}
 	m.set, m.tree = set, cut
 	m.shards, m.manifest = shardList(set, o.Format, o.Zarr, m.tree)
+	m.maxCells = set.MaxCount()
+	m.plan = func(i int) (*tree.Plan, error) { return engine.PlanShard(m.tree, m.set.Rows(i)) }
 	return m, nil
 }
 
@@ -119,7 +122,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 func (m *Mount) Close() { m.tree.Close() }
 
 func (m *Mount) Shards() []Shard  { return m.shards }
-func (m *Mount) MaxCells() int64  { return m.set.MaxCount() }
+func (m *Mount) MaxCells() int64  { return m.maxCells }
 func (m *Mount) Manifest() []byte { return m.manifest }
 
 // Check is exact and cheap (see h5ad.Pin, zarrad.Pin), so it runs on
@@ -129,7 +132,7 @@ func (m *Mount) Check() error { return m.changed() }
 // OpenFile builds the image of h5ad shard i.
 func (m *Mount) OpenFile(i int) (image.File, error) {
 	start := time.Now()
-	z, err := engine.PlanShard(m.tree, m.set.Rows(i))
+	z, err := m.plan(i)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +150,7 @@ func (m *Mount) OpenFile(i int) (image.File, error) {
 // OpenTree builds the files of zarr shard i.
 func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	start := time.Now()
-	z, err := engine.PlanShard(m.tree, m.set.Rows(i))
+	z, err := m.plan(i)
 	if err != nil {
 		return nil, err
 	}

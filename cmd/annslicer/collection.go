@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,14 +16,22 @@ import (
 // many: INPUT may be a quoted glob ('atlas/*.h5ad', natural order) and
 // --inputs-from FILE lists more. The files are one source, their cells in
 // order and joined as merge joins them (materialize.OpenCollection).
+//
+// merge takes the same flags: a merge is the collection written whole.
 type collectionFlags struct {
-	inputsFrom string
-	join       string
+	inputsFrom, join string
+	label, keys, sep string // anndata.concat's label, keys, index_unique
 }
 
 func (cf *collectionFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&cf.inputsFrom, "inputs-from", "", "file listing the inputs, one path per line (after INPUT when one is given): many files (h5ad and zarr mixed) cut as one collection")
-	c.Flags().StringVar(&cf.join, "join", "outer", "when a collection's var names differ: outer keeps every gene (zeros where absent), inner the genes of every input")
+	c.Flags().StringVar(&cf.inputsFrom, "inputs-from", "", "file listing inputs, one path per line (after any INPUT argument; no glob expansion): many files (h5ad and zarr mixed) taken as one collection")
+	c.Flags().StringVar(&cf.join, "join", "outer", "when the inputs' var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
+	c.Flags().StringVar(&cf.label, "label", "", "add obs column `COL` naming each cell's input (a categorical of the keys), as anndata.concat(label=...)")
+	c.Flags().StringVar(&cf.keys, "keys", "", "the inputs' keys `K1,K2,...`, one per input, in input order (default: the file names without .h5ad/.zarr)")
+	c.Flags().StringVar(&cf.sep, "index-unique", "", "make obs names unique: NAME + `SEP` + the input's key, as anndata.concat(index_unique=...)")
+	for _, name := range []string{"label", "keys", "index-unique"} { // names, not files
+		c.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
 }
 
 // collectionArgs accepts n arguments, or n-1 with --inputs-from (which
@@ -46,15 +55,16 @@ func (cf *collectionFlags) split(c *cobra.Command, args []string, n int) (input 
 	return args[0], args[1:]
 }
 
-// inputs are the files of INPUT (a path, or a glob) and --inputs-from.
-func (cf *collectionFlags) inputs(input string) ([]string, error) {
+// inputs are the files of the INPUT arguments (paths, or globs) and
+// --inputs-from.
+func (cf *collectionFlags) inputs(args ...string) ([]string, error) {
 	if cf.join != "outer" && cf.join != "inner" {
 		return nil, usageError{fmt.Errorf("--join %q: use outer or inner", cf.join)}
 	}
 	var ins []string
-	if input != "" {
+	if args = slices.DeleteFunc(args, func(a string) bool { return a == "" }); len(args) > 0 {
 		var err error
-		if ins, err = expandInputs([]string{input}); err != nil {
+		if ins, err = expandInputs(args); err != nil {
 			return nil, err
 		}
 	}
@@ -63,21 +73,32 @@ func (cf *collectionFlags) inputs(input string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(more) == 0 && len(ins) == 0 {
-			return nil, usageError{fmt.Errorf("%s: lists no inputs; give one path per line", cf.inputsFrom)}
+		if len(more) == 0 {
+			return nil, usageError{fmt.Errorf("%s: the inputs file lists no path; give one path per line", cf.inputsFrom)}
 		}
 		ins = append(ins, more...)
 	}
 	return ins, nil
 }
 
+// options are the collection's join and keys (--label, --keys,
+// --index-unique: checked against the inputs).
+func (cf *collectionFlags) options(c *cobra.Command, inputs []string) (materialize.CollectionOptions, error) {
+	ik, err := inputKeys(c, inputs, cf.label, cf.keys, cf.sep)
+	return materialize.CollectionOptions{Join: cf.join, Keys: ik, Ctx: c.Context(), Warn: warn}, err
+}
+
 // open opens the inputs as one source.
 func (cf *collectionFlags) open(c *cobra.Command, inputs []string) (*tree.Source, error) {
-	return materialize.OpenCollection(inputs, materialize.CollectionOptions{
-		Join: cf.join, Ctx: c.Context(),
-		Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
-	})
+	o, err := cf.options(c, inputs)
+	if err != nil {
+		return nil, err
+	}
+	return materialize.OpenCollection(inputs, o)
 }
+
+// warn tells of something left out, on one line.
+func warn(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) }
 
 // anyZarr reports whether any input is a zarr store (its chunk cache is
 // then part of the memory budget).

@@ -127,7 +127,7 @@ func TestCollectionInputErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"slice", filepath.Join(dir, "nothing*.h5ad"), filepath.Join(dir, "o")}, 1, "no file matches this pattern"},
-		{[]string{"slice", "--inputs-from", empty, filepath.Join(dir, "o")}, 2, "lists no inputs"},
+		{[]string{"slice", "--inputs-from", empty, filepath.Join(dir, "o")}, 2, "the inputs file lists no path"},
 		{[]string{"slice", "--inputs-from", filepath.Join(dir, "missing.txt"), filepath.Join(dir, "o")}, 1, "cannot read the inputs file"},
 		{[]string{"slice", fixture("full.h5ad"), fixture("full.h5ad"), filepath.Join(dir, "o"), "--join", "left"}, 2, "takes 2 arguments"},
 		{[]string{"materialize", fixture("full.h5ad"), filepath.Join(dir, "o"), "--join", "left"}, 2, `--join "left": use outer or inner`},
@@ -143,5 +143,64 @@ func TestCollectionInputErrors(t *testing.T) {
 		if e.Name() != "empty.txt" && !strings.HasPrefix(e.Name(), "o_shard_") {
 			t.Errorf("left behind: %s", e.Name())
 		}
+	}
+}
+
+// mount --merge serves merge's output, never written: the same bytes as
+// `merge` (a .zarr: with --compression none), for either join, with
+// labels and unique names; its shards.json says what was merged.
+func TestMountMergeServesTheMergedFile(t *testing.T) {
+	needCurrent(t)
+	needFUSE(t)
+	in := mergeInputs(t)
+	mixed := makeObsInputs(t, t.TempDir(), []string{"h5ad", "zarr", "h5ad"})
+	for _, c := range []struct {
+		name   string
+		inputs []string
+		args   []string
+	}{
+		{"genes_inner", in("j0.h5ad", "j1.h5ad", "j2.h5ad"), []string{"--join", "inner"}},
+		{"mixed_labelled", mixed, []string{"--label", "batch", "--keys", "a,b,c", "--index-unique", "-"}},
+		{"one_file_labelled", mixed[:1], []string{"--label", "batch", "--index-unique", "_"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			merged, mergedZ := filepath.Join(dir, "m.h5ad"), filepath.Join(dir, "m.zarr")
+			mustMerge(t, append(append([]string{merged}, c.inputs...), c.args...)...)
+			mustMerge(t, append(append([]string{mergedZ}, c.inputs...), append(c.args, "--compression", "none")...)...)
+			rest := filepath.Join(dir, "rest.txt")
+			os.WriteFile(rest, []byte(strings.Join(c.inputs[1:], "\n")), 0o644)
+			args := append([]string{"--merge"}, c.args...)
+			if len(c.inputs) > 1 {
+				args = append(args, "--inputs-from", rest)
+			}
+			m := mount(t, c.inputs[0], args...)
+			got, err := os.ReadFile(filepath.Join(m.dir, "merged.h5ad"))
+			want, _ := os.ReadFile(merged)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("mounted merged.h5ad (%d bytes, %v) differs from merge's %s (%d bytes)", len(got), err, merged, len(want))
+			}
+			var doc struct {
+				Merge  bool `json:"merge"`
+				NObs   int64
+				Shards []struct {
+					Name  string `json:"name"`
+					Cells int64  `json:"cells"`
+				} `json:"shards"`
+				Inputs []struct{ Path string } `json:"inputs"`
+			}
+			if b, err := os.ReadFile(filepath.Join(m.dir, "shards.json")); err != nil || json.Unmarshal(b, &doc) != nil {
+				t.Fatalf("shards.json: %v", err)
+			}
+			if !doc.Merge || len(doc.Shards) != 1 || doc.Shards[0].Name != "merged.h5ad" || len(doc.Inputs) != len(c.inputs) {
+				t.Errorf("shards.json: %+v", doc)
+			}
+			mz := mount(t, c.inputs[0], append(args, "--format", "zarr")...)
+			sameTree(t, filepath.Join(mz.dir, "merged.zarr"), mergedZ)
+		})
+	}
+	r := annslicer(t, "mount", mixed[0], t.TempDir(), "--merge", "--size", "10")
+	if r.code != 2 || !strings.Contains(r.stderr, "--merge serves one file") {
+		t.Errorf("mount --merge --size: want a usage error, got %d %q", r.code, r.stderr)
 	}
 }

@@ -16,8 +16,9 @@ import (
 func init() { moreCommands = append(moreCommands, mergeCmd) }
 
 func mergeCmd() *cobra.Command {
-	var join, inputsFrom, label, keys, sep string
+	var cf collectionFlags
 	var overwrite bool
+	var compression string
 	var zf zarrFlags
 	c := &cobra.Command{
 		Use:   "merge OUTPUT [INPUT...] [--inputs-from FILE]",
@@ -63,9 +64,6 @@ default is 0, 1, ...).`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			if join != "outer" && join != "inner" {
-				return usageError{fmt.Errorf("--join %q is not supported: use outer or inner", join)}
-			}
 			out := args[0]
 			if trimmed := strings.TrimRight(out, "/"); !strings.HasSuffix(trimmed, ".zarr") && !strings.HasSuffix(trimmed, ".h5ad") {
 				return usageError{fmt.Errorf("%s: OUTPUT must end in .h5ad or .zarr", out)}
@@ -73,21 +71,11 @@ default is 0, 1, ...).`,
 			if err := zf.check(strings.HasSuffix(strings.TrimRight(out, "/"), ".zarr")); err != nil {
 				return err
 			}
-			inputs, err := expandInputs(args[1:])
+			inputs, err := cf.inputs(args[1:]...)
 			if err != nil {
 				return err
 			}
-			if inputsFrom != "" {
-				listed, err := readPaths(inputsFrom, "inputs file")
-				if err != nil {
-					return err
-				}
-				if len(listed) == 0 {
-					return usageError{fmt.Errorf("%s: the inputs file lists no path", inputsFrom)}
-				}
-				inputs = append(inputs, listed...)
-			}
-			ik, err := inputKeys(c, inputs, label, keys, sep)
+			co, err := cf.options(c, inputs)
 			if err != nil {
 				return err
 			}
@@ -95,23 +83,17 @@ default is 0, 1, ...).`,
 				holdZarrCache(false) // inputs are read in order: never refused
 			}
 			if debug {
-				logf("merging %d inputs into %s (join %s)", len(inputs), out, join)
+				logf("merging %d inputs into %s (join %s)", len(inputs), out, cf.join)
 			}
 			return materialize.Merge(out, inputs, materialize.MergeOptions{
-				Join: join, Overwrite: overwrite, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(), Keys: ik,
-				Warn: func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
+				Join: co.Join, Overwrite: overwrite, Compression: compression, Progress: newProgress(), Ctx: c.Context(), Log: debugLog, Zarr: zf.layout(), Keys: co.Keys,
+				Warn: warn,
 			})
 		},
 	}
-	c.Flags().StringVar(&join, "join", "outer", "when var names differ: outer keeps every gene (zeros where absent), inner keeps the genes of every input")
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUTPUT if it exists")
-	c.Flags().StringVar(&inputsFrom, "inputs-from", "", "file listing more inputs, one path per line (after the INPUT arguments; no glob expansion)")
-	c.Flags().StringVar(&label, "label", "", "add obs column `COL` naming each cell's input (a categorical of the keys), as anndata.concat(label=...)")
-	c.Flags().StringVar(&keys, "keys", "", "the inputs' keys `K1,K2,...`, one per input, in input order (default: the file names without .h5ad/.zarr)")
-	c.Flags().StringVar(&sep, "index-unique", "", "make obs names unique: NAME + `SEP` + the input's key, as anndata.concat(index_unique=...)")
-	for _, name := range []string{"label", "keys", "index-unique"} { // names, not files
-		c.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
-	}
+	c.Flags().StringVar(&compression, "compression", "", "an .h5ad OUTPUT: gzip or lzf (default none); a .zarr OUTPUT: blosc (default, lz4 as anndata), zstd, gzip, zlib or none (byte-identical to `mount --merge --format zarr`)")
+	cf.register(c)
 	zf.register(c)
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 
@@ -20,7 +21,7 @@ import (
 
 func mountCmd() *cobra.Command {
 	var f shardFlags
-	var allowOther bool
+	var allowOther, merge bool
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
 		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad (MOUNTPOINT/{category}.h5ad, MOUNTPOINT/filtered.h5ad), made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
@@ -34,10 +35,18 @@ func mountCmd() *cobra.Command {
 			if err := f.validate(); err != nil {
 				return err
 			}
-			return runMount(c, &f, args[0], args[1], allowOther)
+			if merge {
+				for _, name := range []string{"size", "shuffle", "seed", "obs-column", "always-include", "filter", "csv-file", "join-column", "shards"} {
+					if c.Flags().Changed(name) {
+						return usageError{fmt.Errorf("--merge serves one file, the merge of the inputs: --%s does not apply", name)}
+					}
+				}
+			}
+			return runMount(c, &f, args[0], args[1], allowOther, merge)
 		},
 	}
 	f.register(c, false)
+	c.Flags().BoolVar(&merge, "merge", false, "serve one file, MOUNTPOINT/merged.h5ad (merged.zarr with --format zarr): the merge of the inputs, byte for byte what `annslicer merge` writes (a .zarr with --compression none), never written")
 	c.Flags().BoolVar(&allowOther, "allow-other", false, "let other users read the mount (FUSE allow_other; when not mounting as root it needs user_allow_other in /etc/fuse.conf)")
 	return c
 }
@@ -59,12 +68,17 @@ func unmountCmd() *cobra.Command {
 	}
 }
 
-func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther bool) error {
+func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, merge bool) error {
 	inputs, err := f.coll.inputs(input)
 	if err != nil {
 		return err
 	}
-	collection := len(inputs) > 1
+	co, err := f.coll.options(c, inputs)
+	if err != nil {
+		return err
+	}
+	// one file is a collection too when its cells are labelled
+	collection := merge || len(inputs) > 1 || co.Keys.Label != "" || co.Keys.IndexUnique
 	input = inputs[0]
 	if allowOther && os.Geteuid() != 0 && !vfs.UserAllowOther() {
 		return fmt.Errorf("%s: --allow-other needs the line user_allow_other in /etc/fuse.conf when not mounting as root; ask an administrator to add it, or mount without --allow-other", mnt)
@@ -114,11 +128,15 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 			return err
 		}
 	}
+	var coll *materialize.CollectionOptions
 	if collection {
-		input = describe(inputs)
+		input, coll = describe(inputs), &co
 	}
-	m, err := materialize.OpenMount(materialize.MountOptions{Input: input, Inputs: inputs, Join: f.coll.join,
-		Warn:   func(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) },
+	open := materialize.OpenMount
+	if merge {
+		open = materialize.OpenMergedMount
+	}
+	m, err := open(materialize.MountOptions{Input: input, Inputs: inputs, Collection: coll,
 		Format: f.format, Dir: dir, Pin: pin,
 		Select: func(src *tree.Source) (*selection.Set, *tree.Source, error) { return f.outputs(c, src) }, Log: debugLog, Zarr: f.zarr.layout()})
 	if err != nil {
@@ -142,7 +160,11 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther boo
 	}
 	srv.Store(s)
 	s.Check() // a change seen before the store above
-	fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(ms.Shards()), input, mnt, mnt)
+	if merge {
+		fmt.Printf("annslicer: the merge of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", input, filepath.Join(mnt, ms.Shards()[0].Name), mnt)
+	} else {
+		fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(ms.Shards()), input, mnt, mnt)
+	}
 	go func() {
 		<-sigs
 		if err := s.Unmount(); err != nil {
