@@ -306,6 +306,7 @@ func (o *Object) WriteAttrRef(name string, loc *Group, target string) error {
 // OpenObject opens the group or dataset at path (relative to g) as an
 // Object, e.g. to write attributes.
 func (g *Group) OpenObject(path string) (*Object, error) {
+	defer quietThread()()
 	cs := C.CString(path)
 	defer C.free(unsafe.Pointer(cs))
 	id := C.H5Oopen(g.id, cs, C.H5P_DEFAULT)
