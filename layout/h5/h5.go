@@ -41,7 +41,9 @@ func init() {
 	}
 }
 
-// lastError is libhdf5's innermost message for the failed call.
+// lastError is libhdf5's innermost message for the failed call. The
+// stack is per thread: a caller whose failing call may be slow locks its
+// goroutine to its thread (Encode, Close, Open) or the message is lost.
 func lastError() string {
 	var buf [512]C.char
 	C.ans_last_error(&buf[0], C.size_t(len(buf)))
@@ -103,6 +105,8 @@ func Create(path string) (*File, error) {
 }
 
 func (f *File) Close() error {
+	runtime.LockOSThread() // the error stack is per thread: see lastError
+	defer runtime.UnlockOSThread()
 	if f.gf != nil {
 		// gonum says only "code -1": libhdf5's own message says what
 		// failed (a full disk when flushing, say).

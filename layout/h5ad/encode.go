@@ -27,6 +27,13 @@ import (
 // H5Ocopy when its source is an h5ad file (template.go), and written from
 // the tree otherwise, as are those an overlay changed (Source.Overlaid).
 func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
+	// libhdf5 (thread-safe build) keeps its error stack per thread: every
+	// call of the encode, and the read of the stack when one fails, must
+	// run on one thread. Unlocked, a slow failing call (a flush at close
+	// on a full disk) could return on another thread, whose stack is
+	// empty, and the message said only "code -1".
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var filter h5.Filter
 	switch comp {
 	case "":
