@@ -105,8 +105,7 @@ func Create(path string) (*File, error) {
 }
 
 func (f *File) Close() error {
-	runtime.LockOSThread() // the error stack is per thread: see lastError
-	defer runtime.UnlockOSThread()
+	defer quietThread()() // the error stack is per thread: see lastError
 	if f.gf != nil {
 		// gonum says only "code -1": libhdf5's own message says what
 		// failed (a full disk when flushing, say).
