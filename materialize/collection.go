@@ -33,27 +33,12 @@ func OpenCollection(inputs []string, o CollectionOptions) (*tree.Source, error) 
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("no inputs")
 	}
-	if len(inputs) == 1 && o.Keys.Label == "" && !o.Keys.IndexUnique {
+	if !o.Joins(inputs) {
 		return OpenSource(inputs[0])
 	}
-	if o.Join == "" {
-		o.Join = "outer"
-	}
-	if o.Join != "outer" && o.Join != "inner" {
-		return nil, fmt.Errorf("--join %q: use outer or inner", o.Join)
-	}
-	cache := zarr.NewCache(ZarrCacheBytes)
-	merged, err := engine.PlanMerge(inputs, engine.MergeOptions{
-		Join: o.Join, Keys: o.Keys, Ctx: o.Ctx,
-		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
-	})
+	merged, err := o.plan(inputs, zarr.NewCache(ZarrCacheBytes), o.Warn)
 	if err != nil {
 		return nil, err
-	}
-	if o.Warn != nil {
-		for _, w := range merged.Warnings {
-			o.Warn(w)
-		}
 	}
 	src, err := tree.PlanSource(merged.Plan, CollectionName(inputs))
 	if err != nil {
@@ -62,6 +47,33 @@ func OpenCollection(inputs []string, o CollectionOptions) (*tree.Source, error) 
 	}
 	src.Parts = merged.Parts()
 	return src, nil
+}
+
+// Joins reports whether inputs are a collection rather than one plain
+// source: several files, or one whose cells are labelled or renamed.
+func (o CollectionOptions) Joins(inputs []string) bool {
+	return len(inputs) > 1 || o.Keys.Label != "" || o.Keys.IndexUnique
+}
+
+// plan is merge's plan of the inputs, its warnings told to warn (nil:
+// not told).
+func (o CollectionOptions) plan(inputs []string, cache *zarr.Cache, warn func(string)) (*engine.Merged, error) {
+	if o.Join == "" {
+		o.Join = "outer"
+	}
+	if o.Join != "outer" && o.Join != "inner" {
+		return nil, fmt.Errorf("--join %q: use outer or inner", o.Join)
+	}
+	merged, err := engine.PlanMerge(inputs, engine.MergeOptions{
+		Join: o.Join, Keys: o.Keys, Ctx: o.Ctx,
+		Open: func(p string) (*tree.Source, error) { return openSource(p, cache) },
+	})
+	if err == nil && warn != nil {
+		for _, w := range merged.Warnings {
+			warn(w)
+		}
+	}
+	return merged, err
 }
 
 // CollectionName names a collection in messages: its one file, or its

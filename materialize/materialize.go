@@ -40,8 +40,14 @@ func IsZarr(path string) bool { return strings.HasSuffix(strings.TrimRight(path,
 // OpenSource opens an AnnData source (an .h5ad file or a .zarr store) as
 // an element tree; Close releases it.
 func OpenSource(path string) (*tree.Source, error) {
+	return openSource(path, zarr.NewCache(ZarrCacheBytes))
+}
+
+// openSource is OpenSource with a given chunk cache (a merge's or a
+// collection's inputs share one).
+func openSource(path string, cache *zarr.Cache) (*tree.Source, error) {
 	if IsZarr(path) {
-		return zarrad.OpenTree(path, zarr.NewCache(ZarrCacheBytes))
+		return zarrad.OpenTree(path, cache)
 	}
 	src, err := h5ad.Open(path)
 	if err != nil {

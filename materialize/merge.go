@@ -33,8 +33,6 @@ type MergeOptions struct {
 	Keys engine.InputKeys
 }
 
-func isZarrPath(p string) bool { return strings.HasSuffix(strings.TrimRight(p, "/"), ".zarr") }
-
 // Merge writes the inputs (.h5ad files and .zarr stores, any mix), cells
 // stacked in input order, to output (.h5ad, or .zarr by its extension).
 //
@@ -63,7 +61,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	if o.Ctx == nil {
 		o.Ctx = context.Background()
 	}
-	zout := isZarrPath(output)
+	zout := IsZarr(output)
 	output = strings.TrimRight(output, "/")
 	if output == "" {
 		return fmt.Errorf("no output name")
@@ -99,7 +97,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	cache := zarr.NewCache(ZarrCacheBytes)
 	plan, err := engine.PlanMerge(inputs, engine.MergeOptions{
 		Join: o.Join, Ctx: o.Ctx, Keys: o.Keys,
-		Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
+		Open: func(p string) (*tree.Source, error) { return openSource(p, cache) },
 		Scanned: func(i int, p string, cells int64, took time.Duration) {
 			done = append(done, scanned{p, cells, took})
 		},
@@ -136,20 +134,6 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 		return set.Err(fmt.Errorf("%s: the merged output failed its check (%v); nothing was written", output, err))
 	}
 	return set.Err(set.Commit(o.Ctx))
-}
-
-// openInput opens a merge input by its extension.
-func openInput(p string, cache *zarr.Cache) (*tree.Source, error) {
-	if isZarrPath(p) {
-		return zarrad.OpenTree(p, cache)
-	}
-	src, err := h5ad.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	t := src.Tree()
-	t.Closer = src.Close
-	return t, nil
 }
 
 // writeMergedH5AD encodes the plan as tmp: the skeleton, then (without
@@ -198,7 +182,7 @@ func writeMergedZarr(plan *engine.Merged, tmp string, codec zarr.Codec, o MergeO
 
 // checkMerged reopens the written output and checks it against the plan.
 func checkMerged(plan *engine.Merged, tmp string, zout bool) error {
-	t, err := openInput(tmp, zarr.NewCache(16<<20))
+	t, err := openSource(tmp, zarr.NewCache(16<<20))
 	if err != nil {
 		return err
 	}

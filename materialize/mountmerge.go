@@ -3,7 +3,6 @@ package materialize
 import (
 	"encoding/json"
 
-	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/tree"
 )
@@ -29,19 +28,7 @@ func OpenMergedMount(o MountOptions) (*Mount, error) {
 	if co.Join == "" {
 		co.Join = "outer"
 	}
-	plan := func(warn func(string)) (*engine.Merged, error) {
-		merged, err := engine.PlanMerge(o.Inputs, engine.MergeOptions{
-			Join: co.Join, Keys: co.Keys, Ctx: co.Ctx,
-			Open: func(p string) (*tree.Source, error) { return openInput(p, cache) },
-		})
-		if err == nil && warn != nil {
-			for _, w := range merged.Warnings {
-				warn(w)
-			}
-		}
-		return merged, err
-	}
-	first, err := plan(co.Warn)
+	first, err := co.plan(o.Inputs, cache, co.Warn)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +38,7 @@ func OpenMergedMount(o MountOptions) (*Mount, error) {
 	m.tree = &tree.Source{Path: o.Input, NObs: m.maxCells, Parts: parts}
 	m.changed = stamps.check
 	m.plan = func(int) (*tree.Plan, error) {
-		merged, err := plan(nil)
+		merged, err := co.plan(o.Inputs, cache, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -95,7 +95,7 @@ func NewSet(names []string, o SetOptions) (*Set, error) {
 		if err != nil {
 			continue
 		}
-		if st.IsDir() && !isZarrPath(n) {
+		if st.IsDir() && !IsZarr(n) {
 			return nil, fmt.Errorf("%s: exists and is a directory; remove it or choose another name", n)
 		}
 		if !o.Overwrite {

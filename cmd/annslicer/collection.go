@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -99,22 +98,3 @@ func (cf *collectionFlags) open(c *cobra.Command, inputs []string) (*tree.Source
 
 // warn tells of something left out, on one line.
 func warn(msg string) { fmt.Fprintln(os.Stderr, "annslicer: warning: "+oneLine(msg)) }
-
-// anyZarr reports whether any input is a zarr store (its chunk cache is
-// then part of the memory budget).
-func anyZarr(inputs []string) bool {
-	for _, in := range inputs {
-		if isZarr(in) {
-			return true
-		}
-	}
-	return false
-}
-
-// describe names the inputs in messages.
-func describe(inputs []string) string {
-	if len(inputs) == 1 {
-		return inputs[0]
-	}
-	return fmt.Sprintf("%d inputs (%s, ...)", len(inputs), strings.Join(inputs[:min(2, len(inputs))], ", "))
-}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	rtdebug "runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -308,7 +309,7 @@ func runShards(job shardJob) error {
 	if err != nil {
 		return err
 	}
-	if anyZarr(inputs) {
+	if slices.ContainsFunc(inputs, isZarr) {
 		if err := holdZarrCache(f.shuffle); err != nil {
 			return err
 		}
@@ -317,7 +318,7 @@ func runShards(job shardJob) error {
 	if err != nil {
 		return err
 	}
-	input = describe(inputs)
+	input = materialize.CollectionName(inputs)
 	defer src.Close()
 	set, src, err := f.outputs(c, src)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"syscall"
 
@@ -77,8 +78,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, me
 	if err != nil {
 		return err
 	}
-	// one file is a collection too when its cells are labelled
-	collection := merge || len(inputs) > 1 || co.Keys.Label != "" || co.Keys.IndexUnique
+	collection := merge || co.Joins(inputs)
 	input = inputs[0]
 	if allowOther && os.Geteuid() != 0 && !vfs.UserAllowOther() {
 		return fmt.Errorf("%s: --allow-other needs the line user_allow_other in /etc/fuse.conf when not mounting as root; ask an administrator to add it, or mount without --allow-other", mnt)
@@ -123,14 +123,14 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, me
 		})
 		defer stop()
 	}
-	if anyZarr(inputs) {
+	if slices.ContainsFunc(inputs, isZarr) {
 		if err := holdZarrCache(f.shuffle); err != nil {
 			return err
 		}
 	}
 	var coll *materialize.CollectionOptions
 	if collection {
-		input, coll = describe(inputs), &co
+		input, coll = materialize.CollectionName(inputs), &co
 	}
 	open := materialize.OpenMount
 	if merge {
