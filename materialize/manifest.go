@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
+	"strconv"
 
+	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/selection"
 	"github.com/annslicer/annslicer/tree"
@@ -18,19 +21,20 @@ import (
 // always-included categories and each output's category; for a filter
 // the column), the share of a split run (--shards i/N: "split", the
 // outputs listed being that share's), and every output's name, cell
-// count and, where they number at most selection.MaxRuns, its rows as
-// runs [start, end) of the input (a contiguous shard: one run; a
-// shuffled one: none, its seed makes them).
+// count and rows: its cells, in output order, as runs of consecutive
+// input rows, so a loader maps any cell back to its origin. A run is
+// [start, end) of the input's rows; for a collection (several files as
+// one source, listed in "inputs" with their paths, first rows and n_obs)
+// it is [file, start, end): rows start…end-1 of inputs[file], a run never
+// crossing files.
 //
-// Rows are numbered in the input's obs. A collection (several files as
-// one source) lists its files instead of "input" ("inputs": path, first
-// row and n_obs of each, in order) and numbers rows across them, so that
-// a run [start, end) stays a pair, cut at the files' boundaries by
-// whoever maps a cell back to its file.
+// A shuffled shard's runs are mostly single cells, so the document grows
+// with the cells; it is an image.Pieces (one piece per shard), produced
+// again on each read, never held whole.
 
 // shardList names the outputs of a mount (set.Name(k).format, in the
 // mount's root) and makes its shards.json.
-func shardList(set *selection.Set, format string, zl zarrad.Layout, src *tree.Source) ([]Shard, []byte) {
+func shardList(set *selection.Set, format string, zl zarrad.Layout, src *tree.Source) ([]Shard, image.File) {
 	var infos []Shard
 	names := make([]string, set.Shards())
 	for k := range names {
@@ -43,7 +47,7 @@ func shardList(set *selection.Set, format string, zl zarrad.Layout, src *tree.So
 // ManifestOf is the manifest of the outputs of set written to paths,
 // named in it relative to its directory dir (so a directory of shards
 // and its manifest can move together).
-func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarrad.Layout, src *tree.Source) ([]byte, error) {
+func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarrad.Layout, src *tree.Source) (image.File, error) {
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -61,22 +65,10 @@ func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarra
 	return manifest(set, names, format, zl, src), nil
 }
 
-func manifest(set *selection.Set, names []string, format string, zl zarrad.Layout, src *tree.Source) []byte {
-	type shardJSON struct {
-		Name     string     `json:"name"`
-		Cells    int64      `json:"cells"`
-		Category *string    `json:"category,omitempty"`
-		Rows     [][2]int64 `json:"rows,omitempty"`
-	}
-	list := []shardJSON{}
-	for k := 0; k < set.Shards(); k++ {
-		sj := shardJSON{Name: names[k], Cells: set.Count(k), Rows: set.Runs(k)}
-		if set.Kind == selection.ByCategory {
-			cat := set.Category(k)
-			sj.Category = &cat
-		}
-		list = append(list, sj)
-	}
+// manifest is the document: its head (everything but the shard list, as
+// indented JSON), one piece per shard (one line of compact JSON each) and
+// the closing brackets.
+func manifest(set *selection.Set, names []string, format string, zl zarrad.Layout, src *tree.Source) image.File {
 	abs, inputs := inputsOf(src)
 	var zv, zs *int
 	if format == "zarr" {
@@ -114,30 +106,111 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 		}
 		doc = struct {
 			common
-			Size    int64       `json:"size"`
-			Shuffle bool        `json:"shuffle"`
-			Seed    *uint64     `json:"seed"`
-			Shards  []shardJSON `json:"shards"`
-		}{c, p.Size, p.Shuffle, seed, list}
+			Size    int64   `json:"size"`
+			Shuffle bool    `json:"shuffle"`
+			Seed    *uint64 `json:"seed"`
+		}{c, p.Size, p.Shuffle, seed}
 	case selection.ByCategory:
 		always := append([]string{}, set.Always...)
 		empty := append([]string{}, set.Empty...)
 		doc = struct {
 			common
-			ObsColumn     string      `json:"obs_column"`
-			AlwaysInclude []string    `json:"always_include"`
-			Empty         []string    `json:"empty_categories"`
-			Shards        []shardJSON `json:"shards"`
-		}{c, set.Column, always, empty, list}
+			ObsColumn     string   `json:"obs_column"`
+			AlwaysInclude []string `json:"always_include"`
+			Empty         []string `json:"empty_categories"`
+		}{c, set.Column, always, empty}
 	default:
 		doc = struct {
 			common
-			Filter string      `json:"filter"`
-			Shards []shardJSON `json:"shards"`
-		}{c, set.Column, list}
+			Filter string `json:"filter"`
+		}{c, set.Column}
 	}
-	out, _ := json.MarshalIndent(doc, "", "  ")
-	return append(out, '\n')
+	head, _ := json.MarshalIndent(doc, "", "  ")
+	head = append(head[:len(head)-len("\n}")], `,
+  "shards": [`...)
+	n := set.Shards()
+	tail := []byte("]\n}\n")
+	if n > 0 {
+		tail = []byte("\n  ]\n}\n")
+	}
+	return image.NewPieces(n+2, func(k int) []byte {
+		switch k {
+		case 0:
+			return head
+		case n + 1:
+			return tail
+		}
+		return shardEntry(set, k-1, names[k-1], src.Parts)
+	})
+}
+
+// shardEntry is output k's line in the shard list.
+func shardEntry(set *selection.Set, k int, name string, parts []tree.Part) []byte {
+	var b []byte
+	if k > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, "\n    {\"name\": "...)
+	b, _ = appendJSON(b, name)
+	b = append(b, ", \"cells\": "...)
+	b = strconv.AppendInt(b, set.Count(k), 10)
+	if set.Kind == selection.ByCategory {
+		b = append(b, ", \"category\": "...)
+		b, _ = appendJSON(b, set.Category(k))
+	}
+	b = append(b, ", \"rows\": ["...)
+	first := true
+	forRuns(set.Rows(k), parts, func(file int, lo, hi int64) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '[')
+		if file >= 0 {
+			b = strconv.AppendInt(b, int64(file), 10)
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, lo, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, hi, 10)
+		b = append(b, ']')
+	})
+	return append(b, "]}"...)
+}
+
+// forRuns calls run for each run of consecutive rows, in order: (-1, lo,
+// hi) for a single source; for a collection, (file, lo, hi) in that
+// file's own rows, runs cut at the files' boundaries.
+func forRuns(rows []int64, parts []tree.Part, run func(file int, lo, hi int64)) {
+	file := func(r int64) int {
+		if parts == nil {
+			return -1
+		}
+		// the last part starting at or before r (empty files skipped)
+		return sort.Search(len(parts), func(i int) bool { return parts[i].Row0 > r }) - 1
+	}
+	for i := 0; i < len(rows); {
+		f := file(rows[i])
+		end := int64(-1)
+		if f >= 0 {
+			end = parts[f].Row0 + parts[f].NObs
+		}
+		j := i + 1
+		for j < len(rows) && rows[j] == rows[j-1]+1 && (f < 0 || rows[j] < end) {
+			j++
+		}
+		lo, hi := rows[i], rows[j-1]+1
+		if f >= 0 {
+			lo, hi = lo-parts[f].Row0, hi-parts[f].Row0
+		}
+		run(f, lo, hi)
+		i = j
+	}
+}
+
+func appendJSON(b []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	return append(b, j...), err
 }
 
 // inputJSON is one file of a collection in a manifest.

@@ -22,7 +22,7 @@ type Mount struct {
 	tree     *tree.Source
 	set      *selection.Set
 	shards   []Shard
-	manifest []byte
+	manifest image.File
 	dir      string       // scratch directory for h5ad skeletons
 	changed  func() error // exact and cheap: see h5ad.Pin, zarrad.Pin
 	built    func() error // after a build: its directory listings held
@@ -121,9 +121,9 @@ func OpenMount(o MountOptions) (*Mount, error) {
 // Close releases the source, after unmount.
 func (m *Mount) Close() { m.tree.Close() }
 
-func (m *Mount) Shards() []Shard  { return m.shards }
-func (m *Mount) MaxCells() int64  { return m.maxCells }
-func (m *Mount) Manifest() []byte { return m.manifest }
+func (m *Mount) Shards() []Shard      { return m.shards }
+func (m *Mount) MaxCells() int64      { return m.maxCells }
+func (m *Mount) Manifest() image.File { return m.manifest }
 
 // Check is exact and cheap (see h5ad.Pin, zarrad.Pin), so it runs on
 // every call.

@@ -3,6 +3,7 @@ package materialize
 import (
 	"encoding/json"
 
+	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/tree"
 )
@@ -46,7 +47,7 @@ func OpenMergedMount(o MountOptions) (*Mount, error) {
 	}
 	name := "merged." + o.Format
 	m.shards = []Shard{{Name: name, Cells: m.maxCells}}
-	m.manifest = mergedManifest(m.tree, name, o, co.Join)
+	m.manifest = image.Bytes(mergedManifest(m.tree, name, o, co.Join))
 	return m, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/annslicer/annslicer/engine"
 	"github.com/annslicer/annslicer/layout/h5ad"
+	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/layout/zarrad"
 	"github.com/annslicer/annslicer/tree"
@@ -36,7 +38,7 @@ type Job struct {
 	// set, in place last (manifest.go: ManifestOf makes ManifestDoc);
 	// "" for none.
 	Manifest    string
-	ManifestDoc []byte
+	ManifestDoc image.File
 	Ctx         context.Context
 	Log         func(msg string)
 }
@@ -83,7 +85,7 @@ func Slice(j Job) error {
 		err = j.inLockstep(set)
 	}
 	if err == nil && j.Manifest != "" {
-		err = os.WriteFile(set.Temp(len(j.Names)), j.ManifestDoc, 0o644)
+		err = writeFile(set.Temp(len(j.Names)), j.ManifestDoc)
 	}
 	if err == nil {
 		err = j.Ctx.Err()
@@ -217,4 +219,17 @@ func (j *Job) group(set *Set, k0, k1 int) error {
 		return srcErr(shards[0], err)
 	}
 	return nil
+}
+
+// writeFile writes the image f to a new file at path.
+func writeFile(path string, f image.File) error {
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, 0, f.Size()))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -109,7 +109,6 @@ func Categories(nobs int64, c *Column, always []string) (*Set, error) {
 		}
 	}
 	s.shared = shared.slice(0, nShared)
-	s.sharedRuns, s.sharedOK = runsOf(s.shared)
 	for i, cat := range c.Categories {
 		switch {
 		case isAlways[i]:

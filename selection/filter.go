@@ -30,7 +30,7 @@ func Filter(nobs int64, c *Column) (*Set, error) {
 			i++
 		}
 	}
-	return &Set{Kind: Filtered, NObs: nobs, Column: c.Name, outs: []output{{name: "filtered", own: t.slice(0, n)}}, sharedOK: true}, nil
+	return &Set{Kind: Filtered, NObs: nobs, Column: c.Name, outs: []output{{name: "filtered", own: t.slice(0, n)}}}, nil
 }
 
 // truthOf reads a string as the Python tool does: true/false/1/0 in any

@@ -59,9 +59,6 @@ func TestCategories(t *testing.T) {
 	if !slices.Equal(s.Empty, []string{"empty"}) {
 		t.Errorf("empty %q", s.Empty)
 	}
-	if got := fmt.Sprint(s.Runs(0)); got != "[[1 2] [3 5] [7 8]]" {
-		t.Errorf("runs %s", got)
-	}
 	for _, bad := range []struct {
 		c      *Column
 		always []string
@@ -79,26 +76,6 @@ func TestCategories(t *testing.T) {
 	// no output
 	if _, err := Categories(2, FromCodes("src", "g", []int32{0, 1}, []string{"a b", "a_b"}), []string{"a b"}); err != nil {
 		t.Error(err)
-	}
-}
-
-func TestRunsAreOmittedBeyondMaxRuns(t *testing.T) {
-	n := 2*MaxRuns + 4
-	codes := make([]int32, n)
-	for i := range codes {
-		codes[i] = int32(i % 2)
-	}
-	s, err := Categories(int64(n), FromCodes("src", "g", codes, []string{"even", "odd"}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Runs(0) != nil || len(s.Rows(0)) != n/2 {
-		t.Errorf("%d runs listed, want none (more than %d)", len(s.Runs(0)), MaxRuns)
-	}
-	codes = codes[:2*MaxRuns]
-	s, _ = Categories(int64(len(codes)), FromCodes("src", "g", codes, []string{"even", "odd"}), nil)
-	if len(s.Runs(1)) != MaxRuns {
-		t.Errorf("%d runs, want %d", len(s.Runs(1)), MaxRuns)
 	}
 }
 

@@ -33,9 +33,6 @@ type Set struct {
 	plan   *engine.Plan
 	outs   []output
 	shared rowList
-	// the shared rows as runs, made once (Runs)
-	sharedRuns [][2]int64
-	sharedOK   bool
 	// a share of the outputs (Part, split.go): the global indices of
 	// this set's outputs; nil for the whole set
 	pick  []int

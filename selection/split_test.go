@@ -59,8 +59,7 @@ func TestPartsCoverTheSet(t *testing.T) {
 					}
 					seen[part.Name(k)]++
 					if part.Name(k) != whole.Name(g) || !slices.Equal(part.Rows(k), whole.Rows(g)) ||
-						part.Count(k) != whole.Count(g) || part.Category(k) != whole.Category(g) ||
-						fmt.Sprint(part.Runs(k)) != fmt.Sprint(whole.Runs(g)) {
+						part.Count(k) != whole.Count(g) || part.Category(k) != whole.Category(g) {
 						t.Errorf("%d/%d: output %d is not output %d of the whole set", i, n, k, g)
 					}
 					most = max(most, part.Count(k))
@@ -81,24 +80,5 @@ func TestPartsCoverTheSet(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// A contiguous plan's shard is one run of rows in shards.json; a
-// shuffled one's rows are not listed (its seed gives them).
-func TestPlanRuns(t *testing.T) {
-	p, _ := engine.NewPlan(25, 10, false, nil)
-	s := FromPlan(p)
-	if got := fmt.Sprint(s.Runs(0), s.Runs(2), s.Runs(3)); got != "[[0 10]] [[20 25]] []" {
-		t.Errorf("runs %s", got)
-	}
-	seed := uint64(1)
-	q, _ := engine.NewPlan(25, 10, true, &seed)
-	if r := FromPlan(q).Runs(0); r != nil {
-		t.Errorf("shuffled runs %v, want none", r)
-	}
-	e, _ := engine.NewPlan(0, 10, false, nil)
-	if r := FromPlan(e).Runs(0); r == nil || len(r) != 0 {
-		t.Errorf("empty source: runs %v, want []", r)
 	}
 }

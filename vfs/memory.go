@@ -35,9 +35,9 @@ func PseudoRandom(n int64, seed uint64) image.Bytes {
 type memorySource struct{ data image.Bytes }
 
 func (m *memorySource) Shards() []ShardInfo { return []ShardInfo{{Name: MemoryFileName}} }
-func (m *memorySource) Manifest() []byte {
+func (m *memorySource) Manifest() image.File {
 	b, _ := json.Marshal(map[string]any{"shards": []map[string]any{{"name": MemoryFileName, "bytes": len(m.data)}}})
-	return append(b, '\n')
+	return image.Bytes(append(b, '\n'))
 }
 func (m *memorySource) OpenFile(int) (image.File, error)    { return m.data, nil }
 func (m *memorySource) OpenTree(int) ([]image.Entry, error) { return nil, errors.New("no trees") }

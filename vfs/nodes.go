@@ -226,7 +226,7 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		}
 		n := r.manifest
 		r.mu.Unlock()
-		fileAttr(r.st, &out.Attr, int64(len(r.st.manifest)))
+		fileAttr(r.st, &out.Attr, r.st.manifest.Size())
 		return n, 0
 	}
 	i, ok := r.st.byName[name]
@@ -328,7 +328,7 @@ type manifestFile struct {
 }
 
 func (m *manifestFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fileAttr(m.st, &out.Attr, int64(len(m.st.manifest)))
+	fileAttr(m.st, &out.Attr, m.st.manifest.Size())
 	return 0
 }
 
@@ -337,7 +337,7 @@ func (m *manifestFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, u
 }
 
 func (m *manifestFile) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return readAt(m.st, ManifestName, image.Bytes(m.st.manifest), dest, off)
+	return readAt(m.st, ManifestName, m.st.manifest, dest, off)
 }
 
 // shardFile is a file shard (shard_N.h5ad). Its image comes from the

@@ -20,7 +20,7 @@ type state struct {
 	log      *log.Logger
 	shards   []ShardInfo
 	byName   map[string]int
-	manifest []byte
+	manifest image.File
 	mtime    time.Time
 	root     *rootDir
 

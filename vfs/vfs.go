@@ -35,8 +35,9 @@ type Source interface {
 	// ".zarr" is served as a directory (OpenTree), any other as a file
 	// (OpenFile).
 	Shards() []ShardInfo
-	// Manifest is the content of shards.json, read once at mount time.
-	Manifest() []byte
+	// Manifest is shards.json, asked for once at mount time; its bytes
+	// may be made on read (materialize's is), like a shard's.
+	Manifest() image.File
 	// OpenFile builds the image of file shard i. Called lazily, when the
 	// shard is first looked up (or again after vfs evicted it); vfs caches
 	// the result.

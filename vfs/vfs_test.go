@@ -90,8 +90,8 @@ func newFakeSource() *fakeSource {
 	return s
 }
 
-func (s *fakeSource) Shards() []ShardInfo { return s.shards }
-func (s *fakeSource) Manifest() []byte    { return s.manifest }
+func (s *fakeSource) Shards() []ShardInfo  { return s.shards }
+func (s *fakeSource) Manifest() image.File { return image.Bytes(s.manifest) }
 func (s *fakeSource) OpenFile(i int) (image.File, error) {
 	s.openFile[i].Add(1)
 	time.Sleep(s.buildWait)

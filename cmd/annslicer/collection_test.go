@@ -84,6 +84,9 @@ func TestCollectionShardsAreRowsOfTheMerge(t *testing.T) {
 				if doc.Input != nil || len(doc.Inputs) != len(set.inputs) || row != doc.NObs {
 					t.Errorf("manifest: input %v, %d inputs of %d cells, n_obs %d", doc.Input, len(doc.Inputs), row, doc.NObs)
 				}
+				// and each shard's cells as (file, row) runs: every cell
+				// maps back to its origin
+				checkManifestRows(t, man, "")
 
 				// zarr: the same bytes as slicing the merged file
 				zc, zm := filepath.Join(dir, "zc"), filepath.Join(dir, "zm")
@@ -103,6 +106,7 @@ func TestCollectionShardsAreRowsOfTheMerge(t *testing.T) {
 					first, more = set.inputs[0], append([]string{"--inputs-from", rest}, shuffle...)
 				}
 				m := mount(t, first, more...)
+				checkManifestRows(t, filepath.Join(m.dir, "shards.json"), m.dir)
 				for k, s := range shards {
 					got, err := os.ReadFile(filepath.Join(m.dir, fmt.Sprintf("shard_%d.h5ad", k)))
 					want, _ := os.ReadFile(s)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -268,6 +269,7 @@ func TestMountShards(t *testing.T) {
 			if !slices.Equal(fileNames(t, share), got) {
 				t.Errorf("materialize --shards 1/3 wrote %q, the mount shows %q", fileNames(t, share), got)
 			}
+			checkManifestRows(t, filepath.Join(share, "shards.json"), "")
 		})
 	}
 }
@@ -355,5 +357,21 @@ func TestManifest(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "none")); err == nil {
 		t.Error("an empty share made its output directory")
+	}
+}
+
+// checkManifestRows has anndata check that a manifest's runs name every
+// cell of every shard it lists: cell i of a shard is the input row (for a
+// collection, the row of inputs[file]) its runs give, by obs name. dir is
+// where the shard names are relative to ("": the manifest's directory).
+func checkManifestRows(t *testing.T, manifest, dir string) {
+	t.Helper()
+	needCurrent(t)
+	args := []string{filepath.Join(repoRoot, "testdata", "check_manifest_rows.py"), manifest}
+	if dir != "" {
+		args = append(args, "--dir", dir)
+	}
+	if out, err := exec.Command(currentPython, args...).CombinedOutput(); err != nil {
+		t.Errorf("check_manifest_rows.py %s: %v\n%s", manifest, err, out)
 	}
 }
