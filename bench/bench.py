@@ -11,6 +11,9 @@ Spec (a .json file or a .py file, or --cmd NAME=COMMAND repeated):
         or {"baseline": "cp", "repeat": 3, "commands": [ ...as above... ]}
   .py : defines BENCH = [ ...dicts as above... ] and optionally BASELINE = "cp".
 ``setup`` runs before and ``cleanup`` after every repetition, untimed.
+``disk`` (optional) runs after the command, untimed, and prints the bytes
+it left besides its outputs (e.g. a merged file written only to be sliced):
+the table gains an "extra disk" column.
 
 Peak RSS: each command runs as ``bash -c CMD`` in a child whose resource
 usage comes from ``os.wait4``. Linux reports there the largest ru_maxrss of
@@ -72,8 +75,12 @@ def bench_one(entry, repeat, show_output=False):
     for _ in range(repeat):
         run_untimed(entry.get("setup"), "setup", name)
         wall, rss_kb, rc = run_shell(cmd, quiet=not show_output)
+        run = {"wall_s": wall, "max_rss_kb": rss_kb, "rc": rc}
+        if entry.get("disk") and rc == 0:
+            out = subprocess.run(["bash", "-c", entry["disk"]], capture_output=True, text=True)
+            run["disk_bytes"] = int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.split() else None
         run_untimed(entry.get("cleanup"), "cleanup", name)
-        runs.append({"wall_s": wall, "max_rss_kb": rss_kb, "rc": rc})
+        runs.append(run)
         if rc != 0:
             break  # a failing command is reported, not timed further
     ok = all(r["rc"] == 0 for r in runs)
@@ -81,21 +88,26 @@ def bench_one(entry, repeat, show_output=False):
         "name": name, "cmd": cmd, "runs": runs, "ok": ok,
         "median_wall_s": statistics.median(r["wall_s"] for r in runs),
         "peak_rss_mb": max(r["max_rss_kb"] for r in runs) / 1024,
+        "disk": "disk" in entry,
+        "disk_mb": max((r.get("disk_bytes") or 0 for r in runs), default=0) / 1e6,
     }
 
 
 def markdown(results, baseline):
     base = next((r for r in results if r["name"] == baseline), None)
-    lines = [f"| name | wall s | ratio to {baseline} | peak RSS MB |", "|---|---:|---:|---:|"]
+    disk = any(r.get("disk") for r in results)
+    head = f"| name | wall s | ratio to {baseline} | peak RSS MB |" + (" extra disk MB |" if disk else "")
+    lines = [head, "|---|---:|---:|---:|" + ("---:|" if disk else "")]
     for r in results:
         if not r["ok"]:
             rc = r["runs"][-1]["rc"]
-            lines.append(f"| {r['name']} | FAILED (exit {rc}) | | |")
+            lines.append(f"| {r['name']} | FAILED (exit {rc}) | | |" + (" |" if disk else ""))
             continue
         ratio = ""
         if base is not None and base["ok"] and base["median_wall_s"] > 0:
             ratio = f"{r['median_wall_s'] / base['median_wall_s']:.2f}"
-        lines.append(f"| {r['name']} | {r['median_wall_s']:.3f} | {ratio} | {r['peak_rss_mb']:.1f} |")
+        extra = (f" {r['disk_mb']:.0f} |" if r.get("disk") else " 0 |") if disk else ""
+        lines.append(f"| {r['name']} | {r['median_wall_s']:.3f} | {ratio} | {r['peak_rss_mb']:.1f} |" + extra)
     return "\n".join(lines)
 
 

@@ -63,6 +63,44 @@ BENCH += [
 ]
 PYSPEC
 
+# Collections (issue 13): 10 files of 100k cells, 80 % of each file's genes
+# shared by all (an outer join has 28k genes and remaps every file), cut into
+# shuffled 10k-cell shards three ways; then many small files, for memory.
+$PY bench/make_collection.py "$OUT/coll10" --files 10 --cells 100000 > /dev/null
+$PY bench/make_collection.py "$OUT/coll100" --files 100 --cells 500 --genes 2000 --shared 1 > /dev/null
+$PY bench/make_collection.py "$OUT/coll1000" --files 1000 --cells 50 --genes 2000 --shared 1 > /dev/null
+cat > "$OUT/spec-coll.py" <<PYSPEC
+glob, out = "'$OUT/coll10/*.h5ad'", "$OUT/s"
+clean = f"rm -rf {out} && mkdir -p {out} && cat $OUT/coll10/*.h5ad > /dev/null"
+BASELINE = "cp of the 10 files"
+REPEAT = 1
+flags = "--size 10000 --shuffle --seed 0"
+BENCH = [
+    {"name": "cp of the 10 files", "setup": clean, "cmd": f"cp $OUT/coll10/*.h5ad {out}/"},
+    {"name": "merge, then slice --shuffle of the merged file", "setup": clean,
+     "cmd": f"bin/annslicer merge {out}/merged.h5ad {glob} && bin/annslicer slice {out}/merged.h5ad {out}/x {flags}",
+     "disk": f"stat -c %s {out}/merged.h5ad"},
+    {"name": "slice --shuffle of the collection", "setup": clean, "cmd": f"bin/annslicer slice {glob} {out}/x {flags}", "disk": "echo 0"},
+    {"name": "mount --shuffle of the collection + first read of all shards", "setup": clean,
+     "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {glob} {flags}", "disk": "echo 0"},
+]
+PYSPEC
+cat > "$OUT/spec-many.py" <<PYSPEC
+out = "$OUT/s"
+BASELINE = "slice, 100 files of 500 cells"
+REPEAT = 1
+BENCH = []
+for n, cells in [(100, 500), (1000, 50)]:
+    glob = f"'$OUT/coll{n}/*.h5ad'"
+    clean = f"rm -rf {out} && mkdir -p {out} && cat $OUT/coll{n}/*.h5ad > /dev/null"
+    BENCH += [
+        {"name": f"slice, {n} files of {cells} cells", "setup": clean, "cmd": f"bin/annslicer slice {glob} {out}/x --size 5000"},
+        {"name": f"slice --shuffle, {n} files of {cells} cells", "setup": clean, "cmd": f"bin/annslicer slice {glob} {out}/x --size 5000 --shuffle --seed 0"},
+        {"name": f"merge, {n} files of {cells} cells", "setup": clean, "cmd": f"bin/annslicer merge {out}/m.h5ad {glob}"},
+        {"name": f"mount + first read, {n} files of {cells} cells", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {glob} --size 5000"},
+    ]
+PYSPEC
+
 {
   echo "## slice, 200k cells ($(date -u +%Y-%m-%d), $(nproc) cores)"
   echo
@@ -81,6 +119,14 @@ PYSPEC
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --contiguous --json "$OUT/mount-contiguous.json"
   echo
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
+  echo
+  echo "## collection: 10 files x 100k cells (80 % shared genes) into shuffled 10k-cell shards"
+  echo
+  $PY bench/bench.py "$OUT/spec-coll.py" --json "$OUT/collection.json"
+  echo
+  echo "## collection: many small files (2,000 genes, all shared), 5k-cell shards"
+  echo
+  $PY bench/bench.py "$OUT/spec-many.py" --json "$OUT/collection-many.json"
   if [ -n "$BEFORE" ]; then
     echo
     echo "## mount, 200k cells (before: $BEFORE)"

@@ -83,6 +83,8 @@ const (
 
 var spanPool = sync.Pool{New: func() any { b := make([]byte, maxSpan); return &b }}
 
+var runPool = sync.Pool{New: func() any { return new([]run) }}
+
 // gatherFill turns a run mapper over units of `unit` bytes into a Fill.
 // Reads are issued in source order (sequential I/O); each lands at its
 // output place, so output keeps shard order.
@@ -111,13 +113,19 @@ func gatherFill(src RowReader, unit int64, mapRuns runMapper) image.Fill {
 			return nil
 		}
 		u0, u1 := off/unit, end/unit
-		var c coalescer
+		// the run list is reused: a shuffled window lists a run per
+		// cell, and a new list per window kept the collector busy
+		rp := runPool.Get().(*[]run)
+		c := coalescer{runs: (*rp)[:0]}
 		mapRuns(u0, u1, c.emit)
 		runs := c.runs
 		if len(runs) > 1 {
 			slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.src, b.src) })
 		}
-		return readRunsParallel(src, unit, runs, p, u0)
+		err := readRunsParallel(src, unit, runs, p, u0)
+		*rp = runs[:0]
+		runPool.Put(rp)
+		return err
 	}
 	return fill
 }

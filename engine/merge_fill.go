@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
 	"sort"
 	"sync"
@@ -222,7 +223,12 @@ func (e *openInput) convert(path string, e0 int64, oc Ints, f func(int64) (int64
 	}
 	return byUnits(p, off, int64(oc.Size), func(buf []byte, u0 int64) error {
 		k := int64(len(buf) / oc.Size)
-		in := make([]byte, k*int64(ic.Size))
+		// pooled: a shuffled shard of a joined collection converts one
+		// cell's indices per call, millions of times, and a new buffer
+		// each time kept the collector running
+		bp := getBuf(k * int64(ic.Size))
+		defer putBuf(bp)
+		in := *bp
 		if err := rr.ReadRows(in, e0+u0); err != nil {
 			return err
 		}
@@ -391,3 +397,18 @@ func denseGraphPart(path string, row0, nCells, esz int64) mpart {
 		})
 	}
 }
+
+// convertBufs are convert's input buffers, by power-of-two class.
+var convertBufs [40]sync.Pool
+
+func getBuf(n int64) *[]byte {
+	c := bits.Len64(uint64(max(n, 1) - 1))
+	if b, ok := convertBufs[c].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, int64(1)<<c)
+	return &b
+}
+
+func putBuf(b *[]byte) { convertBufs[bits.Len64(uint64(max(cap(*b), 1)-1))].Put(b) }

@@ -87,7 +87,10 @@ def create_csr(parent, key, shape, nnz, data_dtype, index_dtype):
     return g, d, i, p
 
 
-def write_bench(path, cells, genes, density, seed, index_dtype=None):
+def write_bench(path, cells, genes, density, seed, index_dtype=None, tag="", private=0):
+    """tag names this file's cells (cell_TAG_i) and its `private` last
+    genes (gene_TAG_k): files with different tags make a collection whose
+    cells are unique and whose genes are shared but for those."""
     t0 = time.time()
     # pass 1: row lengths (cheap: the pattern is regenerated in pass 2)
     row_len = np.zeros(cells, dtype=np.int64)
@@ -137,7 +140,8 @@ def write_bench(path, cells, genes, density, seed, index_dtype=None):
         # obs / var frames, written as anndata's write_dataframe does
         obs.attrs["column-order"] = ["cell_type", "n_counts"]
         obs.attrs["_index"] = "_index"
-        write_string_array(obs, "_index", [f"cell_{i}" for i in range(cells)])
+        cell = f"cell_{tag}_" if tag else "cell_"
+        write_string_array(obs, "_index", [f"{cell}{i}" for i in range(cells)])
         ct = obs.create_group("cell_type")
         ct.attrs["ordered"] = False
         write_array(ct, "codes", cell_type)
@@ -147,7 +151,9 @@ def write_bench(path, cells, genes, density, seed, index_dtype=None):
         set_enc(obs, "dataframe", "0.2.0")
         var.attrs["column-order"] = []  # h5py stores an empty float64 array, as anndata
         var.attrs["_index"] = "_index"
-        write_string_array(var, "_index", [f"gene_{j}" for j in range(genes)])
+        shared = genes - private
+        write_string_array(var, "_index", [f"gene_{j}" for j in range(shared)] +
+                           [f"gene_{tag}_{k}" for k in range(private)])
         set_enc(var, "dataframe", "0.2.0")
         set_enc(pca, "array", "0.2.0")
         for g in (X, C):

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -78,6 +79,18 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
+	}
+	if p := os.Getenv("ANNSLICER_HEAPPROFILE"); p != "" {
+		// every second, the live heap so far (the last one written is
+		// the run's late state): where a run's memory goes
+		go func() {
+			for range time.Tick(time.Second) {
+				if f, err := os.Create(p); err == nil {
+					pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}()
 	}
 	err := root.ExecuteContext(ctx)
 	pprof.StopCPUProfile()

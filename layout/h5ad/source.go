@@ -67,22 +67,26 @@ func Open(path string) (*Source, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	// Strings first: the checks after them read attributes through libhdf5.
 	// A file this process has checked and that has not changed since is
-	// not walked again (a merge reopens its inputs as it writes).
+	// not walked again: a merge or a collection reopens its inputs as it
+	// writes (an input pool holds a bounded number open), and the checks
+	// cost more than the open (a millisecond for a small file).
 	id, idErr := identityOf(s.raw)
-	if _, seen := vlenChecked.Load(id); !seen || idErr != nil {
-		if err := s.checkVlen(); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
-		}
-		if idErr == nil {
-			vlenChecked.Store(id, true)
-		}
+	if n, seen := checked.Load(id); seen && idErr == nil {
+		s.NObs = n.(int64)
+		return s, nil
+	}
+	// Strings first: the checks after them read attributes through libhdf5.
+	if err := s.checkVlen(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
 	}
 	if err := s.check(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if idErr == nil {
+		checked.Store(id, s.NObs)
 	}
 	return s, nil
 }
@@ -369,9 +373,9 @@ type fileIdentity struct {
 	ctimeSec                   int64
 }
 
-// vlenChecked holds the identities of the files whose strings and headers
-// checkVlen passed in this process.
-var vlenChecked sync.Map
+// checked holds the identities of the files whose strings, headers and
+// lengths (checkVlen, check) passed in this process, with their n_obs.
+var checked sync.Map
 
 func identityOf(f *os.File) (fileIdentity, error) {
 	var st syscall.Stat_t

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/annslicer/annslicer/layout/h5"
 	"github.com/annslicer/annslicer/layout/zarr"
@@ -135,11 +136,25 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 		}
 		i = j
 	}
-	out := make([]string, len(rows))
-	for i := range out {
+	// The strings share one allocation: a collection's plan holds every
+	// input's obs names for the whole run, and a million small string
+	// allocations made each collector cycle mark a million objects (a
+	// third of the CPU of a shuffled slice of 10 files of 100k cells).
+	views := make([][]byte, len(rows))
+	total := 0
+	for i := range views {
 		var err error
-		if out[i], err = a.src.VlenString(raw[i*vd:]); err != nil {
+		if views[i], err = a.src.vlenBytes(raw[i*vd:]); err != nil {
 			return nil, err
+		}
+		total += len(views[i])
+	}
+	arena := make([]byte, total)
+	out := make([]string, len(rows))
+	for i, b := range views {
+		if n := copy(arena, b); n > 0 {
+			out[i] = unsafe.String(&arena[0], n)
+			arena = arena[n:]
 		}
 	}
 	return out, nil

@@ -49,21 +49,27 @@ type collection struct {
 
 // VlenString resolves one descriptor to its string.
 func (s *Source) VlenString(desc []byte) (string, error) {
+	b, err := s.vlenBytes(desc)
+	return string(b), err
+}
+
+// vlenBytes is VlenString's bytes, in the heap cache: not to be changed.
+func (s *Source) vlenBytes(desc []byte) ([]byte, error) {
 	n := int64(binary.LittleEndian.Uint32(desc))
 	if n == 0 {
-		return "", nil
+		return nil, nil
 	}
 	addr := int64(binary.LittleEndian.Uint64(desc[4:]))
 	idx := int(binary.LittleEndian.Uint32(desc[12:]))
 	c, err := s.collection(addr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if idx < 1 || idx >= len(c.objs) || c.objs[idx][1] != n {
-		return "", fmt.Errorf("%s: a string points to object %d of the global heap at %d, which is missing or of another length; the file is corrupt", s.Path, idx, addr)
+		return nil, fmt.Errorf("%s: a string points to object %d of the global heap at %d, which is missing or of another length; the file is corrupt", s.Path, idx, addr)
 	}
 	o := c.objs[idx][0]
-	return string(c.data[o : o+n]), nil
+	return c.data[o : o+n : o+n], nil
 }
 
 // collection is the parsed global heap collection at file address addr
