@@ -23,8 +23,10 @@ import (
 //     ASCII) string, bools h5py's enum, numbers the same type; packed in
 //     field order.
 //
-// Record arrays live in uns and are small: both conversions hold the whole
-// array in memory, up to maxRecordBytes.
+// Record arrays live in uns, or are the obs, var, obsm and varm of an
+// anndata < 0.7 file (obsm's fields are sub-arrays: X_pca, 50 float32 a
+// cell), and are small: both conversions hold the whole array in memory,
+// up to maxRecordBytes.
 
 const maxRecordBytes = 256 << 20
 

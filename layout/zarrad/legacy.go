@@ -67,12 +67,16 @@ func encoding(typ, version string) tree.Attrs {
 }
 
 // fieldArray is field f of record array a (1-D) as an array of its own:
-// shape (rows, *f.Shape), f's type, as anndata writes an obsm entry.
+// shape (rows, *f.Shape), f's type, as anndata writes an obsm entry (a
+// scalar field is a column: anndata makes 1-D obsm values (rows, 1)).
 func fieldArray(a *tree.PlanArray, f zarr.Field) *tree.PlanArray {
 	rows := a.Shape[0]
 	shape := []int64{rows}
 	for _, d := range f.Shape {
 		shape = append(shape, int64(d))
+	}
+	if f.Shape == nil {
+		shape = append(shape, 1)
 	}
 	rec, fs := int64(a.DType.Size), int64(f.Size())
 	fill := func(p []byte, off int64) error {
