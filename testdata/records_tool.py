@@ -8,7 +8,10 @@ current anndata (the project venv).
         text, bytes, bool, big-endian and small ints, floats), 1-D and 2-D,
         and a rank_genes_groups like scanpy's, and complex arrays (which
         h5py stores as compounds); cplx_v2.zarr (a complex
-        field) and nested.h5ad (a nested compound), which annslicer refuses.
+        field) and nested.h5ad (a nested compound), which annslicer refuses;
+        legacy_obsm.h5ad (obsm as anndata < 0.7 wrote it: one record array
+        of sub-array fields, a row per cell) and subarr.h5ad (the same, and
+        a record array of sub-array fields in uns).
     records_tool.py stored FILE
         how FILE stores each record array of uns (as JSON): HDF5 member
         names, offsets, classes, sizes, byte orders and string kinds, or
@@ -85,6 +88,41 @@ def make(out):
         d = f["uns"].create_dataset("nested", data=np.zeros(2, dtype=[("a", "<i4"), ("inner", [("x", "<f4")])]))
         d.attrs["encoding-type"] = "rec-array"
         d.attrs["encoding-version"] = "0.2.0"
+    sub_arrays(out, n, rng)
+
+
+def sub_arrays(out, n, rng):
+    """Sub-array fields (numpy's ("X_pca", "<f4", (5,)), h5py's HDF5 array
+    members): obsm as anndata < 0.7 wrote it (one record array, a row per
+    cell; anndata reads each field as an obsm entry), and a rec-array in
+    uns (written by anndata)."""
+    import h5py
+    a = ad.AnnData(X=rng.random((n, 3)).astype(np.float32),
+                   obs=pd.DataFrame(index=[f"c{i}" for i in range(n)]),
+                   var=pd.DataFrame(index=["g0", "g1", "g2"]))
+    # little-endian in legacy_obsm.h5ad (sliced to zarr v3 too, whose data
+    # types have no byte order: zarr-python 3 reads every array native),
+    # big-endian in subarr.h5ad
+    obsm = {}
+    for order in "<>":
+        obsm[order] = o = np.zeros(n, dtype=[("X_pca", "<f4", (5,)), ("X_umap", "<f8", (2,)),
+                                             ("grid", order + "i2", (2, 3)), ("score", order + "f8")])
+        o["X_pca"] = rng.random((n, 5))
+        o["X_umap"] = rng.random((n, 2))
+        o["grid"] = rng.integers(-1000, 1000, (n, 2, 3))
+        o["score"] = rng.random(n)
+    a.write_h5ad(os.path.join(out, "legacy_obsm.h5ad"))
+    sub = np.zeros(5, dtype=[("name", "S3"), ("v", "<f4", (3,)), ("m", ">i2", (2, 2)), ("x", "<f8")])
+    sub["name"] = [b"a", b"bb", b"", b"ccc", b"d"]
+    sub["v"] = rng.random((5, 3))
+    sub["m"] = np.arange(20).reshape(5, 2, 2)
+    sub["x"] = rng.random(5)
+    a.uns["sub"] = sub
+    a.write_h5ad(os.path.join(out, "subarr.h5ad"))
+    for name, order in (("legacy_obsm.h5ad", "<"), ("subarr.h5ad", ">")):
+        with h5py.File(os.path.join(out, name), "a") as f:
+            del f["obsm"]
+            f.create_dataset("obsm", data=obsm[order])
 
 
 def stored(path):
@@ -104,6 +142,12 @@ def stored(path):
                     mt = t.get_member_type(i)
                     m = {"name": t.get_member_name(i).decode(), "offset": t.get_member_offset(i),
                          "class": mt.get_class(), "size": mt.get_size()}
+                    if isinstance(mt, h5py.h5t.TypeArrayID):  # a sub-array field
+                        base = mt.get_super()
+                        m["dims"] = list(mt.get_array_dims())
+                        m["base"] = {"class": base.get_class(), "size": base.get_size()}
+                        if isinstance(base, h5py.h5t.TypeAtomicID):
+                            m["base"]["order"] = base.get_order()
                     if isinstance(mt, h5py.h5t.TypeAtomicID):
                         m["order"] = mt.get_order()
                     if isinstance(mt, h5py.h5t.TypeStringID):
