@@ -19,6 +19,10 @@ current anndata (the project venv).
     records_tool.py compare SOURCE OUTPUT...
         whether each output's record arrays read (with the running anndata,
         0.8 or current) as the source's: dtype, shape, values.
+    records_tool.py legacy-zarr STORE H5AD   (zarr-python 2: Debian's python3)
+        replaces STORE's obsm with H5AD's obsm record array as zarr-python 2
+        writes it (sub-array fields as [name, typestr, shape]; what anndata
+        < 0.7 wrote to zarr, which zarr-python 3 cannot read).
     records_tool.py anndata SOURCE OUT
         what anndata itself writes at OUT (.h5ad, or .zarr in format 2)
         after reading SOURCE, "S" fields kept: the oracle for the stored
@@ -225,6 +229,17 @@ def read_records(path):
     return out
 
 
+def legacy_zarr(store, h5ad):
+    import h5py
+    import zarr
+    with h5py.File(h5ad, "r") as f:
+        obsm = f["obsm"][()]
+    g = zarr.open_group(store, mode="a")
+    del g["obsm"]
+    g.create_dataset("obsm", data=obsm, chunks=(16,), fill_value=None)
+    zarr.consolidate_metadata(store)
+
+
 def compare(source, outputs):
     """Exit 1 unless every output's record arrays read as the source's."""
     want = read_records(source)
@@ -251,5 +266,7 @@ if __name__ == "__main__":
         compare(sys.argv[2], sys.argv[3:])
     elif cmd == "stored":
         stored(sys.argv[2])
+    elif cmd == "legacy-zarr":
+        legacy_zarr(sys.argv[2], sys.argv[3])
     else:
         as_anndata(sys.argv[2], sys.argv[3])

@@ -141,6 +141,33 @@ func TestRecordSubArrayFields(t *testing.T) {
 	}
 }
 
+// A zarr v2 source whose obsm is a record array of sub-array fields, as
+// zarr-python 2 (anndata < 0.7) wrote it, is read through the v2 form
+// [name, typestr, shape] (zarr-python 3 cannot read it at all) and sliced
+// to h5ad and zarr: current anndata reads from the shards what it reads
+// from the h5ad the store was made from.
+func TestRecordSubArrayFieldsFromZarrV2(t *testing.T) {
+	t.Parallel()
+	h5 := recordsFixture(t, "legacy_obsm.h5ad")
+	dir := t.TempDir()
+	if ok, msg := annslicerText(t, "slice", h5, filepath.Join(dir, "src"), "--size", "40", "--format", "zarr"); !ok {
+		t.Fatal(msg)
+	}
+	store := filepath.Join(dir, "src_shard_0.zarr")
+	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "records_tool.py"), "legacy-zarr", store, h5).CombinedOutput(); err != nil {
+		t.Fatalf("records_tool.py legacy-zarr: %v\n%s", err, out)
+	}
+	for _, format := range []string{"h5ad", "zarr"} {
+		prefix := filepath.Join(dir, format)
+		if ok, msg := annslicerText(t, "slice", store, prefix, "--size", "15", "--format", format, "--shuffle", "--seed", "4"); !ok {
+			t.Fatalf("--format %s: %s", format, msg)
+		}
+		if ok, text := checkCurrent(h5, shardPaths(t, prefix, "."+format), "--size", "15"); !ok {
+			t.Errorf("--format %s: current anndata reads other values:\n%s", format, text)
+		}
+	}
+}
+
 // What annslicer cannot represent is refused in one line naming the
 // source, the element and the field.
 func TestRecordArraysItCannotConvertAreRefused(t *testing.T) {
