@@ -239,7 +239,7 @@ func recordH5Type(dt zarr.DType) (h5.TypeInfo, error) {
 			if f.Type.Kind == 'U' {
 				// h5py would need an array of variable-length strings,
 				// which annslicer neither reads nor writes
-				return t, fmt.Errorf("record field %q is a sub-array of text (%s, shape %v), which annslicer cannot write to h5ad; write zarr shards, or convert the field with anndata first", f.Name, f.Type, f.Shape)
+				return t, fmt.Errorf("record field %q is a sub-array of text (%s, shape %v), which annslicer cannot write to h5ad (nor to zarr, which has no sub-array form current anndata reads); convert the field with anndata first", f.Name, f.Type, f.Shape)
 			}
 			// h5py writes a numpy sub-array field as an HDF5 array member
 			elem := mt
