@@ -64,6 +64,8 @@ func (b *zbuilder) root(g tree.Group) error {
 			err = b.mapping(g, k, "", b.rowElement)
 		case "layers":
 			err = b.mapping(g, k, "", b.rowElement)
+		case "uns":
+			err = b.uns(g, k) // anndata < 0.7's graphs are cells × cells (rules_legacy.go)
 		case "obsp":
 			err = b.mapping(g, k, "", b.graphElement)
 		case "raw":

@@ -19,7 +19,7 @@ import (
 // by array: for each array, up to workers shards generate it at once.
 func WriteZarrShards(shards []*tree.Plan, dirs []string, codec zarr.Codec, l zarrad.Layout, workers int) error {
 	for _, z := range shards {
-		if err := z.ExpandVerbatim(); err != nil {
+		if err := zarrad.Prepare(z); err != nil {
 			return err
 		}
 	}

@@ -54,10 +54,18 @@ def known(v):
     return v is None or isinstance(v, (pd.DataFrame, str, int, float, bool, np.generic)) or sp.issparse(v)
 
 
+def holds_nan(v):
+    """A float array with NaN: anndata's exact comparison of arrays is
+    np.all(a == b), never true there (not even of an array with itself)."""
+    return isinstance(v, np.ndarray) and v.dtype.kind in "fc" and bool(np.isnan(v).any())
+
+
 def compare_elem(problems, where, got, exp):
     from anndata.tests.helpers import assert_equal
     if known(exp) and known(got):
         cs.ad_compare(problems, where, got, exp, canon=True)
+        if holds_nan(exp):
+            return  # ad_compare compared it bit for bit (NaN positions too)
     try:
         assert_equal(got, exp, exact=True, elem_name=where)
     except AssertionError as e:

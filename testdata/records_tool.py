@@ -8,7 +8,10 @@ current anndata (the project venv).
         text, bytes, bool, big-endian and small ints, floats), 1-D and 2-D,
         and a rank_genes_groups like scanpy's, and complex arrays (which
         h5py stores as compounds); cplx_v2.zarr (a complex
-        field) and nested.h5ad (a nested compound), which annslicer refuses.
+        field) and nested.h5ad (a nested compound), which annslicer refuses;
+        legacy_obsm.h5ad (obsm as anndata < 0.7 wrote it: one record array
+        of sub-array fields, a row per cell) and subarr.h5ad (the same, and
+        a record array of sub-array fields in uns).
     records_tool.py stored FILE
         how FILE stores each record array of uns (as JSON): HDF5 member
         names, offsets, classes, sizes, byte orders and string kinds, or
@@ -16,6 +19,10 @@ current anndata (the project venv).
     records_tool.py compare SOURCE OUTPUT...
         whether each output's record arrays read (with the running anndata,
         0.8 or current) as the source's: dtype, shape, values.
+    records_tool.py legacy-zarr STORE H5AD   (zarr-python 2: Debian's python3)
+        replaces STORE's obsm with H5AD's obsm record array as zarr-python 2
+        writes it (sub-array fields as [name, typestr, shape]; what anndata
+        < 0.7 wrote to zarr, which zarr-python 3 cannot read).
     records_tool.py anndata SOURCE OUT
         what anndata itself writes at OUT (.h5ad, or .zarr in format 2)
         after reading SOURCE, "S" fields kept: the oracle for the stored
@@ -85,6 +92,41 @@ def make(out):
         d = f["uns"].create_dataset("nested", data=np.zeros(2, dtype=[("a", "<i4"), ("inner", [("x", "<f4")])]))
         d.attrs["encoding-type"] = "rec-array"
         d.attrs["encoding-version"] = "0.2.0"
+    sub_arrays(out, n, rng)
+
+
+def sub_arrays(out, n, rng):
+    """Sub-array fields (numpy's ("X_pca", "<f4", (5,)), h5py's HDF5 array
+    members): obsm as anndata < 0.7 wrote it (one record array, a row per
+    cell; anndata reads each field as an obsm entry), and a rec-array in
+    uns (written by anndata)."""
+    import h5py
+    a = ad.AnnData(X=rng.random((n, 3)).astype(np.float32),
+                   obs=pd.DataFrame(index=[f"c{i}" for i in range(n)]),
+                   var=pd.DataFrame(index=["g0", "g1", "g2"]))
+    # little-endian in legacy_obsm.h5ad (sliced to zarr v3 too, whose data
+    # types have no byte order: zarr-python 3 reads every array native),
+    # big-endian in subarr.h5ad
+    obsm = {}
+    for order in "<>":
+        obsm[order] = o = np.zeros(n, dtype=[("X_pca", "<f4", (5,)), ("X_umap", "<f8", (2,)),
+                                             ("grid", order + "i2", (2, 3)), ("score", order + "f8")])
+        o["X_pca"] = rng.random((n, 5))
+        o["X_umap"] = rng.random((n, 2))
+        o["grid"] = rng.integers(-1000, 1000, (n, 2, 3))
+        o["score"] = rng.random(n)
+    a.write_h5ad(os.path.join(out, "legacy_obsm.h5ad"))
+    sub = np.zeros(5, dtype=[("name", "S3"), ("v", "<f4", (3,)), ("m", ">i2", (2, 2)), ("x", "<f8")])
+    sub["name"] = [b"a", b"bb", b"", b"ccc", b"d"]
+    sub["v"] = rng.random((5, 3))
+    sub["m"] = np.arange(20).reshape(5, 2, 2)
+    sub["x"] = rng.random(5)
+    a.uns["sub"] = sub
+    a.write_h5ad(os.path.join(out, "subarr.h5ad"))
+    for name, order in (("legacy_obsm.h5ad", "<"), ("subarr.h5ad", ">")):
+        with h5py.File(os.path.join(out, name), "a") as f:
+            del f["obsm"]
+            f.create_dataset("obsm", data=obsm[order])
 
 
 def stored(path):
@@ -104,6 +146,12 @@ def stored(path):
                     mt = t.get_member_type(i)
                     m = {"name": t.get_member_name(i).decode(), "offset": t.get_member_offset(i),
                          "class": mt.get_class(), "size": mt.get_size()}
+                    if isinstance(mt, h5py.h5t.TypeArrayID):  # a sub-array field
+                        base = mt.get_super()
+                        m["dims"] = list(mt.get_array_dims())
+                        m["base"] = {"class": base.get_class(), "size": base.get_size()}
+                        if isinstance(base, h5py.h5t.TypeAtomicID):
+                            m["base"]["order"] = base.get_order()
                     if isinstance(mt, h5py.h5t.TypeAtomicID):
                         m["order"] = mt.get_order()
                     if isinstance(mt, h5py.h5t.TypeStringID):
@@ -181,6 +229,17 @@ def read_records(path):
     return out
 
 
+def legacy_zarr(store, h5ad):
+    import h5py
+    import zarr
+    with h5py.File(h5ad, "r") as f:
+        obsm = f["obsm"][()]
+    g = zarr.open_group(store, mode="a")
+    del g["obsm"]
+    g.create_dataset("obsm", data=obsm, chunks=(16,), fill_value=None)
+    zarr.consolidate_metadata(store)
+
+
 def compare(source, outputs):
     """Exit 1 unless every output's record arrays read as the source's."""
     want = read_records(source)
@@ -207,5 +266,7 @@ if __name__ == "__main__":
         compare(sys.argv[2], sys.argv[3:])
     elif cmd == "stored":
         stored(sys.argv[2])
+    elif cmd == "legacy-zarr":
+        legacy_zarr(sys.argv[2], sys.argv[3])
     else:
         as_anndata(sys.argv[2], sys.argv[3])

@@ -87,6 +87,87 @@ func TestRecordArraysConvertAsAnnDataWritesThem(t *testing.T) {
 	}
 }
 
+// Sub-array fields (numpy's ("X_pca", "<f4", (5,)), HDF5 array members):
+// obsm as anndata < 0.7 wrote it, one record array a row per cell, is taken
+// by rows to h5ad (the record kept, as the source holds it) and to zarr v2,
+// v3 and sharded v3 (a dict of one array per field, as anndata writes what
+// it reads: zarr-python 3 has no form for sub-array fields); a rec-array
+// in uns with sub-array fields is kept in h5ad as anndata writes it.
+func TestRecordSubArrayFields(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		src, format string
+		flags       []string
+	}{
+		{"legacy_obsm.h5ad", "h5ad", nil},
+		{"subarr.h5ad", "h5ad", nil},
+		{"legacy_obsm.h5ad", "zarr", nil},
+		{"legacy_obsm.h5ad", "zarr", []string{"--zarr-version", "3"}},
+		{"legacy_obsm.h5ad", "zarr", []string{"--zarr-version", "3", "--zarr-shard-size", "10"}},
+	} {
+		t.Run(tt.src+"_to_"+tt.format+strings.Join(tt.flags, ""), func(t *testing.T) {
+			path := recordsFixture(t, tt.src)
+			dir := t.TempDir()
+			prefix := filepath.Join(dir, "s")
+			args := append([]string{"slice", path, prefix, "--size", "15", "--format", tt.format, "--shuffle", "--seed", "2"}, tt.flags...)
+			if ok, msg := annslicerText(t, args...); !ok {
+				t.Fatal(msg)
+			}
+			shards := shardPaths(t, prefix, "."+tt.format)
+			if ok, text := checkCurrent(path, shards, "--size", "15"); !ok {
+				t.Fatalf("current anndata reads other values:\n%s", text)
+			}
+			if tt.src != "subarr.h5ad" {
+				return
+			}
+			for _, py := range oracles(t) {
+				out, err := exec.Command(py, append([]string{filepath.Join(repoRoot, "testdata", "records_tool.py"), "compare", path}, shards...)...).CombinedOutput()
+				if err != nil {
+					t.Errorf("%s reads other record arrays: %v\n%s", py, err, out)
+				}
+			}
+			oracle := filepath.Join(dir, "anndata.h5ad")
+			recordsTool(t, "anndata", path, oracle)
+			want := recordsTool(t, "stored", oracle)
+			if !strings.Contains(want, `"dims"`) {
+				t.Fatalf("the oracle lists no sub-array field:\n%s", want)
+			}
+			for _, s := range shards {
+				if got := recordsTool(t, "stored", s); got != want {
+					t.Errorf("%s stores its record arrays as\n%s\nanndata stores them as\n%s", filepath.Base(s), got, want)
+				}
+			}
+		})
+	}
+}
+
+// A zarr v2 source whose obsm is a record array of sub-array fields, as
+// zarr-python 2 (anndata < 0.7) wrote it, is read through the v2 form
+// [name, typestr, shape] (zarr-python 3 cannot read it at all) and sliced
+// to h5ad and zarr: current anndata reads from the shards what it reads
+// from the h5ad the store was made from.
+func TestRecordSubArrayFieldsFromZarrV2(t *testing.T) {
+	t.Parallel()
+	h5 := recordsFixture(t, "legacy_obsm.h5ad")
+	dir := t.TempDir()
+	if ok, msg := annslicerText(t, "slice", h5, filepath.Join(dir, "src"), "--size", "40", "--format", "zarr"); !ok {
+		t.Fatal(msg)
+	}
+	store := filepath.Join(dir, "src_shard_0.zarr")
+	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "records_tool.py"), "legacy-zarr", store, h5).CombinedOutput(); err != nil {
+		t.Fatalf("records_tool.py legacy-zarr: %v\n%s", err, out)
+	}
+	for _, format := range []string{"h5ad", "zarr"} {
+		prefix := filepath.Join(dir, format)
+		if ok, msg := annslicerText(t, "slice", store, prefix, "--size", "15", "--format", format, "--shuffle", "--seed", "4"); !ok {
+			t.Fatalf("--format %s: %s", format, msg)
+		}
+		if ok, text := checkCurrent(h5, shardPaths(t, prefix, "."+format), "--size", "15"); !ok {
+			t.Errorf("--format %s: current anndata reads other values:\n%s", format, text)
+		}
+	}
+}
+
 // What annslicer cannot represent is refused in one line naming the
 // source, the element and the field.
 func TestRecordArraysItCannotConvertAreRefused(t *testing.T) {
@@ -94,6 +175,7 @@ func TestRecordArraysItCannotConvertAreRefused(t *testing.T) {
 	for _, tt := range []struct{ src, format, msg string }{
 		{"cplx_v2.zarr", "h5ad", `cplx_v2.zarr: /uns/cplx: record field "c" of dtype <c8 has no h5ad form in annslicer (it writes numbers, bools and strings); write zarr shards, or convert the field with anndata first`},
 		{"nested.h5ad", "zarr", `nested.h5ad: /uns/nested: record field "inner" is itself a record (nested compound), which annslicer cannot convert to zarr; write h5ad shards, or flatten it with anndata first`},
+		{"subarr.h5ad", "zarr", `/uns/sub: record field "v" is a sub-array (<f4, shape [3]), which zarr-python 3 cannot read (it has no data type for it); write h5ad shards, or convert the field with anndata first`},
 	} {
 		t.Run(tt.src, func(t *testing.T) {
 			path := recordsFixture(t, tt.src)

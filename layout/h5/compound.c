@@ -107,7 +107,7 @@ hid_t ans_create_compound_dataset(hid_t loc, const char *name, int size, int nme
     if (c < 0) return -1;
     for (int i = 0; i < nmembers; i++) {
         const ans_type_info *m = &types[i];
-        hid_t mt = ans_make_type(m->cls, m->size, m->big_endian, m->is_signed, m->vlen, m->cset);
+        hid_t mt = ans_make_type_info(m);
         herr_t st = mt < 0 ? -1 : H5Tinsert(c, names[i], (size_t)offsets[i], mt);
         if (mt >= 0) H5Tclose(mt);
         if (st < 0) {

@@ -86,12 +86,13 @@ func (g *Group) createCompound(name string, t TypeInfo, dims []int64, l Layout) 
 		if m.Type.Class == ClassCompound {
 			return nil, fmt.Errorf("%s: nested compound member %q", path, m.Name)
 		}
+		var err error
+		if types[i], err = cTypeInfo(m.Type); err != nil {
+			return nil, fmt.Errorf("%s: member %q: %v", path, m.Name, err)
+		}
 		nameSlice[i] = C.CString(m.Name)
 		defer C.free(unsafe.Pointer(nameSlice[i]))
 		offs[i] = C.int64_t(m.Offset)
-		mt := m.Type
-		types[i] = C.ans_type_info{cls: C.int(mt.Class), size: C.int(mt.Size), big_endian: cbool(mt.BigEndian),
-			is_signed: cbool(mt.Signed), vlen: cbool(mt.Vlen), cset: C.int(mt.Cset)}
 	}
 	cdims, chunk, ext := l.cArgs(dims)
 	id := C.ans_create_compound_dataset(g.id, cs, C.int(t.Size), C.int(n), (**C.char)(names), &offs[0], &types[0],

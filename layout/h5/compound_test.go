@@ -3,6 +3,7 @@ package h5
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -134,5 +135,82 @@ func TestCompoundWithFixedStringsIsNotVariable(t *testing.T) {
 	defer ds2.Close()
 	if !ds2.Variable {
 		t.Error("a record with a variable-length string member is not Variable")
+	}
+}
+
+// Array members (numpy sub-array fields, as h5py writes anndata < 0.7's
+// obsm: X_pca, 50 float32 a cell) are created and described with their
+// element type and dims, and read member by member as packed bytes.
+func TestCompoundArrayMembers(t *testing.T) {
+	f32 := TypeInfo{Class: ClassFloat, Size: 4}
+	i16 := TypeInfo{Class: ClassInt, Size: 2, Signed: true, BigEndian: true}
+	members := []Member{
+		{Name: "X_pca", Offset: 0, Type: TypeInfo{Class: ClassArray, Size: 12, Dims: []int{3}, Elem: &f32}},
+		{Name: "n", Offset: 12, Type: TypeInfo{Class: ClassInt, Size: 1, Signed: true}},
+		{Name: "m", Offset: 13, Type: TypeInfo{Class: ClassArray, Size: 8, Dims: []int{2, 2}, Elem: &i16}},
+	}
+	raw := make([]byte, 2*21)
+	for e := 0; e < 2; e++ {
+		r := raw[e*21:]
+		for k := 0; k < 3; k++ {
+			binary.LittleEndian.PutUint32(r[4*k:], math.Float32bits(float32(10*e+k)))
+		}
+		r[12] = byte(e + 1)
+		for k := 0; k < 4; k++ {
+			binary.BigEndian.PutUint16(r[13+2*k:], uint16(100*e+k))
+		}
+	}
+	path := filepath.Join(t.TempDir(), "c.h5")
+	f, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := f.Root()
+	ds, err := root.CreateTyped("rec", TypeInfo{Class: ClassCompound, Size: 21, Members: members}, []int64{2}, Layout{Chunk: []int64{1}, Filter: Gzip, Level: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.WriteRecords(raw, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ds.Close()
+	bad := TypeInfo{Class: ClassCompound, Size: 4, Members: []Member{{Name: "a", Type: TypeInfo{Class: ClassArray, Size: 4, Elem: &f32}}}}
+	if _, err := root.CreateTyped("bad", bad, []int64{1}, Layout{}); err == nil {
+		t.Error("an array member without dims was created")
+	}
+	root.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	root, _ = f.Root()
+	defer root.Close()
+	ds, err = root.OpenDataset("rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	got, err := ds.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, members) {
+		t.Errorf("members\n%+v\nwant\n%+v", got, members)
+	}
+	b, err := ds.ReadMember(0, 12)
+	if err != nil || !bytes.Equal(b, append(append([]byte{}, raw[0:12]...), raw[21:33]...)) {
+		t.Errorf("X_pca %x, %v", b, err)
+	}
+	b, err = ds.ReadMember(2, 8)
+	if err != nil || !bytes.Equal(b, append(append([]byte{}, raw[13:21]...), raw[34:42]...)) {
+		t.Errorf("m %x, %v", b, err)
+	}
+	all, err := ds.ReadAll()
+	if err != nil || !bytes.Equal(all, raw) {
+		t.Errorf("records %x, %v", all, err)
 	}
 }

@@ -16,6 +16,27 @@ static int is_bool_enum(hid_t t) {
     return ok;
 }
 
+static void type_info(hid_t t, ans_type_info *o);
+
+/* An array type: its element's type, and its dims. An array of arrays
+ * (which h5py never makes: numpy flattens sub-arrays of sub-arrays) or of
+ * more than ANS_MAX_ARRAY_RANK dimensions is "other". */
+static void array_info(hid_t t, ans_type_info *o) {
+    int nd = H5Tget_array_ndims(t);
+    hid_t base = H5Tget_super(t);
+    if (nd <= 0 || nd > ANS_MAX_ARRAY_RANK || base < 0 || H5Tget_class(base) == H5T_ARRAY) {
+        if (base >= 0) H5Tclose(base);
+        o->cls = ANS_T_OTHER;
+        return;
+    }
+    hsize_t dims[ANS_MAX_ARRAY_RANK];
+    H5Tget_array_dims2(t, dims);
+    type_info(base, o);
+    H5Tclose(base);
+    o->ndims = nd;
+    for (int i = 0; i < nd; i++) o->dims[i] = (int64_t)dims[i];
+}
+
 static void type_info(hid_t t, ans_type_info *o) {
     memset(o, 0, sizeof *o);
     o->size = (int)H5Tget_size(t);
@@ -42,6 +63,9 @@ static void type_info(hid_t t, ans_type_info *o) {
         break;
     case H5T_COMPOUND:
         o->cls = ANS_T_COMPOUND;
+        break;
+    case H5T_ARRAY:
+        array_info(t, o);
         break;
     default:
         o->cls = ANS_T_OTHER;
@@ -205,6 +229,21 @@ hid_t ans_create_typed_dataset(hid_t loc, const char *name, int cls, int size, i
     hid_t id = ans_create_dataset(loc, name, t, rank, dims, contiguous_early, chunk, filter, level);
     H5Tclose(t);
     return id;
+}
+
+/* The type t describes: an array of its element type when t->ndims > 0
+ * (h5py's form of a numpy sub-array field). */
+hid_t ans_make_type_info(const ans_type_info *t) {
+    hid_t base = ans_make_type(t->cls, t->size, t->big_endian, t->is_signed, t->vlen, t->cset);
+    if (base < 0 || t->ndims == 0) return base;
+    hid_t a = -1;
+    if (t->ndims > 0 && t->ndims <= ANS_MAX_ARRAY_RANK) {
+        hsize_t dims[ANS_MAX_ARRAY_RANK];
+        for (int i = 0; i < t->ndims; i++) dims[i] = (hsize_t)t->dims[i];
+        a = H5Tarray_create2(base, (unsigned)t->ndims, dims);
+    }
+    H5Tclose(base);
+    return a;
 }
 
 herr_t ans_write_all(hid_t ds, const void *buf) {

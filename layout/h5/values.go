@@ -23,6 +23,9 @@ const (
 	ClassOther // opaque, arrays, other enums...
 	// ClassCompound is a compound (numpy record array); see compound.go.
 	ClassCompound
+	// ClassArray is an array type of Elem (a numpy sub-array field, as
+	// h5py writes one: anndata < 0.7's obsm X_pca holds 50 float32 a cell).
+	ClassArray
 )
 
 // TypeInfo describes a datatype: enough to name its numpy dtype and to
@@ -36,11 +39,43 @@ type TypeInfo struct {
 	Cset      int  // string character set: 0 ASCII, 1 UTF-8
 	// Members of a compound, for CreateTyped (Dataset.Members reads them).
 	Members []Member
+	// Dims and Elem of an array type: Size is Elem.Size times the
+	// product of Dims.
+	Dims []int
+	Elem *TypeInfo
 }
 
 func typeInfo(c C.ans_type_info) TypeInfo {
-	return TypeInfo{Class: Class(c.cls), Size: int(c.size), BigEndian: c.big_endian != 0,
+	t := TypeInfo{Class: Class(c.cls), Size: int(c.size), BigEndian: c.big_endian != 0,
 		Signed: c.is_signed != 0, Vlen: c.vlen != 0, Cset: int(c.cset)}
+	if c.ndims <= 0 {
+		return t
+	}
+	elem := t
+	a := TypeInfo{Class: ClassArray, Size: elem.Size, Elem: &elem, Dims: make([]int, int(c.ndims))}
+	for i := range a.Dims {
+		a.Dims[i] = int(c.dims[i])
+		a.Size *= a.Dims[i]
+	}
+	return a
+}
+
+// cTypeInfo is t for ans_make_type_info: an array type as its element's
+// type with dims.
+func cTypeInfo(t TypeInfo) (C.ans_type_info, error) {
+	var dims []int
+	if t.Class == ClassArray {
+		if t.Elem == nil || t.Elem.Class == ClassArray || t.Elem.Class == ClassCompound || len(t.Dims) == 0 || len(t.Dims) > C.ANS_MAX_ARRAY_RANK {
+			return C.ans_type_info{}, fmt.Errorf("array type of %d dimensions of %+v (want 1 to %d of a plain type)", len(t.Dims), t.Elem, C.ANS_MAX_ARRAY_RANK)
+		}
+		dims, t = t.Dims, *t.Elem
+	}
+	c := C.ans_type_info{cls: C.int(t.Class), size: C.int(t.Size), big_endian: cbool(t.BigEndian),
+		is_signed: cbool(t.Signed), vlen: cbool(t.Vlen), cset: C.int(t.Cset), ndims: C.int(len(dims))}
+	for i, d := range dims {
+		c.dims[i] = C.int64_t(d)
+	}
+	return c, nil
 }
 
 // TypeInfo describes the dataset's datatype.

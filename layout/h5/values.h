@@ -16,6 +16,11 @@
 #define ANS_T_OTHER 5
 #define ANS_T_COMPOUND 6
 
+/* An HDF5 array type (numpy's sub-array field) has at most this rank. */
+#define ANS_MAX_ARRAY_RANK 32
+
+/* A type: for an array type (ndims > 0), the rest describes one element
+ * of the array (cls, size...). */
 typedef struct {
     int cls;
     int size;
@@ -23,6 +28,8 @@ typedef struct {
     int is_signed;
     int vlen;
     int cset;
+    int ndims;
+    int64_t dims[ANS_MAX_ARRAY_RANK];
 } ans_type_info;
 
 void ans_type_info_of(hid_t t, ans_type_info *out);
@@ -39,6 +46,7 @@ int ans_attr_ref_path(hid_t obj, const char *name, char *buf, size_t buflen);
 herr_t ans_write_attr_ref(hid_t obj, const char *name, hid_t loc, const char *target);
 
 hid_t ans_make_type(int cls, int size, int big_endian, int is_signed, int vlen, int cset);
+hid_t ans_make_type_info(const ans_type_info *t);
 hid_t ans_create_typed_dataset(hid_t loc, const char *name, int cls, int size, int big_endian,
                                int is_signed, int vlen, int cset, int rank, const hsize_t *dims,
                                int contiguous_early, const hsize_t *chunk, int filter, int level);

@@ -23,8 +23,10 @@ import (
 //     ASCII) string, bools h5py's enum, numbers the same type; packed in
 //     field order.
 //
-// Record arrays live in uns and are small: both conversions hold the whole
-// array in memory, up to maxRecordBytes.
+// Record arrays live in uns, or are the obs, var, obsm and varm of an
+// anndata < 0.7 file (obsm's fields are sub-arrays: X_pca, 50 float32 a
+// cell), and are small: both conversions hold the whole array in memory,
+// up to maxRecordBytes.
 
 const maxRecordBytes = 256 << 20
 
@@ -124,6 +126,7 @@ func readH5Records(a *h5Array) (*h5RecArray, error) {
 	for i, m := range members {
 		where := fmt.Sprintf("%s (record field %q)", ds.Path, m.Name)
 		var t zarr.DType
+		var shape []int
 		switch {
 		case m.Type.Class == h5.ClassString && m.Type.Vlen:
 			strs, err := ds.ReadMemberStrings(i)
@@ -136,6 +139,23 @@ func readH5Records(a *h5Array) (*h5RecArray, error) {
 			}
 		case m.Type.Class == h5.ClassCompound:
 			return nil, fmt.Errorf("%s: record field %q is itself a record (nested compound), which annslicer cannot convert to zarr; write h5ad shards, or flatten it with anndata first", ds.Path, m.Name)
+		case m.Type.Class == h5.ClassArray:
+			// a sub-array field (anndata < 0.7's obsm: X_pca, 50 floats a
+			// cell): its element type, and its shape
+			e := *m.Type.Elem
+			switch {
+			case e.Class == h5.ClassCompound:
+				return nil, fmt.Errorf("%s: record field %q is an array of records (nested compound), which annslicer cannot convert; flatten it with anndata first", ds.Path, m.Name)
+			case e.Class == h5.ClassString && e.Vlen:
+				return nil, fmt.Errorf("%s: record field %q is an array of variable-length strings, which annslicer cannot convert; convert it with anndata first", ds.Path, m.Name)
+			}
+			if t, err = h5DType(where, e); err != nil {
+				return nil, err
+			}
+			shape = m.Type.Dims
+			if cols[i], err = ds.ReadMember(i, m.Type.Size); err != nil {
+				return nil, err
+			}
 		default:
 			if t, err = h5DType(where, m.Type); err != nil {
 				return nil, err
@@ -144,7 +164,7 @@ func readH5Records(a *h5Array) (*h5RecArray, error) {
 				return nil, err
 			}
 		}
-		fields[i] = zarr.Field{Name: m.Name, Type: t}
+		fields[i] = zarr.Field{Name: m.Name, Type: t, Shape: shape}
 	}
 	dt, err := zarr.NewRecord(fields)
 	if err != nil {
@@ -157,8 +177,8 @@ func readH5Records(a *h5Array) (*h5RecArray, error) {
 	for e := int64(0); e < n; e++ {
 		rec := raw[e*int64(dt.Size):]
 		for i, f := range dt.Rec.Fields {
-			sz := int64(f.Type.Size)
-			copy(rec[f.Offset:f.Offset+f.Type.Size], cols[i][e*sz:(e+1)*sz])
+			sz := int64(f.Size())
+			copy(rec[f.Offset:f.Offset+f.Size()], cols[i][e*sz:(e+1)*sz])
 		}
 	}
 	a.dt = dt
@@ -215,6 +235,16 @@ func recordH5Type(dt zarr.DType) (h5.TypeInfo, error) {
 		default:
 			return t, fmt.Errorf("record field %q of dtype %s has no h5ad form in annslicer (it writes numbers, bools and strings); write zarr shards, or convert the field with anndata first", f.Name, f.Type)
 		}
+		if f.Shape != nil {
+			if f.Type.Kind == 'U' {
+				// h5py would need an array of variable-length strings,
+				// which annslicer neither reads nor writes
+				return t, fmt.Errorf("record field %q is a sub-array of text (%s, shape %v), which annslicer cannot write to h5ad (nor to zarr, which has no sub-array form current anndata reads); convert the field with anndata first", f.Name, f.Type, f.Shape)
+			}
+			// h5py writes a numpy sub-array field as an HDF5 array member
+			elem := mt
+			mt = h5.TypeInfo{Class: h5.ClassArray, Size: elem.Size * f.Elems(), Dims: f.Shape, Elem: &elem}
+		}
 		t.Members = append(t.Members, h5.Member{Name: f.Name, Offset: off, Type: mt})
 		off += mt.Size
 	}
@@ -265,7 +295,7 @@ func (w *h5writer) records(g *h5.Group, name string, t h5.TypeInfo, a *tree.Plan
 	for e := int64(0); e < n; e++ {
 		in, out := src[e*int64(dt.Size):], raw[e*int64(t.Size):]
 		for i, f := range dt.Rec.Fields {
-			v := in[f.Offset : f.Offset+f.Type.Size]
+			v := in[f.Offset : f.Offset+f.Size()]
 			if f.Type.Kind != 'U' {
 				copy(out[t.Members[i].Offset:], v)
 				continue

@@ -205,6 +205,10 @@ func h5DType(where string, t h5.TypeInfo) (tree.DType, error) {
 		return tree.DType{Kind: 'S', Size: t.Size, Order: '|'}, nil
 	case h5.ClassReference:
 		return tree.DType{}, fmt.Errorf("%s holds object references, which annslicer cannot take by rows or write to zarr", where)
+	case h5.ClassArray:
+		// an array type is read only as a record field (a sub-array);
+		// elsewhere it would be an array of elements that are arrays
+		return tree.DType{}, fmt.Errorf("%s has an HDF5 array type (%v per element) outside a record, which annslicer cannot take by rows or write to zarr", where, t.Dims)
 	}
 	return tree.DType{}, fmt.Errorf("%s has an HDF5 type (class %d, %d bytes) that annslicer cannot take by rows or write to zarr yet", where, t.Class, t.Size)
 }

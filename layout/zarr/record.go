@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -13,8 +14,11 @@ import (
 // numpy's descr spell padding as fields named "" of raw bytes ("|V7"),
 // zarr-python 3 and anndata repack (no padding at all). So a field's offset
 // is always the sum of the sizes before it, and a structured dtype is its
-// list of fields. Nested records and sub-array fields are refused: no
-// AnnData writer makes them, and guessing their layout would be wrong.
+// list of fields. A field may be a sub-array (numpy's ("X_pca", "<f4",
+// (50,)), HDF5's array member): anndata < 0.7 wrote obsm and varm as one
+// record array per axis whose fields are a cell's embedding. Nested
+// records are refused: no AnnData writer makes them, and guessing their
+// layout would be wrong.
 
 // Record is the field list of a structured dtype. It is shared between
 // copies of a DType and never modified.
@@ -27,8 +31,48 @@ type Field struct {
 	Name   string
 	Offset int // bytes from the start of the element
 	// Type is a plain dtype: 'b', 'i', 'u', 'f', 'c', 'S', 'U', or 'V'
-	// (raw bytes, numpy "|V7", what numpy's descr calls padding).
+	// (raw bytes, numpy "|V7", what numpy's descr calls padding). For a
+	// sub-array field it is the type of one element of the sub-array.
 	Type DType
+	// Shape is a sub-array field's shape (C order), nil for a scalar
+	// field: the field holds Type.Size × the product of Shape bytes.
+	Shape []int
+}
+
+// maxSubArrayRank bounds a sub-array field's rank (numpy allows 64, HDF5
+// 32; anndata's embeddings have one).
+const maxSubArrayRank = 32
+
+// Size is the field's size in bytes: its type's, times the sub-array's
+// element count.
+func (f Field) Size() int {
+	n := f.Type.Size
+	for _, d := range f.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Elems is the number of Type values in the field (1 unless a sub-array).
+func (f Field) Elems() int {
+	n := 1
+	for _, d := range f.Shape {
+		n *= d
+	}
+	return n
+}
+
+// HasSubArrays reports whether a record dtype has a sub-array field.
+func (d DType) HasSubArrays() bool {
+	if d.Rec == nil {
+		return false
+	}
+	for _, f := range d.Rec.Fields {
+		if f.Shape != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // NewRecord is the structured dtype of fields laid out in order (their
@@ -50,15 +94,32 @@ func NewRecord(fields []Field) (DType, error) {
 		case t.Size <= 0:
 			return DType{}, unsupported("structured dtype field %q has size %d", f.Name, t.Size)
 		}
+		if len(f.Shape) > maxSubArrayRank {
+			return DType{}, unsupported("structured dtype field %q is a sub-array of rank %d (at most %d)", f.Name, len(f.Shape), maxSubArrayRank)
+		}
+		elems := 1
+		for _, d := range f.Shape {
+			// a numpy dimension of 0 makes a field of no bytes, which
+			// neither HDF5 nor the offsets here can hold
+			if d <= 0 || d > maxItemSize {
+				return DType{}, unsupported("structured dtype field %q is a sub-array of shape %v", f.Name, f.Shape)
+			}
+			if elems *= d; elems > maxItemSize {
+				return DType{}, unsupported("structured dtype field %q is a sub-array of shape %v, more than %d bytes", f.Name, f.Shape, maxItemSize)
+			}
+		}
 		if f.Name != "" { // numpy names padding "" (and any number of them)
 			if seen[f.Name] {
 				return DType{}, fmt.Errorf("structured dtype has two fields named %q", f.Name)
 			}
 			seen[f.Name] = true
 		}
-		fs[i] = Field{Name: f.Name, Offset: off, Type: t}
-		off += t.Size
-		if off > maxItemSize {
+		var shape []int
+		if len(f.Shape) > 0 { // an empty shape is numpy's scalar field
+			shape = append([]int(nil), f.Shape...)
+		}
+		fs[i] = Field{Name: f.Name, Offset: off, Type: t, Shape: shape}
+		if off += t.Size * elems; off > maxItemSize {
 			return DType{}, unsupported("structured dtype of more than %d bytes per element", maxItemSize)
 		}
 	}
@@ -78,7 +139,7 @@ func (d DType) Equal(e DType) bool {
 	}
 	for i, f := range d.Rec.Fields {
 		g := e.Rec.Fields[i]
-		if f.Name != g.Name || f.Offset != g.Offset || !f.Type.Equal(g.Type) {
+		if f.Name != g.Name || f.Offset != g.Offset || !f.Type.Equal(g.Type) || !slices.Equal(f.Shape, g.Shape) {
 			return false
 		}
 	}
@@ -103,7 +164,8 @@ func parseFieldType(s string) (DType, error) {
 }
 
 // dtypeFromV2 reads a v2 "dtype": a typestr, or a structured dtype's descr
-// (a list of [name, typestr] pairs).
+// (a list of [name, typestr] pairs, or [name, typestr, shape] for a
+// sub-array field, as numpy's descr and zarr-python 2 write it).
 func dtypeFromV2(v *jvalue) (DType, error) {
 	switch v.kind {
 	case jString:
@@ -121,8 +183,15 @@ func dtypeFromV2(v *jvalue) (DType, error) {
 		if name.kind != jString {
 			return DType{}, unsupported("structured dtype field %s has a title (not supported)", jsonText(name))
 		}
-		if len(e.arr) > 2 {
-			return DType{}, unsupported("structured dtype field %q is a sub-array of shape %s (not supported)", name.str, jsonText(e.arr[2]))
+		if len(e.arr) > 3 {
+			return DType{}, fmt.Errorf("bad structured dtype entry %s (want [name, typestr] or [name, typestr, shape])", jsonText(e))
+		}
+		var shape []int
+		if len(e.arr) == 3 {
+			var err error
+			if shape, err = subArrayShape(name.str, e.arr[2]); err != nil {
+				return DType{}, err
+			}
 		}
 		if typ.kind == jArray {
 			return DType{}, unsupported("structured dtype field %q is itself structured (nested records are not supported)", name.str)
@@ -134,9 +203,33 @@ func dtypeFromV2(v *jvalue) (DType, error) {
 		if err != nil {
 			return DType{}, err
 		}
-		fields = append(fields, Field{Name: name.str, Type: t})
+		fields = append(fields, Field{Name: name.str, Type: t, Shape: shape})
 	}
 	return NewRecord(fields)
+}
+
+// subArrayShape reads a v2 sub-array field's shape: a list of positive
+// integers (numpy also accepts a bare integer there; zarr-python 2 always
+// writes the list numpy's descr holds).
+func subArrayShape(field string, v *jvalue) ([]int, error) {
+	bad := func() ([]int, error) {
+		return nil, unsupported("structured dtype field %q has sub-array shape %s (want a list of positive integers)", field, jsonText(v))
+	}
+	if v.kind != jArray || len(v.arr) == 0 {
+		return bad()
+	}
+	shape := make([]int, len(v.arr))
+	for i, d := range v.arr {
+		if d.kind != jNumber || d.isFloatLiteral() {
+			return bad()
+		}
+		n, err := strconv.Atoi(d.num)
+		if err != nil || n <= 0 {
+			return bad()
+		}
+		shape[i] = n
+	}
+	return shape, nil
 }
 
 // v2JSON is the v2 "dtype" value: the typestr, or the descr list.
@@ -146,7 +239,11 @@ func (d DType) v2JSON() any {
 	}
 	out := make([]any, len(d.Rec.Fields))
 	for i, f := range d.Rec.Fields {
-		out[i] = []any{f.Name, f.Type.String()}
+		if f.Shape != nil {
+			out[i] = []any{f.Name, f.Type.String(), f.Shape}
+		} else {
+			out[i] = []any{f.Name, f.Type.String()}
+		}
 	}
 	return out
 }
@@ -235,6 +332,11 @@ func (d DType) v3JSON() (any, error) {
 	fields := make([]any, len(d.Rec.Fields))
 	for i, f := range d.Rec.Fields {
 		t := f.Type
+		if f.Shape != nil {
+			// zarr-python 3 has no data type for a sub-array field: it
+			// stores one as raw bytes, and reads none back as a sub-array
+			return nil, unsupported("structured field %q is a sub-array of shape %v, which has no zarr v3 form (zarr-python 3 would keep only its raw bytes)", f.Name, f.Shape)
+		}
 		if t.Order == '>' {
 			return nil, unsupported("structured field %q is big-endian (%s), which has no zarr v3 form", f.Name, t)
 		}

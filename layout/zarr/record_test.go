@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,87 @@ func TestRecordV2DescrParsesAndPrintsBack(t *testing.T) {
 	}
 }
 
+// zarr-python 2.13 writes a sub-array field (anndata < 0.7's obsm: a
+// cell's embedding in one field) as [name, typestr, shape]; numpy's
+// dtype([("X_pca", "<f4", (3,)), ("n", "i1"), ("m", ">i2", (2, 2))]) is
+// 21 bytes, its fields packed.
+const subArrayZarray = `{
+    "chunks": [
+        2
+    ],
+    "compressor": null,
+    "dtype": [
+        [
+            "X_pca",
+            "<f4",
+            [
+                3
+            ]
+        ],
+        [
+            "n",
+            "|i1"
+        ],
+        [
+            "m",
+            ">i2",
+            [
+                2,
+                2
+            ]
+        ]
+    ],
+    "fill_value": null,
+    "filters": null,
+    "order": "C",
+    "shape": [
+        5
+    ],
+    "zarr_format": 2
+}`
+
+func TestRecordSubArrayFieldsParseAndPrintBack(t *testing.T) {
+	m, err := parseZarray([]byte(subArrayZarray))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := m.DType
+	if d.Kind != 'V' || d.Size != 21 || !d.HasSubArrays() {
+		t.Fatalf("dtype %+v", d)
+	}
+	var got []string
+	for _, f := range d.Rec.Fields {
+		got = append(got, fmt.Sprintf("%s:%s%v@%d=%d", f.Name, f.Type, f.Shape, f.Offset, f.Size()))
+	}
+	if want := "X_pca:<f4[3]@0=12 n:|i1[]@12=1 m:>i2[2 2]@13=8"; strings.Join(got, " ") != want {
+		t.Errorf("fields %s, want %s", strings.Join(got, " "), want)
+	}
+	if d.Rec.Fields[1].Shape != nil || d.Rec.Fields[2].Elems() != 4 {
+		t.Errorf("scalar field shape %v, sub-array elements %d", d.Rec.Fields[1].Shape, d.Rec.Fields[2].Elems())
+	}
+	if b := m.fillElement(); !bytes.Equal(b, make([]byte, 21)) {
+		t.Errorf("fill %x", b)
+	}
+	out, err := m.MarshalZarray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != subArrayZarray {
+		t.Errorf("MarshalZarray:\n%s\nwant\n%s", out, subArrayZarray)
+	}
+	// the shape is part of the type: same bytes, other fields
+	flat, err := NewRecord([]Field{{Name: "X_pca", Type: MustDType("<f4"), Shape: []int{3}}, {Name: "n", Type: MustDType("|i1")}, {Name: "m", Type: MustDType(">i2"), Shape: []int{4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat.Size != d.Size || flat.Equal(d) || !d.Equal(d) {
+		t.Errorf("Equal: %v %v (sizes %d %d)", flat.Equal(d), d.Equal(d), flat.Size, d.Size)
+	}
+	if _, err := d.v3JSON(); err == nil || !strings.Contains(err.Error(), `structured field "X_pca" is a sub-array of shape [3], which has no zarr v3 form`) {
+		t.Errorf("v3 form: %v", err)
+	}
+}
+
 func TestRecordV3DataTypeParsesAndPrintsBack(t *testing.T) {
 	// what zarr-python 3.1.6 writes (fields of every kind, no endian on "bytes")
 	dt := `{"name": "structured", "configuration": {"fields": [["b", "bool"], ["i1", "int8"], ["u2", "uint16"], ` +
@@ -155,7 +237,11 @@ func TestRecordV3DataTypeParsesAndPrintsBack(t *testing.T) {
 func TestRecordRefusals(t *testing.T) {
 	for _, tt := range []struct{ dtype, msg string }{
 		{`[["x", [["y", "<f8"]]]]`, `structured dtype field "x" is itself structured (nested records are not supported)`},
-		{`[["x", "<f4", [2]]]`, `structured dtype field "x" is a sub-array of shape [2] (not supported)`},
+		{`[["x", "<f4", [0]]]`, `structured dtype field "x" has sub-array shape [0] (want a list of positive integers)`},
+		{`[["x", "<f4", []]]`, `structured dtype field "x" has sub-array shape [] (want a list of positive integers)`},
+		{`[["x", "<f4", [2.0]]]`, `structured dtype field "x" has sub-array shape [2.0] (want a list of positive integers)`},
+		{`[["x", "<f4", [2], 1]]`, `bad structured dtype entry ["x", "<f4", [2], 1] (want [name, typestr] or [name, typestr, shape])`},
+		{`[["x", "<f4", [65536, 65536]]]`, `structured dtype field "x" is a sub-array of shape [65536 65536], more than`},
 		{`[[["title", "x"], "<f4"]]`, `structured dtype field ["title", "x"] has a title (not supported)`},
 		{`[["x", "|O"]]`, `unsupported dtype "|O" in a structured dtype (object fields are not supported)`},
 		{`[["x", "<f4"], ["x", "<i4"]]`, `structured dtype has two fields named "x"`},

@@ -189,7 +189,7 @@ func Entries(z *tree.Plan) ([]image.Entry, error) { return Layout{}.Entries(z) }
 // chunks (every size known up front, bytes made on read), metadata
 // documents and consolidated metadata, in layout l.
 func (l Layout) Entries(z *tree.Plan) ([]image.Entry, error) {
-	if err := z.ExpandVerbatim(); err != nil {
+	if err := Prepare(z); err != nil {
 		return nil, err
 	}
 	if l.version() == 3 {
@@ -257,7 +257,7 @@ func Write(z *tree.Plan, dir string, codec zarr.Codec) error { return Layout{}.W
 // uncompressed, the same bytes a mount serves), with consolidated
 // metadata.
 func (l Layout) Write(z *tree.Plan, dir string, codec zarr.Codec) error {
-	if err := z.ExpandVerbatim(); err != nil {
+	if err := Prepare(z); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
