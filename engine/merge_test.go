@@ -381,3 +381,85 @@ func TestPromoteIsNumpysResultType(t *testing.T) {
 		}
 	}
 }
+
+// raggedForm is awkward's form of a list of int64 per cell (offsets of
+// type ot).
+func raggedForm(ot string) string {
+	return `{"class": "ListOffsetArray", "offsets": "` + ot + `", "content": {"class": "NumpyArray", "primitive": "int64", "inner_shape": [], "parameters": {}, "form_key": "node1"}, "parameters": {}, "form_key": "node0"}`
+}
+
+// withRagged is in's plan with obsm/ragged, an awkward list array of
+// the given offsets and content.
+func withRagged(t *testing.T, in tinyInput, form string, offsets, data []int64) *tree.Plan {
+	z := in.plan(t)
+	z.Groups = append(z.Groups, tree.PlanGroup{Path: "obsm/ragged", Attrs: attrsOf(t, "encoding-type", "awkward-array", "encoding-version", "0.1.0",
+		"form", form, "length", len(offsets)-1)})
+	i8 := tree.DType{Kind: 'i', Size: 8, Order: '<'}
+	z.Arrays = append(z.Arrays,
+		&tree.PlanArray{Path: "obsm/ragged/node0-offsets", Attrs: tree.Attrs{}, DType: i8, Shape: []int64{int64(len(offsets))}, Fill: bytesFill(le(offsets))},
+		&tree.PlanArray{Path: "obsm/ragged/node1-data", Attrs: tree.Attrs{}, DType: i8, Shape: []int64{int64(len(data))}, Fill: bytesFill(le(data))})
+	return z
+}
+
+// Awkward arrays of one form are concatenated as ak.concatenate does: the
+// content runs end to end, the second input's offsets shifted by the
+// first's content (and by its own first offset: B's list content starts
+// after two unused elements, which are left out).
+func TestMergeConcatenatesAwkwardLists(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.zarr"), filepath.Join(dir, "b.h5ad")
+	// A: [[1, 2], [], [3]]; B: [[4], [5, 6]]
+	if err := zarrad.Write(withRagged(t, tinyA, raggedForm("i64"), []int64{0, 2, 2, 3}, []int64{1, 2, 3}), a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h5ad.Encode(withRagged(t, tinyB, raggedForm("i64"), []int64{2, 3, 5}, []int64{9, 9, 4, 5, 6}), b, "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := PlanMerge([]string{a, b}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dt, raw, _ := planned(t, g.Plan, "obsm/ragged/node0-offsets")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{0, 2, 2, 3, 4, 6}) {
+		t.Errorf("offsets %v", got)
+	}
+	dt, raw, _ = planned(t, g.Plan, "obsm/ragged/node1-data")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("content %v", got)
+	}
+	for _, p := range g.Plan.Groups {
+		if p.Path == "obsm/ragged" && string(p.Attrs["length"]) != "5" {
+			t.Errorf("length %s, want 5", p.Attrs["length"])
+		}
+	}
+
+	// another form (32-bit offsets) is refused, naming the input
+	c := filepath.Join(dir, "c.zarr")
+	if err := zarrad.Write(withRagged(t, tinyB, raggedForm("i32"), []int64{0, 1, 3}, []int64{4, 5, 6}), c, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = PlanMerge([]string{a, c}, MergeOptions{Join: "inner", Open: openTiny})
+	if err == nil || !strings.Contains(err.Error(), c+": obsm/ragged is an awkward array of another form than in "+a) {
+		t.Errorf("another form: got %v", err)
+	}
+
+	// an input without it: left out (obsm is inner-joined on its keys)
+	d := filepath.Join(dir, "d.zarr")
+	if err := zarrad.Write(tinyB.plan(t), d, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err = PlanMerge([]string{a, d}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if !slices.ContainsFunc(g.Warnings, func(w string) bool { return strings.Contains(w, "obsm/ragged is not in every input") }) {
+		t.Errorf("warnings %v", g.Warnings)
+	}
+	for _, p := range g.Plan.Groups {
+		if p.Path == "obsm/ragged" {
+			t.Errorf("obsm/ragged planned though %s lacks it", d)
+		}
+	}
+}
