@@ -23,6 +23,7 @@ import (
 // in the order the form is walked (the same for every input).
 type awkMerge struct {
 	form awkForm
+	raw  any // the whole form, as JSON values: what inputs are compared by
 	bufs []*awkMBuf
 }
 
@@ -42,7 +43,12 @@ type awkMBuf struct {
 func (m *merger) awkTemplate(p *mnode, attrs tree.Attrs) error {
 	p.mkind, p.axis = kAwk, nil
 	p.awk = &awkMerge{}
-	if err := json.Unmarshal([]byte(tree.AttrString(attrs, "form")), &p.awk.form); err != nil {
+	f := []byte(tree.AttrString(attrs, "form"))
+	err := json.Unmarshal(f, &p.awk.form)
+	if err == nil {
+		err = json.Unmarshal(f, &p.awk.raw)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %s: awkward array whose form attribute is not a JSON awkward form (%v)", m.bt.src.Path, p.path, err)
 	}
 	return nil
@@ -55,13 +61,15 @@ func (m *merger) scanAwk(n *mnode, e *openInput, i int) error {
 	if err != nil {
 		return err
 	}
-	var form awkForm
+	var form any
 	if err := json.Unmarshal([]byte(tree.AttrString(attrs, "form")), &form); err != nil {
 		return m.errf(e, "%s: awkward array whose form attribute is not a JSON awkward form (%v)", n.path, err)
 	}
-	// differing forms would need awkward's type unification (unions,
+	// compared whole, not as awkForm: fields the rows do not depend on
+	// (a mask's valid_when, a primitive) still change the values.
+	// Differing forms would need awkward's type unification (unions,
 	// options, widened numbers): not done here
-	if !reflect.DeepEqual(form, n.awk.form) {
+	if !reflect.DeepEqual(form, n.awk.raw) {
 		return m.errf(e, "%s is an awkward array of another form than in %s; annslicer merges awkward arrays of one form only (rewrite them with one type)", n.path, m.tplPath())
 	}
 	var length int64
