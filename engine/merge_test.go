@@ -391,13 +391,21 @@ func raggedForm(ot string) string {
 // withRagged is in's plan with obsm/ragged, an awkward list array of
 // the given offsets and content.
 func withRagged(t *testing.T, in tinyInput, form string, offsets, data []int64) *tree.Plan {
+	return withAwk(t, in, "ragged", form, int64(len(offsets)-1), "node0-offsets", offsets, "node1-data", data)
+}
+
+// withAwk is in's plan with obsm/name, an awkward array of the given
+// length whose int64 buffers follow as name, values pairs.
+func withAwk(t *testing.T, in tinyInput, name, form string, length int64, bufs ...any) *tree.Plan {
 	z := in.plan(t)
-	z.Groups = append(z.Groups, tree.PlanGroup{Path: "obsm/ragged", Attrs: attrsOf(t, "encoding-type", "awkward-array", "encoding-version", "0.1.0",
-		"form", form, "length", len(offsets)-1)})
+	z.Groups = append(z.Groups, tree.PlanGroup{Path: "obsm/" + name, Attrs: attrsOf(t, "encoding-type", "awkward-array", "encoding-version", "0.1.0",
+		"form", form, "length", length)})
 	i8 := tree.DType{Kind: 'i', Size: 8, Order: '<'}
-	z.Arrays = append(z.Arrays,
-		&tree.PlanArray{Path: "obsm/ragged/node0-offsets", Attrs: tree.Attrs{}, DType: i8, Shape: []int64{int64(len(offsets))}, Fill: bytesFill(le(offsets))},
-		&tree.PlanArray{Path: "obsm/ragged/node1-data", Attrs: tree.Attrs{}, DType: i8, Shape: []int64{int64(len(data))}, Fill: bytesFill(le(data))})
+	for k := 0; k < len(bufs); k += 2 {
+		v := bufs[k+1].([]int64)
+		z.Arrays = append(z.Arrays, &tree.PlanArray{Path: "obsm/" + name + "/" + bufs[k].(string), Attrs: tree.Attrs{}, DType: i8,
+			Shape: []int64{int64(len(v))}, Fill: bytesFill(le(v))})
+	}
 	return z
 }
 
@@ -461,5 +469,33 @@ func TestMergeConcatenatesAwkwardLists(t *testing.T) {
 		if p.Path == "obsm/ragged" {
 			t.Errorf("obsm/ragged planned though %s lacks it", d)
 		}
+	}
+}
+
+// An option's index is shifted by the content before as offsets are;
+// missing entries (-1) stay missing.
+func TestMergeConcatenatesAwkwardOptions(t *testing.T) {
+	const form = `{"class": "IndexedOptionArray", "index": "i64", "content": {"class": "NumpyArray", "primitive": "int64", "inner_shape": [], "parameters": {}, "form_key": "node1"}, "parameters": {}, "form_key": "node0"}`
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.h5ad"), filepath.Join(dir, "b.zarr")
+	// A: [10, None, 11]; B: [None, 12] (its content's first element unused)
+	if _, err := h5ad.Encode(withAwk(t, tinyA, "opt", form, 3, "node0-index", []int64{0, -1, 1}, "node1-data", []int64{10, 11}), a, "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := zarrad.Write(withAwk(t, tinyB, "opt", form, 2, "node0-index", []int64{-1, 1}, "node1-data", []int64{7, 12}), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err := PlanMerge([]string{a, b}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dt, raw, _ := planned(t, g.Plan, "obsm/opt/node0-index")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{0, -1, 1, -1, 3}) {
+		t.Errorf("index %v", got)
+	}
+	dt, raw, _ = planned(t, g.Plan, "obsm/opt/node1-data")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{10, 11, 7, 12}) {
+		t.Errorf("content %v", got)
 	}
 }
