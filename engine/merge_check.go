@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -43,6 +44,8 @@ func (g *Merged) Check(out *tree.Source) error {
 			first = checkMergedRows(root, n.path+"/codes", m.n)
 		case kCSR:
 			first = m.checkCSR(root, n)
+		case kAwk:
+			first = checkMergedAwk(root, n.path, m.n)
 		}
 	})
 	return first
@@ -56,6 +59,20 @@ func checkMergedRows(root tree.Group, p string, n int64) error {
 	defer a.Close()
 	if sh := a.Shape(); len(sh) == 0 || sh[0] != n {
 		return fmt.Errorf("%s has shape %v, expected %d rows", p, sh, n)
+	}
+	return nil
+}
+
+// checkMergedAwk checks that a merged awkward array counts every cell
+// (its buffers' sizes follow from its offsets, checked when read).
+func checkMergedAwk(root tree.Group, p string, n int64) error {
+	attrs, err := attrsAtPath(root, p)
+	if err != nil {
+		return err
+	}
+	var length int64
+	if raw, ok := attrs["length"]; !ok || json.Unmarshal(raw, &length) != nil || length != n {
+		return fmt.Errorf("%s has length %s, expected %d", p, attrs["length"], n)
 	}
 	return nil
 }

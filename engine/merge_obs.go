@@ -60,7 +60,7 @@ func (m *merger) mismatchNode(e *openInput, n *mnode) error {
 	if n.src == 0 {
 		return m.mismatch(e, n.path)
 	}
-	isGroup := n.mkind == kCat || n.mkind == kGroup || n.mkind == kCSR || n.mkind == kFrame
+	isGroup := n.mkind == kCat || n.mkind == kGroup || n.mkind == kCSR || n.mkind == kFrame || n.mkind == kAwk
 	return m.errf(e, "%s is %s but %s in %s; inputs must store it the same way to be merged (rewrite one with anndata so both match)",
 		n.path, elementKind(e.root, n.path), kindName(n.enc, isGroup), m.refPath(n))
 }

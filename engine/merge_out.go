@@ -105,6 +105,8 @@ func (ob *outBuilder) mnode(n *mnode) error {
 		return ob.csr(n)
 	case kCat:
 		return ob.cat(n)
+	case kAwk:
+		return ob.awk(n)
 	case kLabel:
 		return ob.label(n)
 	}

@@ -31,6 +31,7 @@ const (
 	kCat                    // categorical: codes stacked, categories unified
 	kCodes07                // anndata 0.7 categorical codes (categories in __categories)
 	kLabel                  // the label column naming each cell's input (merge_label.go)
+	kAwk                    // awkward array: every buffer's runs stacked (merge_awk.go)
 )
 
 type mnode struct {
@@ -63,6 +64,7 @@ type mnode struct {
 	idxSame, ptrSame bool  // kCSR: every input's indices / indptr have the template's type
 	idxW, ptrW       int   // kCSR: widest indices / indptr of the inputs
 	cat              *catMerge
+	awk              *awkMerge
 	dropCols         []string // kFrame: columns left out
 	addCols          []string // kFrame (outer join): columns first seen in a later input, in order
 
@@ -291,7 +293,7 @@ func (m *merger) rowElement(parent *mnode, name string, ax *varAxis) error {
 	case "csc_matrix":
 		return fmt.Errorf("%s: %s is a CSC matrix, which cannot be merged by rows; convert it to CSR first", m.bt.src.Path, p.path)
 	case "awkward-array":
-		return fmt.Errorf("%s: %s is an awkward array, which annslicer does not support yet", m.bt.src.Path, p.path)
+		return m.awkTemplate(p, attrs)
 	case "categorical":
 		p.mkind, p.axis = kCat, nil
 		return nil

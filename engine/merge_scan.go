@@ -106,6 +106,8 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		return m.scanCSR(n, e, i)
 	case kCat:
 		return m.scanCat(n, e, i)
+	case kAwk:
+		return m.scanAwk(n, e, i)
 	}
 	// arrays: kDense, kStrings, kCodes07
 	if isGroupAt(e.root, n.path) {

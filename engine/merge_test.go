@@ -381,3 +381,121 @@ func TestPromoteIsNumpysResultType(t *testing.T) {
 		}
 	}
 }
+
+// raggedForm is awkward's form of a list of int64 per cell (offsets of
+// type ot).
+func raggedForm(ot string) string {
+	return `{"class": "ListOffsetArray", "offsets": "` + ot + `", "content": {"class": "NumpyArray", "primitive": "int64", "inner_shape": [], "parameters": {}, "form_key": "node1"}, "parameters": {}, "form_key": "node0"}`
+}
+
+// withRagged is in's plan with obsm/ragged, an awkward list array of
+// the given offsets and content.
+func withRagged(t *testing.T, in tinyInput, form string, offsets, data []int64) *tree.Plan {
+	return withAwk(t, in, "ragged", form, int64(len(offsets)-1), "node0-offsets", offsets, "node1-data", data)
+}
+
+// withAwk is in's plan with obsm/name, an awkward array of the given
+// length whose int64 buffers follow as name, values pairs.
+func withAwk(t *testing.T, in tinyInput, name, form string, length int64, bufs ...any) *tree.Plan {
+	z := in.plan(t)
+	z.Groups = append(z.Groups, tree.PlanGroup{Path: "obsm/" + name, Attrs: attrsOf(t, "encoding-type", "awkward-array", "encoding-version", "0.1.0",
+		"form", form, "length", length)})
+	i8 := tree.DType{Kind: 'i', Size: 8, Order: '<'}
+	for k := 0; k < len(bufs); k += 2 {
+		v := bufs[k+1].([]int64)
+		z.Arrays = append(z.Arrays, &tree.PlanArray{Path: "obsm/" + name + "/" + bufs[k].(string), Attrs: tree.Attrs{}, DType: i8,
+			Shape: []int64{int64(len(v))}, Fill: bytesFill(le(v))})
+	}
+	return z
+}
+
+// Awkward arrays of one form are concatenated as ak.concatenate does: the
+// content runs end to end, the second input's offsets shifted by the
+// first's content (and by its own first offset: B's list content starts
+// after two unused elements, which are left out).
+func TestMergeConcatenatesAwkwardLists(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.zarr"), filepath.Join(dir, "b.h5ad")
+	// A: [[1, 2], [], [3]]; B: [[4], [5, 6]]
+	if err := zarrad.Write(withRagged(t, tinyA, raggedForm("i64"), []int64{0, 2, 2, 3}, []int64{1, 2, 3}), a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h5ad.Encode(withRagged(t, tinyB, raggedForm("i64"), []int64{2, 3, 5}, []int64{9, 9, 4, 5, 6}), b, "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := PlanMerge([]string{a, b}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dt, raw, _ := planned(t, g.Plan, "obsm/ragged/node0-offsets")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{0, 2, 2, 3, 4, 6}) {
+		t.Errorf("offsets %v", got)
+	}
+	dt, raw, _ = planned(t, g.Plan, "obsm/ragged/node1-data")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("content %v", got)
+	}
+	for _, p := range g.Plan.Groups {
+		if p.Path == "obsm/ragged" && string(p.Attrs["length"]) != "5" {
+			t.Errorf("length %s, want 5", p.Attrs["length"])
+		}
+	}
+
+	// another form (32-bit offsets) is refused, naming the input
+	c := filepath.Join(dir, "c.zarr")
+	if err := zarrad.Write(withRagged(t, tinyB, raggedForm("i32"), []int64{0, 1, 3}, []int64{4, 5, 6}), c, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = PlanMerge([]string{a, c}, MergeOptions{Join: "inner", Open: openTiny})
+	if err == nil || !strings.Contains(err.Error(), c+": obsm/ragged is an awkward array of another form than in "+a) {
+		t.Errorf("another form: got %v", err)
+	}
+
+	// an input without it: left out (obsm is inner-joined on its keys)
+	d := filepath.Join(dir, "d.zarr")
+	if err := zarrad.Write(tinyB.plan(t), d, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err = PlanMerge([]string{a, d}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if !slices.ContainsFunc(g.Warnings, func(w string) bool { return strings.Contains(w, "obsm/ragged is not in every input") }) {
+		t.Errorf("warnings %v", g.Warnings)
+	}
+	for _, p := range g.Plan.Groups {
+		if p.Path == "obsm/ragged" {
+			t.Errorf("obsm/ragged planned though %s lacks it", d)
+		}
+	}
+}
+
+// An option's index is shifted by the content before as offsets are;
+// missing entries (-1) stay missing.
+func TestMergeConcatenatesAwkwardOptions(t *testing.T) {
+	const form = `{"class": "IndexedOptionArray", "index": "i64", "content": {"class": "NumpyArray", "primitive": "int64", "inner_shape": [], "parameters": {}, "form_key": "node1"}, "parameters": {}, "form_key": "node0"}`
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.h5ad"), filepath.Join(dir, "b.zarr")
+	// A: [10, None, 11]; B: [None, 12] (its content's first element unused)
+	if _, err := h5ad.Encode(withAwk(t, tinyA, "opt", form, 3, "node0-index", []int64{0, -1, 1}, "node1-data", []int64{10, 11}), a, "gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := zarrad.Write(withAwk(t, tinyB, "opt", form, 2, "node0-index", []int64{-1, 1}, "node1-data", []int64{7, 12}), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err := PlanMerge([]string{a, b}, MergeOptions{Join: "inner", Open: openTiny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	dt, raw, _ := planned(t, g.Plan, "obsm/opt/node0-index")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{0, -1, 1, -1, 3}) {
+		t.Errorf("index %v", got)
+	}
+	dt, raw, _ = planned(t, g.Plan, "obsm/opt/node1-data")
+	if got := ints64(t, dt, raw); !slices.Equal(got, []int64{10, 11, 7, 12}) {
+		t.Errorf("content %v", got)
+	}
+}

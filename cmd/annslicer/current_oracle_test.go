@@ -57,34 +57,7 @@ func checkCurrent(source string, outputs []string, extra ...string) (bool, strin
 // fail the test until the row is removed. A "fixture op" row takes
 // precedence over a "fixture" row. Mounts of refused sources mount, and
 // every shard read fails with EIO; the reason is on the mount's stderr.
-var knownFailures = map[string]string{
-	// awkward arrays in obsm are taken by rows; merge refuses them
-	"gen.h5ad merge-h5ad":     "is an awkward array, which annslicer does not support yet",
-	"gen.h5ad merge-zarr":     "is an awkward array, which annslicer does not support yet",
-	"gen_v2.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
-	"gen_v2.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
-	"gen_v3.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
-	"gen_v3.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
-	"gen_v3s.zarr merge-h5ad": "is an awkward array, which annslicer does not support yet",
-	"gen_v3s.zarr merge-zarr": "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad merge-h5ad":     "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad merge-zarr":     "is an awkward array, which annslicer does not support yet",
-	"awk_v2.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
-	"awk_v2.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
-	"awk_v3.zarr merge-h5ad":  "is an awkward array, which annslicer does not support yet",
-	"awk_v3.zarr merge-zarr":  "is an awkward array, which annslicer does not support yet",
-	"awk_v3s.zarr merge-h5ad": "is an awkward array, which annslicer does not support yet",
-	"awk_v3s.zarr merge-zarr": "is an awkward array, which annslicer does not support yet",
-	// the same for merges into zarr v3
-	"gen.h5ad merge-zarr3-sharded":     "is an awkward array, which annslicer does not support yet",
-	"gen_v2.zarr merge-zarr3-sharded":  "is an awkward array, which annslicer does not support yet",
-	"gen_v3.zarr merge-zarr3-sharded":  "is an awkward array, which annslicer does not support yet",
-	"gen_v3s.zarr merge-zarr3-sharded": "is an awkward array, which annslicer does not support yet",
-	"awk.h5ad merge-zarr3-sharded":     "is an awkward array, which annslicer does not support yet",
-	"awk_v2.zarr merge-zarr3-sharded":  "is an awkward array, which annslicer does not support yet",
-	"awk_v3.zarr merge-zarr3-sharded":  "is an awkward array, which annslicer does not support yet",
-	"awk_v3s.zarr merge-zarr3-sharded": "is an awkward array, which annslicer does not support yet",
-}
+var knownFailures = map[string]string{}
 
 // currentSources are the fixtures of make_current_fixtures.py.
 func currentSources() []string {

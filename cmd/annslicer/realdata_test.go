@@ -25,10 +25,6 @@ var realKnownFailures = map[string]string{
 	"10x_pbmc68k_reduced.h5ad merge-h5ad":          "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
 	"10x_pbmc68k_reduced.h5ad merge-zarr":          "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
 	"10x_pbmc68k_reduced.h5ad merge-zarr3-sharded": "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
-	// scirpy's AIRR data: an awkward array in obsm (merge refuses it)
-	"j_gene_test_data.h5ad merge-h5ad":          "obsm/airr is an awkward array, which annslicer does not support yet",
-	"j_gene_test_data.h5ad merge-zarr":          "obsm/airr is an awkward array, which annslicer does not support yet",
-	"j_gene_test_data.h5ad merge-zarr3-sharded": "obsm/airr is an awkward array, which annslicer does not support yet",
 }
 
 // realOps: shuffled slices (contiguous ones are what merge starts from),
