@@ -48,19 +48,7 @@ func TestCompoundWriteAndReadMembers(t *testing.T) {
 			t.Error("WriteRecords with too few strings")
 		}
 		ds.Close()
-		root.Close()
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		f, err = Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		root, _ = f.Root()
-		ds, err = root.OpenDataset("rec")
-		if err != nil {
-			t.Fatal(err)
-		}
+		f, root, ds = reopenDataset(t, f, root, path, "rec")
 		ti, _ := ds.TypeInfo()
 		if ti.Class != ClassCompound || ti.Size != 20 || ds.ElemSize != 20 {
 			t.Errorf("type %+v, element size %d", ti, ds.ElemSize)
@@ -178,21 +166,9 @@ func TestCompoundArrayMembers(t *testing.T) {
 	if _, err := root.CreateTyped("bad", bad, []int64{1}, Layout{}); err == nil {
 		t.Error("an array member without dims was created")
 	}
-	root.Close()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, root, ds = reopenDataset(t, f, root, path, "rec")
 	defer f.Close()
-	root, _ = f.Root()
 	defer root.Close()
-	ds, err = root.OpenDataset("rec")
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ds.Close()
 	got, err := ds.Members()
 	if err != nil {
@@ -213,4 +189,24 @@ func TestCompoundArrayMembers(t *testing.T) {
 	if err != nil || !bytes.Equal(all, raw) {
 		t.Errorf("records %x, %v", all, err)
 	}
+}
+
+// reopenDataset closes root and f and opens dataset name of path again,
+// so that a test reads what reached the file.
+func reopenDataset(t *testing.T, f *File, root *Group, path, name string) (*File, *Group, *Dataset) {
+	t.Helper()
+	root.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ = f.Root()
+	ds, err := root.OpenDataset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, root, ds
 }
