@@ -268,6 +268,11 @@ func TestSignalMidMergeKeepsPreviousOutput(t *testing.T) {
 // run removes (and says so with --debug).
 func TestKill9LeavesOnlyAStagingDirectory(t *testing.T) {
 	src := bigSource(t)
+	// A temporary directory of its own: any annslicer run removes the
+	// scratch of dead processes from its temporary directory, so a run of
+	// another test suite on the machine could take the killed run's
+	// scratch before this test looks for it (seen with two suites at once).
+	t.Setenv("TMPDIR", t.TempDir())
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "s")
 	mustSlice(t, "slice", src, prefix, "--size", "2000")
