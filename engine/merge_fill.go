@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"math/bits"
 	"os"
 	"sort"
 	"sync"
@@ -226,9 +225,9 @@ func (e *openInput) convert(path string, e0 int64, oc Ints, f func(int64) (int64
 		// pooled: a shuffled shard of a joined collection converts one
 		// cell's indices per call, millions of times, and a new buffer
 		// each time kept the collector running
-		bp := getBuf(k * int64(ic.Size))
-		defer putBuf(bp)
-		in := *bp
+		bp := image.GetBuf(k * int64(ic.Size))
+		defer image.PutBuf(bp)
+		in := (*bp)[:k*int64(ic.Size)]
 		if err := rr.ReadRows(in, e0+u0); err != nil {
 			return err
 		}
@@ -397,18 +396,3 @@ func denseGraphPart(path string, row0, nCells, esz int64) mpart {
 		})
 	}
 }
-
-// convertBufs are convert's input buffers, by power-of-two class.
-var convertBufs [40]sync.Pool
-
-func getBuf(n int64) *[]byte {
-	c := bits.Len64(uint64(max(n, 1) - 1))
-	if b, ok := convertBufs[c].Get().(*[]byte); ok {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, int64(1)<<c)
-	return &b
-}
-
-func putBuf(b *[]byte) { convertBufs[bits.Len64(uint64(max(cap(*b), 1)-1))].Put(b) }

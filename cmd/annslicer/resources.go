@@ -101,9 +101,12 @@ func setMemoryBudget(limit int64) {
 // held is Go memory a run keeps on purpose (the zarr chunk cache and its
 // decode headroom); the soft limit is memoryLimit above it, within the
 // budget.
-var held int64
+// Atomic: the live-heap watcher reads it while a command sets it.
+var held atomic.Int64
 
-func applyLimit() { rtdebug.SetMemoryLimit(goLimit(memoryLimit + held + liveAbove.Load())) }
+func applyLimit() {
+	rtdebug.SetMemoryLimit(goLimit(memoryLimit + held.Load() + liveAbove.Load()))
+}
 
 // liveAbove is how far the live heap went above what memoryLimit is for
 // (a source's working set): a collection's plan holds every input's obs
@@ -125,7 +128,7 @@ func watchLive() {
 				if s[0].Value.Kind() != metrics.KindUint64 {
 					return
 				}
-				if live := int64(s[0].Value.Uint64()) - liveFloor - held; live > liveAbove.Load() {
+				if live := int64(s[0].Value.Uint64()) - liveFloor - held.Load(); live > liveAbove.Load() {
 					liveAbove.Store(live)
 					applyLimit()
 				}
@@ -187,7 +190,7 @@ func holdZarrCache(shuffled bool) error {
 	}
 	cache := min(want, max(8<<20, (budget-minMemory)/2))
 	materialize.ZarrCacheBytes = cache
-	held = cache + decodeHeadroom
+	held.Store(cache + decodeHeadroom)
 	applyLimit()
 	return nil
 }

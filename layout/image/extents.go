@@ -121,8 +121,8 @@ func WriteExtents(ctx context.Context, f *os.File, extents []Extent, window int6
 	if need == 0 {
 		return nil
 	}
-	pb := getBuf(need)
-	defer putBuf(pb)
+	pb := GetBuf(need)
+	defer PutBuf(pb)
 	buf := (*pb)[:need]
 	for _, e := range extents {
 		for pos := int64(0); pos < e.Size; pos += window {
@@ -169,7 +169,10 @@ func bufClass(n int64) int {
 	return c
 }
 
-func getBuf(n int64) *[]byte {
+// GetBuf is a pooled buffer of at least n bytes (its length is its class's
+// size: slice it); PutBuf gives it back. Every copy and conversion window
+// of a run borrows from these pools instead of allocating per call.
+func GetBuf(n int64) *[]byte {
 	c := bufClass(n)
 	if p, ok := bufPools[c].Get().(*[]byte); ok {
 		return p
@@ -178,7 +181,7 @@ func getBuf(n int64) *[]byte {
 	return &b
 }
 
-func putBuf(p *[]byte) { bufPools[bufClass(int64(cap(*p)))].Put(p) }
+func PutBuf(p *[]byte) { bufPools[bufClass(int64(cap(*p)))].Put(p) }
 
 // copySpans copies spans of src to dst at off, in the kernel where it can.
 func copySpans(src, dst *os.File, spans []Span, off int64, buf []byte) error {
