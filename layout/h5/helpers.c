@@ -102,6 +102,28 @@ hid_t ans_create_file(const char *path) {
     return f;
 }
 
+/* A file in the 1.8 format (superblock 2, object headers 2): the
+ * template layout/h5w appends a Go-written skeleton to. */
+hid_t ans_create_file_v18(const char *path) {
+    QUIET();
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fapl);
+    H5Pclose(fcpl);
+    return f;
+}
+
+/* The file address of the object at name (relative to loc), or -1. */
+int64_t ans_object_addr(hid_t loc, const char *name) {
+    QUIET();
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+    return (int64_t)info.addr;
+}
+
 hid_t ans_create_group(hid_t loc, const char *name) {
     QUIET();
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);

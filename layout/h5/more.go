@@ -2,6 +2,7 @@ package h5
 
 // #include <stdlib.h>
 // #include "more.h"
+// #include "helpers.h"
 import "C"
 
 import (
@@ -132,4 +133,28 @@ func (o *Object) AttrBool(name string) (v, ok bool) {
 	defer C.free(unsafe.Pointer(cs))
 	r := C.ans_attr_truth(o.id, cs)
 	return r == 1, r >= 0
+}
+
+// CreateV18 is Create in the HDF5 1.8 file format (superblock 2, object
+// headers 2), which layout/h5w can extend.
+func CreateV18(path string) (*File, error) {
+	cs := C.CString(path)
+	defer C.free(unsafe.Pointer(cs))
+	id := C.ans_create_file_v18(cs)
+	if id < 0 {
+		return nil, fail("create", path)
+	}
+	return &File{id: id, Path: path}, nil
+}
+
+// ObjectAddr is the file address of the object at path, relative to g.
+func (g *Group) ObjectAddr(path string) (uint64, error) {
+	defer quietThread()()
+	cs := C.CString(path)
+	defer C.free(unsafe.Pointer(cs))
+	a := int64(C.ans_object_addr(g.id, cs))
+	if a < 0 {
+		return 0, fail("find", join(g.Path, path))
+	}
+	return uint64(a), nil
 }

@@ -1,0 +1,525 @@
+// Package h5w writes HDF5 files in Go: the subset an h5ad skeleton uses
+// (groups with their links in the object header, attributes, contiguous
+// datasets of numbers, bools, strings, records and references,
+// variable-length strings in global heap collections), in the file format
+// libhdf5 1.8 and later read (superblock 2, object headers 2).
+//
+// Why not libhdf5: it serialises every call behind one lock and decides
+// where things go only as it writes them, so a shard's size was known only
+// after building it (8 ms a shard). Here the layout is arithmetic: the
+// bytes and the size of a skeleton come from the plan alone, on any core.
+//
+// A file is either complete (New: our superblock at 0) or an extension of
+// a file libhdf5 wrote (Append: a per-source template holding the verbatim
+// elements; our objects link to its objects by address, and our root
+// replaces its root in the superblock).
+package h5w
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/annslicer/annslicer/layout/h5"
+)
+
+// Undef is HDF5's undefined address.
+const Undef = ^uint64(0)
+
+const superSize = 48 // superblock version 2 or 3 with 8-byte offsets
+
+// ErrUnsupported wraps what this writer does not express (an attribute
+// over 64 KiB, say); callers fall back to libhdf5.
+var ErrUnsupported = errors.New("not written by the Go HDF5 writer")
+
+func unsupported(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, args...))
+}
+
+// File is an HDF5 file being described; Finish lays it out.
+type File struct {
+	base     int64  // the first address of our objects
+	template []byte // the template's superblock (Append), nil for New
+	root     *Object
+	objs     []*Object // creation order, root first
+	// Resolve gives the address of an object inside the template, by the
+	// template path of an external link's target plus the rest of the
+	// path ("3/cat"); references into the template need it.
+	Resolve func(path string) (uint64, bool)
+}
+
+// New starts a file of its own.
+func New() *File {
+	f := &File{base: superSize}
+	f.root = &Object{f: f, group: true}
+	f.objs = []*Object{f.root}
+	return f
+}
+
+// Append starts objects after an existing file of size size whose first
+// superSize bytes are super (version 2 or 3): Finish gives the superblock
+// to write over it, with our root and the new end of file.
+func Append(super []byte, size int64) (*File, error) {
+	if len(super) < superSize || string(super[:8]) != "\x89HDF\r\n\x1a\n" || (super[8] != 2 && super[8] != 3) || super[9] != 8 || super[10] != 8 {
+		return nil, unsupported("the template's superblock is not version 2 or 3 with 8-byte addresses")
+	}
+	f := &File{base: size, template: append([]byte(nil), super[:superSize]...)}
+	f.root = &Object{f: f, group: true}
+	f.objs = []*Object{f.root}
+	return f, nil
+}
+
+// Root is the root group.
+func (f *File) Root() *Object { return f.root }
+
+type link struct {
+	name  string
+	obj   *Object
+	addr  uint64 // an object of the template
+	tpath string // its path in the template
+}
+
+type attr struct {
+	name  string
+	t     h5.TypeInfo
+	shape []int64 // nil: scalar
+	raw   []byte
+	strs  []string
+	first int    // the heap index of strs[0]
+	ref   string // a reference's target, relative to refIn
+	refIn *Object
+}
+
+// Object is a group or a dataset.
+type Object struct {
+	f     *File
+	name  string
+	group bool
+	links []link
+	attrs []attr
+	raw   [][]byte // messages kept as they are (a template root's attributes)
+
+	t      h5.TypeInfo
+	shape  []int64
+	data   []byte   // written in the metadata area
+	strs   []string // the variable-length strings of data, in order
+	first  int      // the heap index of strs[0]
+	extent int64    // bytes placed after the metadata, filled by the caller
+
+	addr, dataAddr uint64
+}
+
+// Has reports whether g links name.
+func (g *Object) Has(name string) bool {
+	for _, l := range g.links {
+		if l.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Group creates a group in g.
+func (g *Object) Group(name string) *Object {
+	o := &Object{f: g.f, name: name, group: true}
+	g.links = append(g.links, link{name: name, obj: o})
+	g.f.objs = append(g.f.objs, o)
+	return o
+}
+
+// LinkTemplate links name in g to the object at addr in the template,
+// whose path there is tpath.
+func (g *Object) LinkTemplate(name string, addr uint64, tpath string) {
+	g.links = append(g.links, link{name: name, addr: addr, tpath: tpath})
+}
+
+// Dataset creates a dataset of type t (as h5.Group.CreateTyped takes it:
+// a variable-length string is any size; records are laid out for the
+// file, see FileType) and shape (nil: a scalar). Give it its bytes with
+// Data or Reserve.
+func (g *Object) Dataset(name string, t h5.TypeInfo, shape []int64) *Object {
+	o := &Object{f: g.f, name: name, t: t, shape: shape}
+	g.links = append(g.links, link{name: name, obj: o})
+	g.f.objs = append(g.f.objs, o)
+	return o
+}
+
+// Data sets the dataset's bytes, in the file's layout; strs fill its
+// variable-length string slots in order (element by element).
+func (d *Object) Data(raw []byte, strs []string) { d.data, d.strs = raw, strs }
+
+// Reserve places the dataset's n bytes after the metadata; Finish says
+// where.
+func (d *Object) Reserve(n int64) { d.extent = n }
+
+// Attr writes an attribute of type t and shape (nil: scalar) with raw
+// bytes in the file's layout, strs filling its string slots.
+func (o *Object) Attr(name string, t h5.TypeInfo, shape []int64, raw []byte, strs []string) {
+	o.attrs = append(o.attrs, attr{name: name, t: t, shape: shape, raw: raw, strs: strs})
+}
+
+// AttrRef writes a scalar object reference to target, a path relative
+// to group in.
+func (o *Object) AttrRef(name string, in *Object, target string) {
+	o.attrs = append(o.attrs, attr{name: name, t: h5.TypeInfo{Class: h5.ClassReference, Size: 8}, raw: make([]byte, 8), ref: target, refIn: in})
+}
+
+// KeepMessages adds header messages (type, flags, body) as they are:
+// a template root's attributes.
+func (o *Object) KeepMessages(msgs [][]byte) { o.raw = append(o.raw, msgs...) }
+
+// FileType is t with every variable-length string member VlenSize bytes
+// and the members of a record packed in order, as h5py lays records out
+// in a file (in memory a string member is a pointer).
+func FileType(t h5.TypeInfo) h5.TypeInfo {
+	switch t.Class {
+	case h5.ClassString:
+		if t.Vlen {
+			t.Size = VlenSize
+		}
+	case h5.ClassArray:
+		if t.Elem != nil {
+			e := FileType(*t.Elem)
+			n := t.Size / max(1, t.Elem.Size)
+			t.Elem, t.Size = &e, e.Size*n
+		}
+	case h5.ClassCompound:
+		if len(vlenSlots(t, 0, nil)) == 0 {
+			return t
+		}
+		ms := make([]h5.Member, len(t.Members))
+		off := 0
+		for i, m := range t.Members {
+			m.Type = FileType(m.Type)
+			m.Offset = off
+			off += m.Type.Size
+			ms[i] = m
+		}
+		t.Members, t.Size = ms, off
+	}
+	return t
+}
+
+// Placed is where a reserved dataset's bytes go.
+type Placed struct {
+	Obj  *Object
+	Off  int64
+	Size int64
+}
+
+// Layout is a finished file: Super at 0 (over the template's, for
+// Append), Meta at MetaOff, then the reserved extents up to Size.
+type Layout struct {
+	Super   []byte
+	Meta    []byte
+	MetaOff int64
+	Extents []Placed
+	Size    int64
+}
+
+func pad8(n int) int { return (n + 7) &^ 7 }
+
+// Finish lays the file out: object headers, global heap collections,
+// small data, then the reserved extents.
+func (f *File) Finish() (*Layout, error) {
+	// 1. every header's size (addresses are fixed-size, so sizes come first)
+	sizes := make([]int, len(f.objs))
+	cur := uint64(f.base)
+	for i, o := range f.objs {
+		msgs, err := o.messages(nil)
+		if err != nil {
+			return nil, err
+		}
+		sizes[i] = headerSize(msgs)
+		o.addr = cur
+		cur += uint64(sizes[i])
+	}
+	// 2. the strings, in collections
+	var h heap
+	for _, o := range f.objs {
+		for i := range o.attrs {
+			o.attrs[i].first = h.add(o.attrs[i].strs)
+		}
+		o.first = h.add(o.strs)
+	}
+	cur = h.place(cur)
+	// 3. small data, then extents
+	for _, o := range f.objs {
+		o.dataAddr = Undef
+		if !o.group && len(o.data) > 0 {
+			o.dataAddr = cur
+			cur += uint64(len(o.data))
+		}
+	}
+	var ext []Placed
+	for _, o := range f.objs {
+		if !o.group && o.extent > 0 {
+			o.dataAddr = cur
+			ext = append(ext, Placed{Obj: o, Off: int64(cur), Size: o.extent})
+			cur += uint64(o.extent)
+		}
+	}
+	// 4. the bytes
+	meta := make([]byte, 0, int(cur-uint64(f.base)))
+	ids := h.ids()
+	for i, o := range f.objs {
+		msgs, err := o.messages(ids)
+		if err != nil {
+			return nil, err
+		}
+		start := len(meta)
+		meta = appendHeader(meta, msgs)
+		if len(meta)-start != sizes[i] {
+			return nil, fmt.Errorf("h5w: the header of %q changed size", o.name)
+		}
+	}
+	meta = h.appendTo(meta)
+	for _, o := range f.objs {
+		if o.dataAddr != Undef && o.extent == 0 {
+			start := len(meta)
+			meta = append(meta, o.data...)
+			if err := fillIDs(meta[start:], FileType(o.t), ids, o.first, len(o.strs)); err != nil {
+				return nil, fmt.Errorf("%s: %v", o.name, err)
+			}
+		}
+	}
+	return &Layout{Super: f.super(cur), Meta: meta, MetaOff: f.base, Extents: ext, Size: int64(cur)}, nil
+}
+
+func (f *File) super(eof uint64) []byte {
+	s := make([]byte, superSize)
+	if f.template != nil {
+		copy(s, f.template)
+	} else {
+		copy(s, "\x89HDF\r\n\x1a\n")
+		s[8], s[9], s[10] = 2, 8, 8
+		binary.LittleEndian.PutUint64(s[20:], Undef) // no superblock extension
+	}
+	binary.LittleEndian.PutUint64(s[12:], 0) // base address
+	binary.LittleEndian.PutUint64(s[28:], eof)
+	binary.LittleEndian.PutUint64(s[36:], f.root.addr)
+	binary.LittleEndian.PutUint32(s[44:], lookup3(s[:44]))
+	return s
+}
+
+// messages are o's header messages (type, flags, body each); with ids
+// nil, heap IDs and addresses are left zero (sizes only).
+func (o *Object) messages(ids *heapIDs) ([][]byte, error) {
+	var msgs [][]byte
+	msg := func(typ, flags byte, body []byte) error {
+		if len(body) > 0xffff {
+			return unsupported("%s: a header message of %d bytes", o.name, len(body))
+		}
+		msgs = append(msgs, append([]byte{typ, flags}, body...))
+		return nil
+	}
+	if o.group {
+		li := make([]byte, 18) // link info: no creation order, links in this header
+		binary.LittleEndian.PutUint64(li[2:], Undef)
+		binary.LittleEndian.PutUint64(li[10:], Undef)
+		msg(0x02, 0, li)
+		msg(0x0a, 1, []byte{0, 0}) // group info: defaults
+		for _, l := range o.links {
+			if err := msg(0x06, 0, o.link(l)); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		ft := FileType(o.t)
+		enc, err := dtype(ft)
+		if err != nil {
+			return nil, unsupported("%s: %v", o.name, err)
+		}
+		msg(0x01, 0, dataspace(o.shape))
+		msg(0x03, 1, enc)
+		fill := byte(0x0a) // allocated late, filled if set: as h5py
+		if len(vlenSlots(ft, 0, nil)) > 0 {
+			fill = 0x02
+		}
+		msg(0x05, 1, []byte{3, fill})
+		n := int64(len(o.data))
+		if o.extent > 0 {
+			n = o.extent
+		}
+		l := make([]byte, 18)
+		l[0], l[1] = 3, 1 // version 3, contiguous
+		addr := o.dataAddr
+		if ids == nil || n == 0 {
+			addr = Undef
+		}
+		binary.LittleEndian.PutUint64(l[2:], addr)
+		binary.LittleEndian.PutUint64(l[10:], uint64(n))
+		msg(0x08, 0, l)
+	}
+	for _, m := range o.raw {
+		msgs = append(msgs, m)
+	}
+	for i := range o.attrs {
+		body, err := o.attrs[i].encode(o, ids)
+		if err != nil {
+			return nil, err
+		}
+		if err := msg(0x0c, 0, body); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}
+
+func (o *Object) link(l link) []byte {
+	b := []byte{1, 0}
+	if len(l.name) > 0xff {
+		b[1] |= 1
+	}
+	if !isASCII(l.name) {
+		b[1] |= 0x10
+		b = append(b, 1) // UTF-8
+	}
+	if len(l.name) > 0xff {
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(l.name)))
+	} else {
+		b = append(b, byte(len(l.name)))
+	}
+	b = append(b, l.name...)
+	addr := l.addr
+	if l.obj != nil {
+		addr = l.obj.addr
+	}
+	return binary.LittleEndian.AppendUint64(b, addr)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func dataspace(shape []int64) []byte {
+	if shape == nil {
+		return []byte{2, 0, 0, 0} // scalar
+	}
+	b := []byte{2, byte(len(shape)), 0, 1}
+	for _, d := range shape {
+		b = binary.LittleEndian.AppendUint64(b, uint64(d))
+	}
+	return b
+}
+
+func (a *attr) encode(o *Object, ids *heapIDs) ([]byte, error) {
+	enc, err := dtype(FileType(a.t))
+	if err != nil {
+		return nil, unsupported("%s: attribute %q: %v", o.name, a.name, err)
+	}
+	ds := dataspace(a.shape)
+	if len(a.name)+1 > 0xffff || !utf8.ValidString(a.name) {
+		return nil, unsupported("%s: attribute name %q", o.name, a.name)
+	}
+	b := []byte{3, 0}
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.name)+1))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(enc)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(ds)))
+	if isASCII(a.name) {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+	}
+	b = append(b, a.name...)
+	b = append(b, 0)
+	b = append(b, enc...)
+	b = append(b, ds...)
+	start := len(b)
+	b = append(b, a.raw...)
+	if ids != nil {
+		if err := fillIDs(b[start:], FileType(a.t), ids, a.first, len(a.strs)); err != nil {
+			return nil, fmt.Errorf("%s: attribute %q: %v", o.name, a.name, err)
+		}
+		if a.ref != "" {
+			addr, err := o.f.resolve(a.refIn, a.ref)
+			if err != nil {
+				return nil, err
+			}
+			binary.LittleEndian.PutUint64(b[start:], addr)
+		}
+	}
+	return b, nil
+}
+
+// resolve finds the address of path below group in.
+func (f *File) resolve(in *Object, path string) (uint64, error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	g := in
+	for i, p := range parts {
+		var l *link
+		for k := range g.links {
+			if g.links[k].name == p {
+				l = &g.links[k]
+			}
+		}
+		if l == nil {
+			return 0, fmt.Errorf("%s: no object %q to reference", g.name, path)
+		}
+		if l.obj == nil {
+			if i == len(parts)-1 {
+				return l.addr, nil
+			}
+			if f.Resolve != nil {
+				if a, ok := f.Resolve(l.tpath + "/" + strings.Join(parts[i+1:], "/")); ok {
+					return a, nil
+				}
+			}
+			return 0, unsupported("a reference into the template (%s)", path)
+		}
+		if i == len(parts)-1 {
+			return l.obj.addr, nil
+		}
+		g = l.obj
+	}
+	return 0, fmt.Errorf("empty reference")
+}
+
+// headerSize is the size of an object header (version 2) holding msgs.
+func headerSize(msgs [][]byte) int {
+	n := 0
+	for _, m := range msgs {
+		n += 4 + len(m) - 2
+	}
+	return 6 + widthOf(n) + n + 4
+}
+
+func widthOf(n int) int {
+	switch {
+	case n < 1<<8:
+		return 1
+	case n < 1<<16:
+		return 2
+	case n < 1<<32:
+		return 4
+	}
+	return 8
+}
+
+func appendHeader(b []byte, msgs [][]byte) []byte {
+	n := 0
+	for _, m := range msgs {
+		n += 4 + len(m) - 2
+	}
+	start := len(b)
+	w := widthOf(n)
+	flags := map[int]byte{1: 0, 2: 1, 4: 2, 8: 3}[w]
+	b = append(b, 'O', 'H', 'D', 'R', 2, flags)
+	for i := 0; i < w; i++ {
+		b = append(b, byte(uint64(n)>>(8*i)))
+	}
+	for _, m := range msgs {
+		b = append(b, m[0])
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(m)-2))
+		b = append(b, m[1])
+		b = append(b, m[2:]...)
+	}
+	return binary.LittleEndian.AppendUint32(b, lookup3(b[start:]))
+}
