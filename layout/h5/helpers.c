@@ -195,8 +195,14 @@ int ans_needs_conversion_walk(hid_t type) { return type_is_variable(type); }
 /* Object references are file addresses: one into the source means nothing
  * in the shard, so each is re-created at the same path in the shard (the
  * shard mirrors the source's layout). anndata 0.7 keeps categoricals so. */
-static herr_t copy_ref_attr(hid_t src_attr, hid_t dst, const char *name, hid_t space) {
+/* Copies an object-reference attribute to dst, pointing at the same
+ * paths. With prefix (the absolute path of a copied tree's source root),
+ * targets inside that tree point into the copy rooted at dst_root
+ * instead: the copy may have another name (the h5w template's "0", "1"). */
+static herr_t copy_ref_attr(hid_t src_attr, hid_t dst, const char *name, hid_t space,
+                            const char *prefix, hid_t dst_root) {
     QUIET();
+    size_t plen = prefix ? strlen(prefix) : 0;
     hssize_t n = H5Sget_simple_extent_npoints(space);
     hobj_ref_t *refs = calloc((size_t)(n > 0 ? n : 1), sizeof(hobj_ref_t));
     herr_t st = H5Aread(src_attr, H5T_STD_REF_OBJ, refs);
@@ -204,7 +210,10 @@ static herr_t copy_ref_attr(hid_t src_attr, hid_t dst, const char *name, hid_t s
     for (hssize_t i = 0; st >= 0 && i < n; i++) {
         ssize_t len = H5Rget_name(src_attr, H5R_OBJECT, &refs[i], path, sizeof path);
         if (len <= 0 || (size_t)len >= sizeof path) { st = -1; break; }
-        st = H5Rcreate(&refs[i], dst, path, H5R_OBJECT, -1);
+        if (plen && strncmp(path, prefix, plen) == 0 && path[plen] == '/')
+            st = H5Rcreate(&refs[i], dst_root, path + plen + 1, H5R_OBJECT, -1);
+        else
+            st = H5Rcreate(&refs[i], dst, path, H5R_OBJECT, -1);
     }
     if (st >= 0) {
         hid_t a = H5Acreate2(dst, name, H5T_STD_REF_OBJ, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -227,7 +236,7 @@ static herr_t copy_one_attr(hid_t src, const char *name, const H5A_info_t *info,
     hid_t type = H5Aget_type(a), space = H5Aget_space(a);
     herr_t st = 0;
     if (H5Tget_class(type) == H5T_REFERENCE) {
-        st = H5Tequal(type, H5T_STD_REF_OBJ) > 0 ? copy_ref_attr(a, c->dst, name, space) : -1;
+        st = H5Tequal(type, H5T_STD_REF_OBJ) > 0 ? copy_ref_attr(a, c->dst, name, space, NULL, -1) : -1;
     } else {
         /* Fixed-size values move as raw bytes in the file's own type, so byte
          * order and width survive; variable-length ones need memory types. */
@@ -545,11 +554,13 @@ void ans_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* H5Ocopy leaves object-reference attributes pointing at source addresses;
  * re-point every one of them in the copied tree (same layout as the source). */
-struct fix_ctx { hid_t src, dst; herr_t st; };
+struct fix_ctx { hid_t src, dst; herr_t st; char prefix[4096]; };
+struct fix_obj { hid_t dobj; struct fix_ctx *c; };
 
 static herr_t fix_one_attr(hid_t sobj, const char *name, const H5A_info_t *info, void *op) {
     (void)info;
-    hid_t *dobj = op;
+    struct fix_obj *fo = op;
+    hid_t *dobj = &fo->dobj;
     hid_t a = H5Aopen(sobj, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t type = H5Aget_type(a), space = H5Aget_space(a);
@@ -558,7 +569,7 @@ static herr_t fix_one_attr(hid_t sobj, const char *name, const H5A_info_t *info,
         if (H5Tequal(type, H5T_STD_REF_OBJ) <= 0) st = -1;
         else {
             H5Adelete(*dobj, name);
-            st = copy_ref_attr(a, *dobj, name, space);
+            st = copy_ref_attr(a, *dobj, name, space, fo->c->prefix, fo->c->dst);
         }
     }
     H5Sclose(space);
@@ -575,7 +586,8 @@ static herr_t fix_visit(hid_t root, const char *name, const void *info, void *op
     herr_t st = -1;
     if (s >= 0 && d >= 0) {
         hsize_t idx = 0;
-        st = H5Aiterate2(s, H5_INDEX_NAME, H5_ITER_INC, &idx, fix_one_attr, &d);
+        struct fix_obj fo = {d, c};
+        st = H5Aiterate2(s, H5_INDEX_NAME, H5_ITER_INC, &idx, fix_one_attr, &fo);
     }
     if (s >= 0) H5Oclose(s);
     if (d >= 0) H5Oclose(d);
@@ -596,7 +608,8 @@ herr_t ans_copy_object(hid_t src_loc, const char *src_name, hid_t dst_loc,
     QUIET();
     if (H5Ocopy(src_loc, src_name, dst_loc, dst_name, H5P_DEFAULT, H5P_DEFAULT) < 0) return -1;
     hid_t s = H5Oopen(src_loc, src_name, H5P_DEFAULT), d = H5Oopen(dst_loc, dst_name, H5P_DEFAULT);
-    struct fix_ctx c = {s, d, 0};
+    struct fix_ctx c = {s, d, 0, {0}};
+    if (s >= 0 && H5Iget_name(s, c.prefix, sizeof c.prefix) <= 0) c.prefix[0] = 0;
     herr_t st = (s < 0 || d < 0) ? -1 : OVISIT(s, fix_visit_cb, &c);
     if (s >= 0) H5Oclose(s);
     if (d >= 0) H5Oclose(d);

@@ -6,8 +6,8 @@ package h5ad
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -16,6 +16,7 @@ import (
 	"sort"
 
 	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/h5w"
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/tree"
 )
@@ -34,6 +35,26 @@ func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	// empty, and the message said only "code -1".
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	filter, native, err := prepare(z, comp)
+	if err != nil {
+		return nil, err
+	}
+	if filter == h5.NoFilter {
+		sk, err := encodeGo(z, native)
+		if err == nil {
+			return sk.extents, sk.writeFile(path)
+		}
+		if !errors.Is(err, h5w.ErrUnsupported) {
+			return nil, err
+		}
+	}
+	return encodeLib(z, path, filter, native)
+}
+
+// prepare checks the compression and readies the plan's verbatim
+// elements: expanded into groups and arrays unless its h5ad source can
+// copy them (all but those an overlay changed).
+func prepare(z *tree.Plan, comp string) (h5.Filter, *Source, error) {
 	var filter h5.Filter
 	switch comp {
 	case "":
@@ -42,7 +63,7 @@ func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	case "lzf":
 		filter = h5.LZF
 	default:
-		return nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
+		return filter, nil, fmt.Errorf("unknown compression %q (use gzip or lzf)", comp)
 	}
 	var native *Source
 	if z.Source != nil {
@@ -50,11 +71,17 @@ func Encode(z *tree.Plan, path string, comp string) ([]image.Extent, error) {
 	}
 	if native == nil {
 		if err := z.ExpandVerbatim(); err != nil {
-			return nil, err
+			return filter, nil, err
 		}
 	} else if err := expandOverlaid(z); err != nil {
-		return nil, err
+		return filter, nil, err
 	}
+	return filter, native, nil
+}
+
+// encodeLib writes the plan with libhdf5: compressed outputs, and what
+// layout/h5w does not express.
+func encodeLib(z *tree.Plan, path string, filter h5.Filter, native *Source) ([]image.Extent, error) {
 	var f *h5.File
 	var err error
 	if native != nil {
@@ -184,19 +211,11 @@ func (w *h5writer) array(a *tree.PlanArray) error {
 	if dt.Kind == 'U' && len(a.Shape) == 0 {
 		// a numpy unicode scalar (anndata's zarr string): h5py writes str
 		// as a variable-length UTF-8 scalar
-		raw := make([]byte, dt.Size)
-		if err := a.Fill(raw, 0); err != nil {
+		s, err := unicodeScalar(a)
+		if err != nil {
 			return err
 		}
-		rs := make([]rune, 0, dt.Size/4)
-		for i := 0; i+4 <= len(raw); i += 4 {
-			r := rune(binary.LittleEndian.Uint32(raw[i:]))
-			if r == 0 {
-				break
-			}
-			rs = append(rs, r)
-		}
-		strs, dt = []string{string(rs)}, tree.DType{Kind: 'O', Order: '|'}
+		strs, dt = []string{s}, tree.DType{Kind: 'O', Order: '|'}
 	}
 	t, err := h5Type(dt)
 	if err != nil {
@@ -262,11 +281,29 @@ func (w *h5writer) filtered(g *h5.Group, name string, t h5.TypeInfo, a *tree.Pla
 
 // attrs writes JSON attributes as h5py writes the same Python values.
 func (w *h5writer) attrs(o *h5.Object, p string, attrs tree.Attrs) error {
+	return writeAttrs(o, p, attrs, &w.refs)
+}
+
+// attrWriter is where attributes go: an object being written by libhdf5
+// (h5.Object) or by layout/h5w (h5w.Object).
+type attrWriter interface {
+	WriteAttrString(name, s string) error
+	WriteAttrStrings(name string, ss []string) error
+	WriteAttrBools(name string, v []bool, scalar bool) error
+	WriteAttrInt64s(name string, v []int64, scalar bool) error
+	WriteAttrFloat64(name string, v float64) error
+	WriteAttrFloat64s(name string, v []float64) error
+}
+
+// writeAttrs writes the attributes of the element at p, in name order
+// (the same calls give the same bytes); anndata 0.7's references are
+// left in refs, to write once every target exists.
+func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) error {
 	names := make([]string, 0, len(attrs))
 	for name := range attrs {
 		names = append(names, name)
 	}
-	sort.Strings(names) // the same calls give the same bytes
+	sort.Strings(names)
 	for _, name := range names {
 		raw := attrs[name]
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -277,10 +314,9 @@ func (w *h5writer) attrs(o *h5.Object, p string, attrs tree.Attrs) error {
 		}
 		if s, ok := v.(string); ok && name == "categories" {
 			// anndata 0.7's zarr layout names a column's categories by
-			// path; its h5ad layout holds an object reference (written
-			// once every target exists)
+			// path; its h5ad layout holds an object reference
 			dir, _ := parentOf(p)
-			w.refs = append(w.refs, pendingRef{obj: p, name: name, group: dir, target: s})
+			*refs = append(*refs, pendingRef{obj: p, name: name, group: dir, target: s})
 			continue
 		}
 		if err := writeAttr(o, name, v); err != nil {
@@ -290,7 +326,7 @@ func (w *h5writer) attrs(o *h5.Object, p string, attrs tree.Attrs) error {
 	return nil
 }
 
-func writeAttr(o *h5.Object, name string, v any) error {
+func writeAttr(o attrWriter, name string, v any) error {
 	switch x := v.(type) {
 	case string:
 		return o.WriteAttrString(name, x)
@@ -356,32 +392,62 @@ func writeAttr(o *h5.Object, name string, v any) error {
 // the plan: its source handles are released once the image is unreachable
 // (a mount drops images without telling a reader that may still hold one).
 func EncodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
-	f, err := os.CreateTemp(dir, "skeleton-*.h5")
+	im, err := encodeImage(z, dir)
 	if err != nil {
-		z.Close()
-		return nil, err
-	}
-	p := f.Name()
-	f.Close()
-	defer os.Remove(p)
-	extents, err := Encode(z, p, "")
-	if err != nil {
-		z.Close()
-		return nil, err
-	}
-	skel, err := os.Open(filepath.Clean(p))
-	if err != nil {
-		z.Close()
-		return nil, err
-	}
-	im, err := image.NewSkeleton(skel, extents, nil)
-	if err != nil {
-		skel.Close()
 		z.Close()
 		return nil, err
 	}
 	runtime.AddCleanup(im, func(z *tree.Plan) { z.Close() }, z)
 	return im, nil
+}
+
+func encodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_, native, err := prepare(z, "")
+	if err != nil {
+		return nil, err
+	}
+	sk, err := encodeGo(z, native)
+	if err == nil {
+		r, err := sk.reader()
+		if err != nil {
+			return nil, err
+		}
+		im, err := image.NewSkeleton(r, sk.l.Size, sk.extents, nil)
+		if err != nil {
+			r.Close()
+		}
+		return im, err
+	}
+	if !errors.Is(err, h5w.ErrUnsupported) {
+		return nil, err
+	}
+	// libhdf5's skeleton, in a file unlinked at once (the image keeps it open)
+	f, err := os.CreateTemp(dir, "skeleton-*.h5")
+	if err != nil {
+		return nil, err
+	}
+	p := f.Name()
+	f.Close()
+	defer os.Remove(p)
+	extents, err := encodeLib(z, p, h5.NoFilter, native)
+	if err != nil {
+		return nil, err
+	}
+	skel, err := os.Open(filepath.Clean(p))
+	if err != nil {
+		return nil, err
+	}
+	st, err := skel.Stat()
+	if err == nil {
+		var im *image.Skeleton
+		if im, err = image.NewSkeleton(skel, st.Size(), extents, nil); err == nil {
+			return im, nil
+		}
+	}
+	skel.Close()
+	return nil, err
 }
 
 // chunked is the layout of a compressed dataset of shape rows of rowBytes

@@ -270,41 +270,14 @@ func hasText(dt zarr.DType) bool {
 // records writes a record array with text fields as an HDF5 compound with
 // variable-length string members, and its attributes.
 func (w *h5writer) records(g *h5.Group, name string, t h5.TypeInfo, a *tree.PlanArray) error {
-	n := int64(1)
-	for _, d := range a.Shape {
-		n *= d
+	raw, strs, err := recordBytes(a, t)
+	if err != nil {
+		return err
 	}
-	dt := a.DType
-	if n*int64(max(dt.Size, t.Size)) > maxRecordBytes {
-		return fmt.Errorf("/%s is a record array of %d elements; annslicer converts record arrays in memory, up to %d MiB", a.Path, n, maxRecordBytes>>20)
-	}
-	src := make([]byte, n*int64(dt.Size))
-	if len(src) > 0 {
-		if err := a.Fill(src, 0); err != nil {
-			return err
-		}
-	}
-	raw := make([]byte, n*int64(t.Size))
 	var vlen []int
-	for i, f := range dt.Rec.Fields {
+	for i, f := range a.DType.Rec.Fields {
 		if f.Type.Kind == 'U' {
 			vlen = append(vlen, t.Members[i].Offset)
-		}
-	}
-	strs := make([]string, 0, n*int64(len(vlen)))
-	for e := int64(0); e < n; e++ {
-		in, out := src[e*int64(dt.Size):], raw[e*int64(t.Size):]
-		for i, f := range dt.Rec.Fields {
-			v := in[f.Offset : f.Offset+f.Size()]
-			if f.Type.Kind != 'U' {
-				copy(out[t.Members[i].Offset:], v)
-				continue
-			}
-			s, err := utf32String(f.Type, v)
-			if err != nil {
-				return fmt.Errorf("/%s: record %d, field %q: %v", a.Path, e, f.Name, err)
-			}
-			strs = append(strs, s)
 		}
 	}
 	l := w.chunked(a.Shape, int64(t.Size)*a.RowElems())
@@ -317,6 +290,51 @@ func (w *h5writer) records(g *h5.Group, name string, t h5.TypeInfo, a *tree.Plan
 		return err
 	}
 	return w.attrs(&ds.Object, a.Path, a.Attrs)
+}
+
+// recordBytes reads a record array with text fields as elements of t (in
+// memory for libhdf5, or the file's layout for layout/h5w): the other
+// fields at t's member offsets, the text decoded into strs, element by
+// element, field by field.
+func recordBytes(a *tree.PlanArray, t h5.TypeInfo) ([]byte, []string, error) {
+	n := int64(1)
+	for _, d := range a.Shape {
+		n *= d
+	}
+	dt := a.DType
+	if n*int64(max(dt.Size, t.Size)) > maxRecordBytes {
+		return nil, nil, fmt.Errorf("/%s is a record array of %d elements; annslicer converts record arrays in memory, up to %d MiB", a.Path, n, maxRecordBytes>>20)
+	}
+	src := make([]byte, n*int64(dt.Size))
+	if len(src) > 0 {
+		if err := a.Fill(src, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	raw := make([]byte, n*int64(t.Size))
+	texts := 0
+	for _, f := range dt.Rec.Fields {
+		if f.Type.Kind == 'U' {
+			texts++
+		}
+	}
+	strs := make([]string, 0, n*int64(texts))
+	for e := int64(0); e < n; e++ {
+		in, out := src[e*int64(dt.Size):], raw[e*int64(t.Size):]
+		for i, f := range dt.Rec.Fields {
+			v := in[f.Offset : f.Offset+f.Size()]
+			if f.Type.Kind != 'U' {
+				copy(out[t.Members[i].Offset:], v)
+				continue
+			}
+			s, err := utf32String(f.Type, v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("/%s: record %d, field %q: %v", a.Path, e, f.Name, err)
+			}
+			strs = append(strs, s)
+		}
+	}
+	return raw, strs, nil
 }
 
 // utf32String decodes a numpy "U" value (trailing NULs are padding).

@@ -13,6 +13,8 @@ type scratch struct {
 	dir  string
 	made map[string]string
 	errs map[string]error
+	// tmpls are the templates of goencode.go, by key, once read back
+	tmpls map[string]*goTemplate
 }
 
 // Scratch returns the file made by build for key, building it on first use

@@ -33,6 +33,7 @@ type Source struct {
 	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
 	heaps  heapCache
 	scr    scratch
+	meta   metaCache // attributes and listings, read once (tree.go)
 }
 
 // Open opens path as an AnnData source, checking it is one.

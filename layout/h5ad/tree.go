@@ -7,7 +7,10 @@ package h5ad
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/annslicer/annslicer/layout/h5"
@@ -34,9 +37,41 @@ type h5Group struct {
 
 func (g *h5Group) Path() string               { return g.g.Path }
 func (g *h5Group) Close()                     { g.g.Close() }
-func (g *h5Group) Attrs() (tree.Attrs, error) { return h5Attrs(&g.g.Object) }
+func (g *h5Group) Attrs() (tree.Attrs, error) { return g.src.attrsOf(&g.g.Object) }
+
+// A mount plans every shard from the same source: its attributes and
+// listings are read through libhdf5 once (the source is pinned) and kept,
+// which made planning a shard several times cheaper.
+type metaCache struct {
+	attrs sync.Map // object path -> tree.Attrs
+	kids  sync.Map // group path -> []tree.Child
+}
+
+// attrsOf is h5Attrs, kept; callers get their own copy of the map.
+func (src *Source) attrsOf(o *h5.Object) (tree.Attrs, error) {
+	if a, ok := src.meta.attrs.Load(o.Path); ok {
+		return maps.Clone(a.(tree.Attrs)), nil
+	}
+	a, err := h5Attrs(o)
+	if err != nil {
+		return nil, err
+	}
+	src.meta.attrs.Store(o.Path, a)
+	return maps.Clone(a), nil
+}
 
 func (g *h5Group) Children() ([]tree.Child, error) {
+	if k, ok := g.src.meta.kids.Load(g.g.Path); ok {
+		return slices.Clone(k.([]tree.Child)), nil
+	}
+	out, err := g.children()
+	if err == nil {
+		g.src.meta.kids.Store(g.g.Path, out)
+	}
+	return slices.Clone(out), err
+}
+
+func (g *h5Group) children() ([]tree.Child, error) {
 	kids, err := g.g.Children()
 	if err != nil {
 		return nil, err
@@ -87,7 +122,7 @@ type h5Array struct {
 
 func (a *h5Array) Path() string               { return a.ds.Path }
 func (a *h5Array) Close()                     { a.ds.Close() }
-func (a *h5Array) Attrs() (tree.Attrs, error) { return h5Attrs(&a.ds.Object) }
+func (a *h5Array) Attrs() (tree.Attrs, error) { return a.src.attrsOf(&a.ds.Object) }
 func (a *h5Array) Shape() []int64             { return a.ds.Dims }
 func (a *h5Array) DType() tree.DType          { return a.dt }
 

@@ -523,3 +523,35 @@ func appendHeader(b []byte, msgs [][]byte) []byte {
 	}
 	return binary.LittleEndian.AppendUint32(b, lookup3(b[start:]))
 }
+
+// Reserved reports whether the dataset's bytes are placed after the
+// metadata (Reserve with n > 0).
+func (d *Object) Reserved() bool { return d.extent > 0 }
+
+// Find is the object of ours at path (from the root).
+func (f *File) Find(path string) (*Object, error) {
+	o := f.root
+	for _, p := range strings.Split(strings.Trim(path, "/"), "/") {
+		if p == "" {
+			continue
+		}
+		var next *Object
+		for _, l := range o.links {
+			if l.name == p {
+				next = l.obj
+			}
+		}
+		if next == nil {
+			return nil, fmt.Errorf("/%s: no such object written", path)
+		}
+		o = next
+	}
+	return o, nil
+}
+
+// Exists reports whether path, relative to group in, names an object
+// (ours or the template's).
+func (f *File) Exists(in *Object, path string) bool {
+	_, err := f.resolve(in, path)
+	return err == nil
+}

@@ -39,31 +39,33 @@ type Extent struct {
 // Skeleton is a file image made of a skeleton file (an h5ad shard) whose bytes are served everywhere, except inside the
 // extents, whose bytes Fill makes. It implements image.File.
 type Skeleton struct {
-	skel    *os.File
+	skel    io.ReaderAt
 	size    int64
 	extents []Extent // sorted by Off, disjoint
 	check   func() error
 }
 
-// NewSkeleton serves a skeleton file with generated extents. check, if not
-// nil, is called before a read is served and fails it when non-nil.
-func NewSkeleton(skel *os.File, extents []Extent, check func() error) (*Skeleton, error) {
-	st, err := skel.Stat()
-	if err != nil {
-		return nil, err
-	}
+// NewSkeleton serves a skeleton of size bytes with generated extents
+// (Close closes skel if it is an io.Closer). check, if not nil, is called
+// before a read is served and fails it when non-nil.
+func NewSkeleton(skel io.ReaderAt, size int64, extents []Extent, check func() error) (*Skeleton, error) {
 	sort.Slice(extents, func(i, j int) bool { return extents[i].Off < extents[j].Off })
 	for _, e := range extents {
-		if e.Off+e.Size > st.Size() {
-			return nil, fmt.Errorf("skeleton %s: extent %s ends past the file", skel.Name(), e.Name)
+		if e.Off+e.Size > size {
+			return nil, fmt.Errorf("skeleton: extent %s ends past the file", e.Name)
 		}
 	}
-	return &Skeleton{skel: skel, size: st.Size(), extents: extents, check: check}, nil
+	return &Skeleton{skel: skel, size: size, extents: extents, check: check}, nil
 }
 
 func (im *Skeleton) Size() int64 { return im.size }
 
-func (im *Skeleton) Close() error { return im.skel.Close() }
+func (im *Skeleton) Close() error {
+	if c, ok := im.skel.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
 
 // ReadAt serves skeleton bytes and generated extents alike.
 func (im *Skeleton) ReadAt(p []byte, off int64) (int, error) {
