@@ -63,6 +63,21 @@ BENCH += [
 ]
 PYSPEC
 
+# Many shards (issue 14): every shard's size without building it; 20,000
+# shards of 10 cells of the 200k source, listed with ls -l and du -s.
+cat > "$OUT/spec-many-shards.py" <<PYSPEC
+src, out = "$OUT/src.h5ad", "$OUT/s"
+clean = f"rm -rf {out} && mkdir -p {out} && cat {src} > /dev/null"
+BASELINE = "mount + ls -l, 20,000 shards"
+REPEAT = 1
+BENCH = []
+for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE" else []):
+    BENCH += [
+        {"name": "mount + ls -l, 20,000 shards" + tag, "setup": clean, "cmd": f"bench/mount_ls.sh {b} {out}/mnt {src} 'ls -l' --size 10"},
+        {"name": "mount + du -s, 20,000 shards" + tag, "setup": clean, "cmd": f"bench/mount_ls.sh {b} {out}/mnt {src} 'du -s' --size 10"},
+    ]
+PYSPEC
+
 # Collections (issue 13): 10 files of 100k cells, 80 % of each file's genes
 # shared by all (an outer join has 28k genes and remaps every file), cut into
 # shuffled 10k-cell shards three ways; then many small files, for memory.
@@ -119,6 +134,10 @@ PYSPEC
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --contiguous --json "$OUT/mount-contiguous.json"
   echo
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
+  echo
+  echo "## mount of 20,000 shards: every size, nothing read"
+  echo
+  $PY bench/bench.py "$OUT/spec-many-shards.py" --json "$OUT/many-shards.json"
   echo
   echo "## collection: 10 files x 100k cells (80 % shared genes) into shuffled 10k-cell shards"
   echo

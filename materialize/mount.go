@@ -147,6 +147,19 @@ func (m *Mount) OpenFile(i int) (image.File, error) {
 	return im, nil
 }
 
+// FileSize is h5ad shard i's size, its bytes not made (vfs.FileSizer).
+func (m *Mount) FileSize(i int) (int64, error) {
+	z, err := m.plan(i)
+	if err != nil {
+		return 0, err
+	}
+	n, err := h5ad.EncodedSize(z, m.dir) // closes z
+	if err != nil {
+		return 0, srcErr(z, err)
+	}
+	return n, nil
+}
+
 // OpenTree builds the files of zarr shard i.
 func (m *Mount) OpenTree(i int) ([]image.Entry, error) {
 	start := time.Now()

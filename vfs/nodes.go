@@ -269,12 +269,12 @@ func (r *rootDir) newShardNode(ctx context.Context, i int) (*fs.Inode, syscall.E
 	sh := r.st.shards[i]
 	id := fs.StableAttr{Ino: firstShardIno + uint64(i)}
 	if !sh.IsTree() {
-		f, err := r.st.images.get(i)
+		size, err := r.st.fileSize(i)
 		if err != nil {
 			return nil, r.st.errno("build "+sh.Name, err)
 		}
 		id.Mode = fuse.S_IFREG
-		return r.NewPersistentInode(ctx, &shardFile{st: r.st, i: i, size: f.Size()}, id), 0
+		return r.NewPersistentInode(ctx, &shardFile{st: r.st, i: i, size: size}, id), 0
 	}
 	entries, err := r.st.trees.get(i)
 	if err != nil {

@@ -58,6 +58,20 @@ func newState(src Source, opts Options) (*state, error) {
 	return st, nil
 }
 
+// fileSize is file shard i's size: from the source's FileSize when it has
+// one (nothing built: a stat of thousands of shards stays cheap), else
+// from its image.
+func (st *state) fileSize(i int) (int64, error) {
+	if fs, ok := st.src.(FileSizer); ok {
+		return fs.FileSize(i)
+	}
+	f, err := st.images.get(i)
+	if err != nil {
+		return 0, err
+	}
+	return f.Size(), nil
+}
+
 // check calls Source.Check, latching the first error: from then on every
 // open and read fails, and the kernel page cache of every file is dropped
 // so that no stale byte is served from it either.

@@ -29,6 +29,12 @@ import (
 // ManifestName is the name of the manifest file at the root of a mount.
 const ManifestName = "shards.json"
 
+// FileSizer is what a Source may add: the exact size of file shard i
+// without building its image, which is then built on the first read.
+type FileSizer interface {
+	FileSize(i int) (int64, error)
+}
+
 // Source is what a mount serves; the engine implements it.
 type Source interface {
 	// Shards lists the shards, known at mount time. A name ending in

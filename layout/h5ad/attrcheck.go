@@ -60,6 +60,7 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 		v2     bool
 	}
 	var todo []block
+	order := false // version 2: messages carry a creation order (header flag bit 2)
 	v2 := string(first[:4]) == "OHDR"
 	switch {
 	case first[0] == 1 && !v2:
@@ -85,7 +86,9 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 		if n > maxHeaderBlock {
 			return nil, nil, nil, errHeader
 		}
-		todo = append(todo, block{addr + p + w, int64(n), true})
+		order = flags&0x04 != 0
+		// chunk #0: n bytes of messages, then its checksum
+		todo = append(todo, block{addr + p + w, int64(n) + 4, true})
 	default:
 		return nil, nil, nil, errHeader
 	}
@@ -121,7 +124,7 @@ func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []b
 				}
 				typ, size, mflags = int64(data[p]), int64(binary.LittleEndian.Uint16(data[p+1:])), data[p+3]
 				p += 4
-				if mflags&0x04 != 0 {
+				if order {
 					p += 2
 				}
 			} else {

@@ -401,6 +401,38 @@ func EncodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 	return im, nil
 }
 
+// EncodedSize is the size of the file EncodeImage (and Encode without
+// compression) makes of the plan, without making its bytes where h5w
+// lays it out. It closes the plan.
+func EncodedSize(z *tree.Plan, dir string) (int64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_, native, err := prepare(z, "")
+	if err != nil {
+		z.Close()
+		return 0, err
+	}
+	d, err := describeGo(z, native)
+	if err == nil {
+		var n int64
+		n, err = d.f.Size()
+		if err == nil {
+			z.Close()
+			return n, nil
+		}
+	}
+	if !errors.Is(err, h5w.ErrUnsupported) {
+		z.Close()
+		return 0, err
+	}
+	im, err := EncodeImage(z, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer im.Close()
+	return im.Size(), nil
+}
+
 func encodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -42,7 +42,31 @@ type goSkeleton struct {
 // encodeGo lays out the plan (prepared by Encode: verbatim elements
 // expanded unless native copies them).
 func encodeGo(z *tree.Plan, native *Source) (*goSkeleton, error) {
-	sk := &goSkeleton{}
+	d, err := describeGo(z, native)
+	if err != nil {
+		return nil, err
+	}
+	l, err := d.f.Finish()
+	if err != nil {
+		return nil, err
+	}
+	sk := &goSkeleton{l: l, tmpl: d.tmpl}
+	for _, p := range l.Extents {
+		a := d.reserved[p.Obj]
+		sk.extents = append(sk.extents, image.Extent{Name: "/" + a.Path, Off: p.Off, Size: p.Size, Fill: a.Fill, Spans: a.Spans})
+	}
+	return sk, nil
+}
+
+// goFile is a plan described to h5w, not yet laid out.
+type goFile struct {
+	f        *h5w.File
+	tmpl     *goTemplate
+	reserved map[*h5w.Object]*tree.PlanArray
+}
+
+func describeGo(z *tree.Plan, native *Source) (*goFile, error) {
+	sk := &goFile{}
 	var f *h5w.File
 	if native != nil && len(z.Verbatim) > 0 {
 		t, err := native.goTemplate(z.Verbatim)
@@ -114,15 +138,7 @@ func encodeGo(z *tree.Plan, native *Source) (*goSkeleton, error) {
 			o.WriteAttrString(r.name, r.target)
 		}
 	}
-	l, err := f.Finish()
-	if err != nil {
-		return nil, err
-	}
-	sk.l = l
-	for _, p := range l.Extents {
-		a := reserved[p.Obj]
-		sk.extents = append(sk.extents, image.Extent{Name: "/" + a.Path, Off: p.Off, Size: p.Size, Fill: a.Fill, Spans: a.Spans})
-	}
+	sk.f, sk.reserved = f, reserved
 	return sk, nil
 }
 

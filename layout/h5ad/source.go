@@ -34,6 +34,7 @@ type Source struct {
 	heaps  heapCache
 	scr    scratch
 	meta   metaCache // attributes and listings, read once (tree.go)
+	nodes  nodeCache // groups and arrays, opened once (tree.go)
 }
 
 // Open opens path as an AnnData source, checking it is one.
@@ -93,6 +94,7 @@ func Open(path string) (*Source, error) {
 }
 
 func (s *Source) Close() {
+	s.nodes.close()
 	s.removeScratch()
 	if s.raw != nil {
 		s.raw.Close()

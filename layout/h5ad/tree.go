@@ -22,21 +22,78 @@ import (
 // the caller's.
 func (src *Source) Tree() *tree.Source {
 	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src, Root: func() (tree.Group, error) {
-		g, err := src.File.Root()
+		n, err := src.nodes.get("/", func() (tree.Node, error) {
+			g, err := src.File.Root()
+			if err != nil {
+				return nil, err
+			}
+			return &h5Group{src: src, g: g, shared: true}, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		return &h5Group{src: src, g: g}, nil
+		return n.(tree.Group), nil
 	}}
 }
 
-type h5Group struct {
-	src *Source
-	g   *h5.Group
+// nodeCache holds the source's groups and arrays, opened once and shared
+// by every plan: a mount plans thousands of shards from one source, and
+// opening each element through libhdf5 again cost most of a plan. Shared
+// nodes ignore Close; Source.Close closes them.
+type nodeCache struct {
+	mu  sync.Mutex
+	m   map[string]tree.Node
+	all []func()
 }
 
-func (g *h5Group) Path() string               { return g.g.Path }
-func (g *h5Group) Close()                     { g.g.Close() }
+func (c *nodeCache) get(path string, open func() (tree.Node, error)) (tree.Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.m[path]; ok {
+		return n, nil
+	}
+	n, err := open()
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]tree.Node{}
+	}
+	c.m[path] = n
+	switch x := n.(type) {
+	case *h5Group:
+		c.all = append(c.all, x.g.Close)
+	case *h5Array:
+		c.all = append(c.all, x.ds.Close)
+	case *h5RecArray:
+		c.all = append(c.all, x.ds.Close)
+	}
+	return n, nil
+}
+
+func (c *nodeCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.all) - 1; i >= 0; i-- {
+		c.all[i]()
+	}
+	c.m, c.all = nil, nil
+}
+
+type h5Group struct {
+	src    *Source
+	g      *h5.Group
+	shared bool // in the source's nodeCache
+}
+
+func (g *h5Group) Path() string { return g.g.Path }
+
+func (g *h5Group) Close() {
+	if !g.shared {
+		g.g.Close()
+	}
+}
+
 func (g *h5Group) Attrs() (tree.Attrs, error) { return g.src.attrsOf(&g.g.Object) }
 
 // A mount plans every shard from the same source: its attributes and
@@ -87,14 +144,48 @@ func (g *h5Group) children() ([]tree.Child, error) {
 }
 
 func (g *h5Group) Group(name string) (tree.Group, error) {
-	sg, err := g.g.OpenGroup(name)
+	n, err := g.src.nodes.get(childPath(g.g.Path, name), func() (tree.Node, error) {
+		sg, err := g.g.OpenGroup(name)
+		if err != nil {
+			return nil, err
+		}
+		return &h5Group{src: g.src, g: sg, shared: true}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &h5Group{src: g.src, g: sg}, nil
+	if sg, ok := n.(*h5Group); ok {
+		return sg, nil
+	}
+	return nil, fmt.Errorf("%s: not a group", childPath(g.g.Path, name))
 }
 
+func childPath(dir, name string) string { return strings.TrimSuffix(dir, "/") + "/" + name }
+
 func (g *h5Group) Array(name string) (tree.Array, error) {
+	n, err := g.src.nodes.get(childPath(g.g.Path, name), func() (tree.Node, error) {
+		a, err := g.openArray(name)
+		if err != nil {
+			return nil, err
+		}
+		switch x := a.(type) {
+		case *h5Array:
+			x.shared = true
+		case *h5RecArray:
+			x.shared = true
+		}
+		return a, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := n.(tree.Array); ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("%s: not a dataset", childPath(g.g.Path, name))
+}
+
+func (g *h5Group) openArray(name string) (tree.Array, error) {
 	ds, err := g.g.OpenDataset(name)
 	if err != nil {
 		return nil, err
@@ -115,13 +206,22 @@ func (g *h5Group) Array(name string) (tree.Array, error) {
 }
 
 type h5Array struct {
-	src *Source
-	ds  *h5.Dataset
-	dt  tree.DType
+	src    *Source
+	ds     *h5.Dataset
+	dt     tree.DType
+	shared bool // in the source's nodeCache
+
+	once sync.Once
+	rd   *Array // a shared array's reader, made once
 }
 
-func (a *h5Array) Path() string               { return a.ds.Path }
-func (a *h5Array) Close()                     { a.ds.Close() }
+func (a *h5Array) Path() string { return a.ds.Path }
+
+func (a *h5Array) Close() {
+	if !a.shared {
+		a.ds.Close()
+	}
+}
 func (a *h5Array) Attrs() (tree.Attrs, error) { return a.src.attrsOf(&a.ds.Object) }
 func (a *h5Array) Shape() []int64             { return a.ds.Dims }
 func (a *h5Array) DType() tree.DType          { return a.dt }
@@ -130,7 +230,11 @@ func (a *h5Array) Rows() tree.RowReader {
 	if len(a.ds.Dims) == 0 {
 		return &h5Scalar{ds: a.ds}
 	}
-	return a.src.Array(a.ds)
+	if !a.shared {
+		return a.src.Array(a.ds)
+	}
+	a.once.Do(func() { a.rd = a.src.Array(a.ds) }) // immutable once made
+	return a.rd
 }
 
 func (a *h5Array) Strings(rows []int64) ([]string, error) {

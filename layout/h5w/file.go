@@ -221,23 +221,30 @@ type Layout struct {
 
 func pad8(n int) int { return (n + 7) &^ 7 }
 
-// Finish lays the file out: object headers, global heap collections,
-// small data, then the reserved extents.
-func (f *File) Finish() (*Layout, error) {
-	// 1. every header's size (addresses are fixed-size, so sizes come first)
+// Size is the size of the finished file, without making its bytes.
+func (f *File) Size() (int64, error) {
+	_, _, _, _, end, err := f.place()
+	return int64(end), err
+}
+
+// place gives every object, string and extent its address: object
+// headers, global heap collections, small data, then the reserved
+// extents. It returns the headers' sizes, the heap, the extents and the
+// end of the metadata and of the file.
+func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
+	// every header's size first (addresses are fixed-size)
 	sizes := make([]int, len(f.objs))
 	cur := uint64(f.base)
 	for i, o := range f.objs {
 		msgs, err := o.messages(nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, 0, 0, err
 		}
 		sizes[i] = headerSize(msgs)
 		o.addr = cur
 		cur += uint64(sizes[i])
 	}
-	// 2. the strings, in collections
-	var h heap
+	h := &heap{}
 	for _, o := range f.objs {
 		for i := range o.attrs {
 			o.attrs[i].first = h.add(o.attrs[i].strs)
@@ -245,7 +252,6 @@ func (f *File) Finish() (*Layout, error) {
 		o.first = h.add(o.strs)
 	}
 	cur = h.place(cur)
-	// 3. small data, then extents
 	for _, o := range f.objs {
 		o.dataAddr = Undef
 		if !o.group && len(o.data) > 0 {
@@ -253,6 +259,7 @@ func (f *File) Finish() (*Layout, error) {
 			cur += uint64(len(o.data))
 		}
 	}
+	metaEnd := cur
 	var ext []Placed
 	for _, o := range f.objs {
 		if !o.group && o.extent > 0 {
@@ -261,8 +268,16 @@ func (f *File) Finish() (*Layout, error) {
 			cur += uint64(o.extent)
 		}
 	}
-	// 4. the bytes
-	meta := make([]byte, 0, int(cur-uint64(f.base)))
+	return sizes, h, ext, metaEnd, cur, nil
+}
+
+// Finish lays the file out and makes its bytes.
+func (f *File) Finish() (*Layout, error) {
+	sizes, h, ext, metaEnd, cur, err := f.place()
+	if err != nil {
+		return nil, err
+	}
+	meta := make([]byte, 0, int(metaEnd-uint64(f.base)))
 	ids := h.ids()
 	for i, o := range f.objs {
 		msgs, err := o.messages(ids)
@@ -353,8 +368,15 @@ func (o *Object) messages(ids *heapIDs) ([][]byte, error) {
 		binary.LittleEndian.PutUint64(l[10:], uint64(n))
 		msg(0x08, 0, l)
 	}
-	for _, m := range o.raw {
-		msgs = append(msgs, m)
+	msgs = append(msgs, o.raw...)
+	if len(o.attrs) > 0 {
+		// attribute info, as libhdf5 writes it: without one, libhdf5
+		// counts no attribute in a version-2 header (H5Oget_info's
+		// num_attrs is 0) though iterating finds them all
+		ai := make([]byte, 18)
+		binary.LittleEndian.PutUint64(ai[2:], Undef)
+		binary.LittleEndian.PutUint64(ai[10:], Undef)
+		msg(0x15, 0x04, ai)
 	}
 	for i := range o.attrs {
 		body, err := o.attrs[i].encode(o, ids)

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// HDF5 as written by others and by annslicer. h5ad outputs are laid out by annslicer's own HDF5 writer (layout/h5w):
+// besides h5py and anndata (every other test), a reader written without
+// libhdf5 — jsfive, JavaScript — must read them as h5py does.
+
+var (
+	jsfiveOnce sync.Once
+	jsfiveErr  string
+)
+
+// needJsfive installs jsfive's locked version once (layout/h5w/testdata/
+// node); it skips without node, or fails under ANNSLICER_REQUIRE_NODE=1.
+func needJsfive(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(repoRoot, "layout", "h5w", "testdata", "node")
+	msg := ""
+	if _, err := exec.LookPath("node"); err != nil {
+		msg = "node not found"
+	} else {
+		jsfiveOnce.Do(func() {
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", "jsfive")); err == nil {
+				return
+			}
+			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				jsfiveErr = strings.TrimSpace(string(out)) + " " + err.Error()
+			}
+		})
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "jsfive")); err != nil {
+			msg = "jsfive not installed (`npm ci` in " + dir + " failed: " + jsfiveErr + ")"
+		}
+	}
+	if msg != "" {
+		if os.Getenv("ANNSLICER_REQUIRE_NODE") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+func TestJsfiveReadsOutputsAsH5pyDoes(t *testing.T) {
+	needPython(t)
+	needCurrent(t)
+	dir := needJsfive(t)
+	check := func(t *testing.T, path string) {
+		t.Helper()
+		for _, py := range []string{python, currentPython} {
+			out, err := exec.Command(py, filepath.Join(repoRoot, "layout", "h5w", "testdata", "jsfive_check.py"), path, dir).CombinedOutput()
+			if err != nil {
+				t.Errorf("%s (%s): %v\n%s", filepath.Base(path), py, err, out)
+			}
+		}
+	}
+	pbmc := filepath.Join(repoRoot, "testdata", "cache", "datasets", "scanpy-1.11.5", "scanpy", "datasets", "10x_pbmc68k_reduced.h5ad")
+	for _, c := range []struct{ name, src string }{
+		{"full", fixture("full.h5ad")}, // every element kind, a template of var/uns
+		{"v07", fixture("v07.h5ad")},   // anndata 0.7: references into the template
+		{"nullable", fixture("nullable_string.h5ad")},
+		{"pbmc68k", pbmc}, // pre-0.7 records, sub-array fields
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := os.Stat(c.src); err != nil {
+				t.Fatalf("%v (make setup fetches it)", err)
+			}
+			d := t.TempDir()
+			mustSlice(t, "slice", c.src, filepath.Join(d, "s"), "--size", "150", "--shuffle", "--seed", "1")
+			check(t, filepath.Join(d, "s_shard_0.h5ad"))
+			if c.name == "pbmc68k" {
+				return // merge of pre-0.7 files: see realdata_test.go
+			}
+			// a zarr source: no template, every element written by h5w
+			mustSlice(t, "slice", c.src, filepath.Join(d, "z"), "--size", "100000", "--format", "zarr")
+			mustSlice(t, "slice", filepath.Join(d, "z_shard_0.zarr"), filepath.Join(d, "fromzarr"), "--size", "120")
+			check(t, filepath.Join(d, "fromzarr_shard_0.h5ad"))
+			// a merge
+			if r := annslicer(t, "merge", filepath.Join(d, "merged.h5ad"), filepath.Join(d, "s_shard_*.h5ad")); r.code != 0 {
+				t.Fatalf("merge: %s", r.stderr)
+			}
+			check(t, filepath.Join(d, "merged.h5ad"))
+		})
+	}
+}
+
+// TestSourcesInTheLatestHDF5Format: h5py writes object headers of version 2
+// with libver="latest" (and annslicer's own outputs are such files): the
+// source checks parse them too. They were refused as corrupt before.
+func TestSourcesInTheLatestHDF5Format(t *testing.T) {
+	needPython(t)
+	needCurrent(t)
+	src := filepath.Join(t.TempDir(), "latest.h5ad")
+	script := `
+import sys, h5py
+s = h5py.File(sys.argv[1], "r")
+d = h5py.File(sys.argv[2], "w", libver="latest", track_order=True)
+for k, v in s.attrs.items():
+    d.attrs[k] = v
+for k in s:
+    s.copy(s[k], d, name=k)
+d.close()
+`
+	if out, err := exec.Command(currentPython, "-c", script, fixture("full.h5ad"), src).CombinedOutput(); err != nil {
+		t.Fatalf("writing the fixture: %v\n%s", err, out)
+	}
+	prefix := filepath.Join(t.TempDir(), "out")
+	mustSlice(t, "slice", src, prefix, "--size", "200", "--shuffle", "--seed", "3")
+	checkShards(t, src, shardFiles(t, prefix), "--size", "200")
+}
