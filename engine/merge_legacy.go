@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/tree"
@@ -29,24 +30,38 @@ import (
 // than copying the file's record arrays.
 
 // currentLayout wraps open: an input in the anndata < 0.7 layout is seen
-// in the current one, any other as it is.
+// in the current one, any other as it is. What an input holds is worked
+// out at its first opening: the pool reopens inputs (past poolSize, once
+// per output array), and the inputs do not change during a merge.
 func currentLayout(open Opener) Opener {
+	var mu sync.Mutex
+	seen := map[string]*legacyView{} // nil: not a pre-0.7 input
 	return func(path string) (*tree.Source, error) {
 		src, err := open(path)
 		if err != nil {
 			return nil, err
 		}
-		v, err := legacyOf(src)
-		if err != nil {
-			src.Close()
-			return nil, err
+		mu.Lock()
+		v, ok := seen[path]
+		mu.Unlock()
+		if !ok {
+			if v, err = inspectLegacy(src); err != nil {
+				src.Close()
+				return nil, err
+			}
+			mu.Lock()
+			seen[path] = v
+			mu.Unlock()
 		}
-		return v, nil
+		if v == nil {
+			return src, nil
+		}
+		return v.of(src), nil
 	}
 }
 
-// legacyView is how current anndata reads an anndata < 0.7 input,
-// worked out once when the input is opened.
+// legacyView is how current anndata reads an anndata < 0.7 input: src,
+// and what inspect found in it (never changed after).
 type legacyView struct {
 	src      *tree.Source
 	kids     []tree.Child         // the input's root members
@@ -74,9 +89,9 @@ type legacyCat struct {
 	strs   []string // string categories, decoded; nil: numbers, read from uns
 }
 
-// legacyOf is src seen in the current layout, or src itself when obs is
-// not a record array.
-func legacyOf(src *tree.Source) (*tree.Source, error) {
+// inspectLegacy works out the view of src, or nil when obs is not a
+// record array (not an anndata < 0.7 file).
+func inspectLegacy(src *tree.Source) (*legacyView, error) {
 	root, err := src.Root()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", src.Path, err)
@@ -87,15 +102,23 @@ func legacyOf(src *tree.Source) (*tree.Source, error) {
 		return nil, fmt.Errorf("%s: %v", src.Path, err)
 	}
 	if !slices.Contains(kids, tree.Child{Name: "obs"}) {
-		return src, nil
+		return nil, nil
 	}
 	v := &legacyView{src: src, kids: kids, frames: map[string]*recFrame{}, mappings: map[string]bool{},
 		hideUns: map[string]map[string]bool{}, cats: map[string]*legacyCat{}}
 	if err := v.inspect(root); err != nil {
 		return nil, fmt.Errorf("%s: %v (an anndata < 0.7 file)", src.Path, err)
 	}
-	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src.Native, Overlaid: v.overlaid(),
-		Parts: src.Parts, Closer: src.Closer, Root: v.root}, nil
+	return v, nil
+}
+
+// of is src (an opening of the input v was worked out from) seen in the
+// current layout.
+func (v *legacyView) of(src *tree.Source) *tree.Source {
+	w := *v
+	w.src = src
+	return &tree.Source{Path: src.Path, NObs: src.NObs, Native: src.Native, Overlaid: w.overlaid(),
+		Parts: src.Parts, Closer: src.Closer, Root: w.root}
 }
 
 func (v *legacyView) has(name string, isGroup bool) bool {

@@ -7,7 +7,7 @@ import (
 )
 
 // The current-layout tree of an anndata < 0.7 input (merge_legacy.go),
-// made anew at each Root from what legacyOf worked out; its arrays open
+// made anew at each Root from what inspectLegacy found; its arrays open
 // the input's own when they are asked for.
 
 func (v *legacyView) root() (tree.Group, error) {
@@ -129,7 +129,6 @@ func (v *legacyView) frameKid(base tree.Group, rec, name, path string) vkid {
 		g := &vgroup{path: path, attrs: encAttrs("dataframe", "0.2.0", "_index", f.index.Name, "column-order", cols)}
 		g.kids = append(g.kids, strKid(path, f.index.Name, f.strs[f.index.Name]))
 		for _, fl := range f.fields {
-			fl := fl
 			p := path + "/" + fl.Name
 			field := vkid{name: fl.Name, array: func() (tree.Array, error) {
 				a, err := base.Array(rec)
@@ -191,7 +190,6 @@ func mappingKid(base tree.Group, rec, name, path string) vkid {
 			if f.Name == "" {
 				continue
 			}
-			f := f
 			g.kids = append(g.kids, vkid{name: f.Name, array: func() (tree.Array, error) {
 				a, err := base.Array(rec)
 				if err != nil {
