@@ -55,7 +55,8 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	if err := o.Keys.check(len(inputs)); err != nil {
 		return nil, err
 	}
-	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(o.Open, inputs)}
+	// anndata < 0.7 inputs are merged as current anndata reads them
+	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(currentLayout(o.Open), inputs)}
 	m.inputPool.ctx = o.Ctx
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})

@@ -152,8 +152,8 @@ func (m *merger) build() error {
 		case "X":
 			err = m.rowElement(m.root, "X", varAx)
 		case "obs":
-			if !k.IsGroup {
-				return fmt.Errorf("%s: obs is a record array (an anndata < 0.7 file), which annslicer cannot merge; rewrite it with a current anndata", m.tplPath())
+			if !k.IsGroup { // an anndata < 0.7 input is seen as a current one (merge_legacy.go)
+				return fmt.Errorf("%s: obs is not a group; not an AnnData dataframe", m.tplPath())
 			}
 			err = m.frame(m.root, "obs", false)
 		case "var":

@@ -75,25 +75,31 @@ func (b *zbuilder) uns(g tree.Group, k tree.Child) error {
 	return nil
 }
 
-// isCellGraph reports whether child c of g is a cells × cells matrix: a
-// 2-D array, or a sparse matrix whose shape attribute says so. Anything
-// else anndata would refuse to move (or fail on) is copied as it is.
+// isCellGraph reports whether child c of g is a cells × cells matrix.
+// Anything else anndata would refuse to move (or fail on) is copied as it is.
 func (b *zbuilder) isCellGraph(g tree.Group, c tree.Child) bool {
-	n := b.t.NObs
+	sh, ok := graphShape(g, c)
+	return ok && sh[0] == b.t.NObs && sh[1] == b.t.NObs
+}
+
+// graphShape is the shape of child c of g if it is a matrix anndata moves
+// to obsp (a 2-D array, or a sparse matrix: a group whose shape attribute
+// has two sizes), and whether it is one. Slicing and merge both ask.
+func graphShape(g tree.Group, c tree.Child) ([]int64, bool) {
 	if !c.IsGroup {
 		a, err := g.Array(c.Name)
 		if err != nil {
-			return false
+			return nil, false
 		}
 		defer a.Close()
 		sh := a.Shape()
-		return len(sh) == 2 && sh[0] == n && sh[1] == n
+		return sh, len(sh) == 2
 	}
 	sg, attrs, err := tree.OpenGroup(g, c.Name)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	sg.Close()
 	shape, ok := tree.AttrInts(attrs, shapeAttrName(attrs))
-	return ok && len(shape) == 2 && shape[0] == n && shape[1] == n
+	return shape, ok && len(shape) == 2
 }

@@ -17,15 +17,7 @@ import (
 // mounted and merged in both formats and checked with current anndata.
 
 // realKnownFailures: as knownFailures, for the real datasets.
-var realKnownFailures = map[string]string{
-	// scanpy's bundled dataset is in the pre-0.7 layout (obs, var, obsm and
-	// the uns record arrays as HDF5 compound datasets; obsm's fields are
-	// sub-arrays, X_pca: 50 floats a cell): it is sliced and mounted, but
-	// merge stacks obs as a dataframe group and refuses a record array
-	"10x_pbmc68k_reduced.h5ad merge-h5ad":          "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
-	"10x_pbmc68k_reduced.h5ad merge-zarr":          "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
-	"10x_pbmc68k_reduced.h5ad merge-zarr3-sharded": "obs is a record array (an anndata < 0.7 file), which annslicer cannot merge",
-}
+var realKnownFailures = map[string]string{}
 
 // realOps: shuffled slices (contiguous ones are what merge starts from),
 // mounts and merges, each in both formats.

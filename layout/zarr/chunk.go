@@ -353,9 +353,9 @@ func copyBlockStrings(big []string, bigShape, origin []int, block []string, bsha
 	}
 }
 
-// decodeFixedStrings turns 'S' or 'U' elements into strings, dropping the
+// DecodeFixedStrings turns 'S' or 'U' elements into strings, dropping the
 // trailing NULs numpy pads with.
-func decodeFixedStrings(dt DType, raw []byte) ([]string, error) {
+func DecodeFixedStrings(dt DType, raw []byte) ([]string, error) {
 	n := len(raw) / dt.Size
 	out := make([]string, n)
 	o := dt.order()

@@ -115,7 +115,7 @@ func (a *Array) ReadChunkStrings(idx []int) ([]string, error) {
 	if s, ok := v.([]string); ok {
 		return append([]string(nil), s...), nil
 	}
-	s, err := decodeFixedStrings(a.Meta.DType, v.([]byte))
+	s, err := DecodeFixedStrings(a.Meta.DType, v.([]byte))
 	return s, atPath(a.ChunkFile(idx), err)
 }
 
@@ -165,7 +165,7 @@ func (a *Array) ReadStrings(start, n int) ([]string, error) {
 			copy(out[doff:doff+k], s[coff:coff+k])
 			return
 		}
-		s, err := decodeFixedStrings(dt, chunk.([]byte)[coff*dt.Size:(coff+k)*dt.Size])
+		s, err := DecodeFixedStrings(dt, chunk.([]byte)[coff*dt.Size:(coff+k)*dt.Size])
 		if err != nil && ferr == nil {
 			ferr = atPath(a.where(), err)
 		}

@@ -62,6 +62,16 @@ func (f Field) Elems() int {
 	return n
 }
 
+// Cut copies field f of each record in recs (whole records of recSize
+// bytes) into dst, packed: the field as an array of its own (anndata < 0.7
+// obsm's X_pca out of its record array, an obs column out of the record).
+func (f Field) Cut(dst, recs []byte, recSize int) {
+	fs := f.Size()
+	for r := 0; r < len(recs)/recSize && (r+1)*fs <= len(dst); r++ {
+		copy(dst[r*fs:(r+1)*fs], recs[r*recSize+f.Offset:])
+	}
+}
+
 // HasSubArrays reports whether a record dtype has a sub-array field.
 func (d DType) HasSubArrays() bool {
 	if d.Rec == nil {

@@ -94,9 +94,7 @@ func fieldArray(a *tree.PlanArray, f zarr.Field) *tree.PlanArray {
 			return err
 		}
 		out := make([]byte, (r1-r0)*fs)
-		for r := int64(0); r < r1-r0; r++ {
-			copy(out[r*fs:(r+1)*fs], buf[r*rec+int64(f.Offset):])
-		}
+		f.Cut(out, buf, int(rec))
 		copy(p, out[off-r0*fs:])
 		return nil
 	}
