@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# mount_read.sh BIN MNT SRC [MOUNT FLAGS...]: mount SRC at MNT (in the
+# mount_read.sh BIN MNT SRC WHAT [MOUNT FLAGS...]: mount SRC at MNT (in the
 # foreground of this script, so bench.py's wait4 sees the mount's peak RSS),
-# wait for shards.json, read every shard once (cat, or every file of a zarr
-# shard), unmount. The time taken is mount + first read of all shards.
+# wait for shards.json, then WHAT, then unmount. The time taken is mount +
+# WHAT:
+#   read   read every shard once (cat, or every file of a zarr shard)
+#   ls     ls -l: every shard's size, nothing read
+#   du     du -s: the same through du
 set -euo pipefail
-bin=$1 mnt=$2 src=$3; shift 3
+bin=$1 mnt=$2 src=$3 what=$4; shift 4
 mkdir -p "$mnt"
 "$bin" mount "$src" "$mnt" "$@" >/dev/null &
 pid=$!
@@ -13,6 +16,11 @@ for _ in $(seq 600); do
   kill -0 $pid 2>/dev/null || { wait $pid; exit 1; }
   sleep 0.05
 done
-find "$mnt" -type f -exec cat {} + > /dev/null
+case $what in
+  read) find "$mnt" -type f -exec cat {} + > /dev/null ;;
+  ls) ls -l "$mnt" > /dev/null ;;
+  du) du -s "$mnt" > /dev/null ;;
+  *) echo "mount_read.sh: WHAT is read, ls or du, not $what" >&2; exit 2 ;;
+esac
 fusermount3 -u "$mnt" 2>/dev/null || fusermount -u "$mnt"
 wait $pid
