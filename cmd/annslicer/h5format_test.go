@@ -4,50 +4,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
+
+	"github.com/annslicer/annslicer/internal/nodetest"
 )
 
 // HDF5 as written by others and by annslicer. h5ad outputs are laid out by annslicer's own HDF5 writer (layout/h5w):
 // besides h5py and anndata (every other test), a reader written without
 // libhdf5 — jsfive, JavaScript — must read them as h5py does.
 
-var (
-	jsfiveOnce sync.Once
-	jsfiveErr  string
-)
-
-// needJsfive installs jsfive's locked version once (layout/h5w/testdata/
-// node); it skips without node, or fails under ANNSLICER_REQUIRE_NODE=1.
+// needJsfive finds node and jsfive (layout/h5w/testdata/node).
 func needJsfive(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(repoRoot, "layout", "h5w", "testdata", "node")
-	msg := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		msg = "node not found"
-	} else {
-		jsfiveOnce.Do(func() {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", "jsfive")); err == nil {
-				return
-			}
-			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				jsfiveErr = strings.TrimSpace(string(out)) + " " + err.Error()
-			}
-		})
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "jsfive")); err != nil {
-			msg = "jsfive not installed (`npm ci` in " + dir + " failed: " + jsfiveErr + ")"
-		}
-	}
-	if msg != "" {
-		if os.Getenv("ANNSLICER_REQUIRE_NODE") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
+	return nodetest.Require(t, filepath.Join(repoRoot, "layout", "h5w", "testdata", "node"), "jsfive")
 }
 
 func TestJsfiveReadsOutputsAsH5pyDoes(t *testing.T) {

@@ -94,10 +94,16 @@ func trimH5(msg string, err error) string {
 
 // Create creates (truncating) a file whose objects carry no timestamps, so
 // the same calls always give the same bytes.
-func Create(path string) (*File, error) {
+func Create(path string) (*File, error) { return create(path, false) }
+
+// CreateV18 is Create in the HDF5 1.8 file format (superblock 2, object
+// headers 2), which layout/h5w can extend.
+func CreateV18(path string) (*File, error) { return create(path, true) }
+
+func create(path string, v18 bool) (*File, error) {
 	cs := C.CString(path)
 	defer C.free(unsafe.Pointer(cs))
-	id := C.ans_create_file(cs)
+	id := C.ans_create_file(cs, cbool(v18))
 	if id < 0 {
 		return nil, fail("create", path)
 	}

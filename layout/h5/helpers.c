@@ -92,24 +92,15 @@ int ans_init(void) {
 /* ------------------------------------------------------------------------ */
 
 /* Object timestamps off everywhere: a shard's skeleton must come out
- * byte-identical every time it is built (mount and materialize agree). */
-hid_t ans_create_file(const char *path) {
-    QUIET();
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_obj_track_times(fcpl, 0);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
-    H5Pclose(fcpl);
-    return f;
-}
-
-/* A file in the 1.8 format (superblock 2, object headers 2): the
- * template layout/h5w appends a Go-written skeleton to. */
-hid_t ans_create_file_v18(const char *path) {
+ * byte-identical every time it is built (mount and materialize agree).
+ * v18: in the 1.8 format (superblock 2, object headers 2), the template
+ * layout/h5w appends a Go-written skeleton to. */
+hid_t ans_create_file(const char *path, int v18) {
     QUIET();
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     H5Pset_obj_track_times(fcpl, 0);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+    if (v18) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
     H5Pclose(fcpl);

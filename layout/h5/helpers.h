@@ -9,8 +9,7 @@
 #define ANS_LZF_FILTER 32000
 
 int ans_init(void);
-hid_t ans_create_file(const char *path);
-hid_t ans_create_file_v18(const char *path);
+hid_t ans_create_file(const char *path, int v18);
 int64_t ans_object_addr(hid_t loc, const char *name);
 hid_t ans_create_group(hid_t loc, const char *name);
 hid_t ans_create_dataset(hid_t loc, const char *name, hid_t type, int rank,

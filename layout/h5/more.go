@@ -135,18 +135,6 @@ func (o *Object) AttrBool(name string) (v, ok bool) {
 	return r == 1, r >= 0
 }
 
-// CreateV18 is Create in the HDF5 1.8 file format (superblock 2, object
-// headers 2), which layout/h5w can extend.
-func CreateV18(path string) (*File, error) {
-	cs := C.CString(path)
-	defer C.free(unsafe.Pointer(cs))
-	id := C.ans_create_file_v18(cs)
-	if id < 0 {
-		return nil, fail("create", path)
-	}
-	return &File{id: id, Path: path}, nil
-}
-
 // ObjectAddr is the file address of the object at path, relative to g.
 func (g *Group) ObjectAddr(path string) (uint64, error) {
 	defer quietThread()()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/annslicer/annslicer/internal/nodetest"
 )
 
 // python is the interpreter with zarr 2.13, numpy and anndata (Debian's);
@@ -18,9 +20,6 @@ const python = "/usr/bin/python3"
 
 var (
 	tmpRoot string
-
-	npmOnce sync.Once
-	npmErr  string
 
 	pythonOnce    sync.Once
 	pythonMissing string
@@ -61,35 +60,8 @@ func requirePython(t *testing.T) {
 	t.Skip(msg)
 }
 
-// requireNode finds node and zarrita (testdata/node, `npm ci` there), and
-// skips or, with ANNSLICER_REQUIRE_NODE=1, fails without them.
-func requireNode(t *testing.T) string {
-	t.Helper()
-	dir, _ := filepath.Abs("testdata/node")
-	msg := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		msg = "node not found"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "zarrita")); err != nil {
-		// node_modules is not committed: install the locked versions once.
-		npmOnce.Do(func() {
-			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				npmErr = strings.TrimSpace(string(out)) + " " + err.Error()
-			}
-		})
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "zarrita")); err != nil {
-			msg = "zarrita not installed (`npm ci` in layout/zarr/testdata/node failed: " + npmErr + ")"
-		}
-	}
-	if msg != "" {
-		if os.Getenv("ANNSLICER_REQUIRE_NODE") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
+// requireNode finds node and zarrita (testdata/node).
+func requireNode(t *testing.T) string { return nodetest.Require(t, "testdata/node", "zarrita") }
 
 // pyFixtures runs testdata/zarrtool.py make once per test binary.
 func pyFixtures(t *testing.T) string {
