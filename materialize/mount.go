@@ -3,6 +3,7 @@ package materialize
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/annslicer/annslicer/engine"
@@ -29,6 +30,7 @@ type Mount struct {
 	log      func(msg string)
 	zarr     zarrad.Layout
 	plan     func(i int) (*tree.Plan, error) // output i's plan
+	planned  recentPlans                     // FileSize's, for OpenFile
 	maxCells int64
 }
 
@@ -119,7 +121,15 @@ func OpenMount(o MountOptions) (*Mount, error) {
 }
 
 // Close releases the source, after unmount.
-func (m *Mount) Close() { m.tree.Close() }
+func (m *Mount) Close() {
+	m.planned.mu.Lock()
+	for _, z := range m.planned.plans {
+		z.Close()
+	}
+	m.planned.idx, m.planned.plans = nil, nil
+	m.planned.mu.Unlock()
+	m.tree.Close()
+}
 
 func (m *Mount) Shards() []Shard      { return m.shards }
 func (m *Mount) MaxCells() int64      { return m.maxCells }
@@ -132,9 +142,12 @@ func (m *Mount) Check() error { return m.changed() }
 // OpenFile builds the image of h5ad shard i.
 func (m *Mount) OpenFile(i int) (image.File, error) {
 	start := time.Now()
-	z, err := m.plan(i)
-	if err != nil {
-		return nil, err
+	z := m.planned.take(i)
+	if z == nil {
+		var err error
+		if z, err = m.plan(i); err != nil {
+			return nil, err
+		}
 	}
 	im, err := h5ad.EncodeImage(z, m.dir) // owns z from here
 	if err != nil {
@@ -148,16 +161,56 @@ func (m *Mount) OpenFile(i int) (image.File, error) {
 }
 
 // FileSize is h5ad shard i's size, its bytes not made (vfs.FileSizer).
+// The plan is kept for OpenFile: a lookup is mostly followed by a read,
+// and a shard of a collection or a shuffle costs more to plan than to
+// encode.
 func (m *Mount) FileSize(i int) (int64, error) {
 	z, err := m.plan(i)
 	if err != nil {
 		return 0, err
 	}
-	n, err := h5ad.EncodedSize(z, m.dir) // closes z
+	n, err := h5ad.EncodedSize(z, m.dir)
 	if err != nil {
+		z.Close()
 		return 0, srcErr(z, err)
 	}
+	m.planned.put(i, z)
 	return n, nil
+}
+
+// recentPlans keeps the last few plans FileSize made (a few: lookups of
+// thousands of shards must not hold thousands of plans).
+type recentPlans struct {
+	mu    sync.Mutex
+	idx   []int
+	plans []*tree.Plan
+}
+
+const keptPlans = 4
+
+func (r *recentPlans) put(i int, z *tree.Plan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idx, r.plans = append(r.idx, i), append(r.plans, z)
+	if len(r.plans) > keptPlans {
+		r.plans[0].Close()
+		r.idx, r.plans = r.idx[1:], r.plans[1:]
+	}
+}
+
+// take removes and returns shard i's plan, or nil.
+func (r *recentPlans) take(i int) *tree.Plan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, j := range r.idx {
+		if j == i {
+			z := r.plans[k]
+			r.idx = append(r.idx[:k], r.idx[k+1:]...)
+			r.plans = append(r.plans[:k], r.plans[k+1:]...)
+			return z
+		}
+	}
+	return nil
 }
 
 // OpenTree builds the files of zarr shard i.

@@ -403,29 +403,25 @@ func EncodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 
 // EncodedSize is the size of the file EncodeImage (and Encode without
 // compression) makes of the plan, without making its bytes where h5w
-// lays it out. It closes the plan.
+// lays it out. The plan stays the caller's, ready for EncodeImage.
 func EncodedSize(z *tree.Plan, dir string) (int64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	_, native, err := prepare(z, "")
 	if err != nil {
-		z.Close()
 		return 0, err
 	}
 	d, err := describeGo(z, native)
 	if err == nil {
 		var n int64
-		n, err = d.f.Size()
-		if err == nil {
-			z.Close()
+		if n, err = d.f.Size(); err == nil {
 			return n, nil
 		}
 	}
 	if !errors.Is(err, h5w.ErrUnsupported) {
-		z.Close()
 		return 0, err
 	}
-	im, err := EncodeImage(z, dir)
+	im, err := encodeImage(z, dir)
 	if err != nil {
 		return 0, err
 	}
@@ -442,7 +438,7 @@ func encodeImage(z *tree.Plan, dir string) (*image.Skeleton, error) {
 	}
 	sk, err := encodeGo(z, native)
 	if err == nil {
-		r, err := sk.reader()
+		r, err := sk.reader(dir)
 		if err != nil {
 			return nil, err
 		}

@@ -55,6 +55,9 @@ func encodeGo(z *tree.Plan, native *Source) (*goSkeleton, error) {
 		a := d.reserved[p.Obj]
 		sk.extents = append(sk.extents, image.Extent{Name: "/" + a.Path, Off: p.Off, Size: p.Size, Fill: a.Fill, Spans: a.Spans})
 	}
+	// the objects (every string of the skeleton among them) are garbage
+	// now: a mount caches images, and the collector would scan them all
+	l.Extents = nil
 	return sk, nil
 }
 
@@ -348,8 +351,14 @@ func (sk *goSkeleton) writeFile(path string) error {
 	return err
 }
 
+// heldMeta is the most metadata an image keeps in memory; more (a
+// collection's shard holds var, uns... written from the tree) goes to an
+// unlinked file in the scratch directory, so that a mount's cached images
+// cost the page cache, not the heap.
+const heldMeta = 256 << 10
+
 // reader serves the skeleton's bytes (the extents' are the image's).
-func (sk *goSkeleton) reader() (*skelReader, error) {
+func (sk *goSkeleton) reader(dir string) (*skelReader, error) {
 	r := &skelReader{sk: sk}
 	if sk.tmpl != nil {
 		f, err := os.Open(sk.tmpl.path)
@@ -358,19 +367,42 @@ func (sk *goSkeleton) reader() (*skelReader, error) {
 		}
 		r.tmpl = f
 	}
+	if len(sk.l.Meta) > heldMeta {
+		f, err := os.CreateTemp(dir, "skeleton-*.h5")
+		if err == nil {
+			os.Remove(f.Name())
+			_, err = f.WriteAt(sk.l.Meta, 0)
+			if err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.meta, r.metaLen = f, int64(len(sk.l.Meta))
+		sk.l.Meta = nil
+	}
 	return r, nil
 }
 
 type skelReader struct {
-	sk   *goSkeleton
-	tmpl *os.File
+	sk      *goSkeleton
+	tmpl    *os.File
+	meta    *os.File // the metadata, when not held in memory
+	metaLen int64
 }
 
 func (r *skelReader) Close() error {
-	if r.tmpl != nil {
-		return r.tmpl.Close()
+	var err error
+	for _, f := range []*os.File{r.tmpl, r.meta} {
+		if f != nil {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
 	}
-	return nil
+	return err
 }
 
 func (r *skelReader) ReadAt(p []byte, off int64) (int, error) {
@@ -388,10 +420,17 @@ func (r *skelReader) ReadAt(p []byte, off int64) (int, error) {
 				return n, err
 			}
 			n += len(q)
+		case r.meta != nil && pos < l.MetaOff+r.metaLen:
+			q = q[:min(int64(len(q)), l.MetaOff+r.metaLen-pos)]
+			if _, err := r.meta.ReadAt(q, pos-l.MetaOff); err != nil {
+				return n, err
+			}
+			n += len(q)
 		case pos < l.MetaOff+int64(len(l.Meta)):
 			n += copy(q, l.Meta[pos-l.MetaOff:])
 		case pos < l.Size:
-			// inside an extent: the image serves those, never asks here
+			// padding before a page-aligned extent (the image serves
+			// the extents themselves)
 			k := min(int64(len(q)), l.Size-pos)
 			clear(q[:k])
 			n += int(k)

@@ -30,6 +30,16 @@ const Undef = ^uint64(0)
 
 const superSize = 48 // superblock version 2 or 3 with 8-byte offsets
 
+// Extents of alignFrom bytes or more start on a page: the kernel copies
+// page-aligned ranges between files (copy_file_range: merge, a shard's
+// bytes taken from its source) without moving them through the CPU, and
+// page cache reads of a large array start on a page. The padding is
+// zeros, at most a page per large array.
+const (
+	alignFrom = 64 << 10
+	alignTo   = 4096
+)
+
 // ErrUnsupported wraps what this writer does not express (an attribute
 // over 64 KiB, say); callers fall back to libhdf5.
 var ErrUnsupported = errors.New("not written by the Go HDF5 writer")
@@ -263,6 +273,9 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	var ext []Placed
 	for _, o := range f.objs {
 		if !o.group && o.extent > 0 {
+			if o.extent >= alignFrom {
+				cur = (cur + alignTo - 1) &^ (alignTo - 1)
+			}
 			o.dataAddr = cur
 			ext = append(ext, Placed{Obj: o, Off: int64(cur), Size: o.extent})
 			cur += uint64(o.extent)
