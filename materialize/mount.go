@@ -178,21 +178,33 @@ func (m *Mount) FileSize(i int) (int64, error) {
 	return n, nil
 }
 
-// recentPlans keeps the last few plans FileSize made (a few: lookups of
-// thousands of shards must not hold thousands of plans).
+// KeepPlans sets how many plans FileSize keeps for the reads that follow
+// (default 4): a kept plan costs about what a built image does, so the
+// caller bounds both alike.
+func (m *Mount) KeepPlans(n int) {
+	m.planned.mu.Lock()
+	m.planned.max = n
+	m.planned.mu.Unlock()
+}
+
+// recentPlans keeps the last plans FileSize made (a bounded number:
+// lookups of thousands of shards must not hold thousands of plans).
 type recentPlans struct {
 	mu    sync.Mutex
+	max   int // 0: 4
 	idx   []int
 	plans []*tree.Plan
 }
-
-const keptPlans = 4
 
 func (r *recentPlans) put(i int, z *tree.Plan) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.idx, r.plans = append(r.idx, i), append(r.plans, z)
-	if len(r.plans) > keptPlans {
+	limit := r.max
+	if limit <= 0 {
+		limit = 4
+	}
+	if len(r.plans) > limit {
 		r.plans[0].Close()
 		r.idx, r.plans = r.idx[1:], r.plans[1:]
 	}

@@ -143,6 +143,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, me
 		return err
 	}
 	defer m.Close()
+	m.KeepPlans(maxImages(m.MaxCells()))
 	ms := mountSource{m}
 	select {
 	case <-sigs:
