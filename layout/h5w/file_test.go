@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/annslicer/annslicer/layout/h5"
@@ -210,6 +212,49 @@ func checkEveryKind(t *testing.T, got map[string]any) {
 		}
 		if n != 40 {
 			t.Errorf("/many holds %d groups, want 40", n)
+		}
+	}
+}
+
+// TestManyStringsSpanCollections: more strings than a global heap
+// collection holds (65,535 objects, or 1 MiB), in two datasets and an
+// attribute, read back in order.
+func TestManyStringsSpanCollections(t *testing.T) {
+	vlen := h5.TypeInfo{Class: h5.ClassString, Vlen: true, Cset: 1, Size: 8}
+	mk := func(n int, tag string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = tag + strings.Repeat("x", i%37) + strconv.Itoa(i)
+		}
+		return out
+	}
+	a, b := mk(150000, "a"), mk(70000, "b")
+	f := New()
+	g := f.Root().Group("g")
+	g.Attr("names", vlen, []int64{3}, make([]byte, 48), []string{"p", "", "q"})
+	g.Dataset("a", vlen, []int64{int64(len(a))}).Data(make([]byte, VlenSize*len(a)), a)
+	g.Dataset("b", vlen, []int64{int64(len(b))}).Data(make([]byte, VlenSize*len(b)), b)
+	l, err := f.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeLayout(t, l, nil)
+	const check = `
+import sys, json, h5py
+f = h5py.File(sys.argv[1], "r")
+print(json.dumps({"a": list(f["g/a"].asstr()[()]), "b": list(f["g/b"].asstr()[()]), "names": list(f["g"].attrs["names"])}))
+`
+	for _, py := range pythons(t) {
+		out, err := exec.Command(py, "-c", check, path).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", py, err)
+		}
+		var got map[string][]string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got["a"], a) || !reflect.DeepEqual(got["b"], b) || !reflect.DeepEqual(got["names"], []string{"p", "", "q"}) {
+			t.Errorf("%s reads other strings back (%d and %d of them)", py, len(got["a"]), len(got["b"]))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package h5w
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/annslicer/annslicer/layout/h5"
 )
@@ -22,71 +23,97 @@ type collection struct {
 	used, end int // bytes used, and the collection's size
 }
 
+// heap holds the file's strings as the slices they were given in (a
+// merged obs index is millions of them: no copy, no per-string table).
 type heap struct {
-	strs  []string
-	colls []collection
+	parts  [][]string
+	starts []int // index of each part's first string
+	n      int
+	colls  []collection
 }
 
 // add appends strings and gives the index of the first.
 func (h *heap) add(ss []string) int {
-	first := len(h.strs)
-	h.strs = append(h.strs, ss...)
+	first := h.n
+	if len(ss) > 0 {
+		h.parts = append(h.parts, ss)
+		h.starts = append(h.starts, first)
+		h.n += len(ss)
+	}
 	return first
+}
+
+// cursor walks the strings in order from string k.
+type cursor struct {
+	h    *heap
+	p, i int // part, index in it
+}
+
+func (h *heap) at(k int) cursor {
+	p := sort.SearchInts(h.starts, k+1) - 1
+	if p < 0 {
+		return cursor{h: h, p: len(h.parts)}
+	}
+	return cursor{h: h, p: p, i: k - h.starts[p]}
+}
+
+func (c *cursor) next() string {
+	for c.p < len(c.h.parts) && c.i >= len(c.h.parts[c.p]) {
+		c.p, c.i = c.p+1, 0
+	}
+	s := c.h.parts[c.p][c.i]
+	c.i++
+	return s
 }
 
 // place lays the collections out from address cur and gives the end.
 func (h *heap) place(cur uint64) uint64 {
-	for i := 0; i < len(h.strs); {
-		c := collection{addr: cur, first: i, used: 16}
-		for i < len(h.strs) && c.n < maxObjects && (c.n == 0 || c.used+16+pad8(len(h.strs[i])) <= maxCollection) {
-			c.used += 16 + pad8(len(h.strs[i]))
-			c.n++
-			i++
+	c := h.at(0)
+	for k := 0; k < h.n; {
+		col := collection{addr: cur, first: k, used: 16}
+		for k < h.n && col.n < maxObjects {
+			s := c
+			size := 16 + pad8(len(s.next()))
+			if col.n > 0 && col.used+size > maxCollection {
+				break
+			}
+			c = s
+			col.used += size
+			col.n++
+			k++
 		}
-		c.end = max(minCollection, c.used)
-		h.colls = append(h.colls, c)
-		cur += uint64(c.end)
+		col.end = max(minCollection, col.used)
+		h.colls = append(h.colls, col)
+		cur += uint64(col.end)
 	}
 	return cur
 }
 
-type heapIDs struct {
-	addr  []uint64
-	index []uint32
-	lens  []uint32
-}
+// heapIDs gives the heap ID of each string once the heap is placed.
+type heapIDs struct{ h *heap }
 
-func (h *heap) ids() *heapIDs {
-	ids := &heapIDs{addr: make([]uint64, len(h.strs)), index: make([]uint32, len(h.strs)), lens: make([]uint32, len(h.strs))}
-	for _, c := range h.colls {
-		for k := 0; k < c.n; k++ {
-			ids.addr[c.first+k] = c.addr
-			ids.index[c.first+k] = uint32(k + 1)
-			ids.lens[c.first+k] = uint32(len(h.strs[c.first+k]))
-		}
-	}
-	return ids
-}
+func (h *heap) ids() *heapIDs { return &heapIDs{h} }
 
 func (h *heap) appendTo(b []byte) []byte {
-	for _, c := range h.colls {
+	c := h.at(0)
+	for _, col := range h.colls {
 		start := len(b)
 		b = append(b, 'G', 'C', 'O', 'L', 1, 0, 0, 0)
-		b = binary.LittleEndian.AppendUint64(b, uint64(c.end))
-		for k := 0; k < c.n; k++ {
-			s := h.strs[c.first+k]
+		b = binary.LittleEndian.AppendUint64(b, uint64(col.end))
+		for k := 0; k < col.n; k++ {
+			s := c.next()
 			b = binary.LittleEndian.AppendUint16(b, uint16(k+1))
 			b = append(b, 0, 0, 0, 0, 0, 0) // reference count, reserved
 			b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
 			b = append(b, s...)
 			b = append(b, make([]byte, pad8(len(s))-len(s))...)
 		}
-		if free := c.end - c.used; free >= 16 {
+		if free := col.end - col.used; free >= 16 {
 			// object 0: the free space, its own header included
 			b = append(b, make([]byte, 8)...)
 			b = binary.LittleEndian.AppendUint64(b, uint64(free))
 		}
-		b = append(b, make([]byte, c.end-(len(b)-start))...)
+		b = append(b, make([]byte, col.end-(len(b)-start))...)
 	}
 	return b
 }
@@ -102,13 +129,23 @@ func fillIDs(b []byte, t h5.TypeInfo, ids *heapIDs, first, n int) error {
 	if elems*len(slots) != n {
 		return fmt.Errorf("%d strings for %d slots", n, elems*len(slots))
 	}
+	if n == 0 {
+		return nil
+	}
+	h := ids.h
+	c := h.at(first)
+	ci := sort.Search(len(h.colls), func(i int) bool { return h.colls[i].first+h.colls[i].n > first })
 	k := first
 	for e := 0; e < elems; e++ {
 		for _, s := range slots {
+			for k >= h.colls[ci].first+h.colls[ci].n {
+				ci++
+			}
+			col := h.colls[ci]
 			p := b[e*t.Size+s:]
-			binary.LittleEndian.PutUint32(p, ids.lens[k])
-			binary.LittleEndian.PutUint64(p[4:], ids.addr[k])
-			binary.LittleEndian.PutUint32(p[12:], ids.index[k])
+			binary.LittleEndian.PutUint32(p, uint32(len(c.next())))
+			binary.LittleEndian.PutUint64(p[4:], col.addr)
+			binary.LittleEndian.PutUint32(p[12:], uint32(k-col.first+1))
 			k++
 		}
 	}
