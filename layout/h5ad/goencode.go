@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/annslicer/annslicer/layout/h5"
 	"github.com/annslicer/annslicer/layout/h5w"
@@ -30,6 +31,7 @@ type goTemplate struct {
 	super []byte
 	size  int64
 	addrs []uint64
+	found sync.Map // template path -> address, for references (resolve)
 }
 
 // goSkeleton is a skeleton laid out by h5w.
@@ -305,8 +307,22 @@ func (src *Source) buildGoTemplate(nodes []string, dir string) (string, error) {
 	return path, err
 }
 
-// resolve finds an object inside the template (a reference's target).
+// resolve finds an object inside the template (a reference's target),
+// asking libhdf5 once per path: every shard of an anndata 0.7 file asks
+// for the same categories, twice (whether the target exists, then its
+// address).
 func (t *goTemplate) resolve(path string) (uint64, bool) {
+	if a, ok := t.found.Load(path); ok {
+		return a.(uint64), true
+	}
+	a, ok := t.lookup(path)
+	if ok {
+		t.found.Store(path, a)
+	}
+	return a, ok
+}
+
+func (t *goTemplate) lookup(path string) (uint64, bool) {
 	hf, err := h5.Open(t.path)
 	if err != nil {
 		return 0, false

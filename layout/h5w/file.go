@@ -109,7 +109,6 @@ type Object struct {
 	group bool
 	links []link
 	attrs []attr
-	raw   [][]byte // messages kept as they are (a template root's attributes)
 
 	t      h5.TypeInfo
 	shape  []int64
@@ -175,10 +174,6 @@ func (o *Object) Attr(name string, t h5.TypeInfo, shape []int64, raw []byte, str
 func (o *Object) AttrRef(name string, in *Object, target string) {
 	o.attrs = append(o.attrs, attr{name: name, t: h5.TypeInfo{Class: h5.ClassReference, Size: 8}, raw: make([]byte, 8), ref: target, refIn: in})
 }
-
-// KeepMessages adds header messages (type, flags, body) as they are:
-// a template root's attributes.
-func (o *Object) KeepMessages(msgs [][]byte) { o.raw = append(o.raw, msgs...) }
 
 // FileType is t with every variable-length string member VlenSize bytes
 // and the members of a record packed in order, as h5py lays records out
@@ -381,7 +376,6 @@ func (o *Object) messages(ids *heapIDs) ([][]byte, error) {
 		binary.LittleEndian.PutUint64(l[10:], uint64(n))
 		msg(0x08, 0, l)
 	}
-	msgs = append(msgs, o.raw...)
 	if len(o.attrs) > 0 {
 		// attribute info, as libhdf5 writes it: without one, libhdf5
 		// counts no attribute in a version-2 header (H5Oget_info's
