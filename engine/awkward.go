@@ -91,8 +91,8 @@ func (a *awk) node(f *awkForm, starts, ptr []int64, n int64) error {
 		}
 		total := ptr[len(ptr)-1]
 		rr := arr.Rows()
-		out := &tree.PlanArray{Path: tree.Join(a.d, arr.name), Attrs: arr.attrs, DType: arr.a.DType(), Shape: []int64{total},
-			Fill: csrElems(rr, starts, ptr), Spans: gatherSpans(rr, rr.RowBytes(), csrMapper(starts, ptr))}
+		out := &tree.PlanArray{Path: tree.Join(a.d, arr.name), Attrs: arr.attrs, DType: arr.a.DType(), Shape: []int64{total}}
+		rowsOf(out, rr, csrMapper(starts, ptr))
 		a.b.addArray(out)
 		return nil
 	case "ListOffsetArray":

@@ -72,17 +72,6 @@ func (c *coalescer) emit(dst, src, n int64) {
 	c.runs = append(c.runs, run{dst, src, n})
 }
 
-// Reads whose source ranges lie within mergeGap bytes of each other are
-// merged into one read of the whole span (up to maxSpan) and scattered:
-// copying a few KiB costs less than a system call per row, which is what
-// shuffled shards would otherwise pay.
-const (
-	mergeGap = 4 << 10
-	maxSpan  = 1 << 20
-)
-
-var spanPool = sync.Pool{New: func() any { b := make([]byte, maxSpan); return &b }}
-
 var runPool = sync.Pool{New: func() any { return new([]run) }}
 
 // gatherFill turns a run mapper over units of `unit` bytes into a Fill.
@@ -156,59 +145,33 @@ func edgeUnits(off, end, a0, a1, unit int64) []int64 {
 // and a lone FUSE reader would otherwise use one core.
 const parallelRuns = 512
 
+var placedPool = sync.Pool{New: func() any { return new([]image.Run) }}
+
+// readRunsParallel reads runs (sorted by source) into buf, whose unit 0 is
+// output unit u0.
 func readRunsParallel(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error {
-	if len(runs) < parallelRuns {
-		return readRuns(src, unit, runs, buf, u0)
+	pp := placedPool.Get().(*[]image.Run)
+	placed := (*pp)[:0]
+	for _, r := range runs {
+		placed = append(placed, image.Run{Src: r.src, N: r.n, At: (r.dst - u0) * unit})
 	}
-	half := len(runs) / 2
-	errc := make(chan error, 1)
-	go func() { errc <- readRuns(src, unit, runs[half:], buf, u0) }()
-	err := readRuns(src, unit, runs[:half], buf, u0)
-	if err2 := <-errc; err == nil {
-		err = err2
+	workers := 1
+	if len(runs) >= parallelRuns {
+		workers = 2
 	}
+	err := image.ReadRunsParallel(src, unit, placed, buf, workers)
+	*pp = placed[:0]
+	placedPool.Put(pp)
 	return err
 }
 
-// readRuns reads runs (sorted by source) into buf, whose unit 0 is output
-// unit u0, merging nearby runs into single span reads.
-func readRuns(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error {
-	var span *[]byte
-	defer func() {
-		if span != nil {
-			spanPool.Put(span)
-		}
-	}()
-	for i := 0; i < len(runs); {
-		j, end := i+1, runs[i].src+runs[i].n
-		for j < len(runs) && (runs[j].src-end)*unit <= mergeGap && (max(end, runs[j].src+runs[j].n)-runs[i].src)*unit <= maxSpan {
-			end = max(end, runs[j].src+runs[j].n)
-			j++
-		}
-		if j == i+1 { // a lone run: straight into place
-			r := runs[i]
-			d := (r.dst - u0) * unit
-			if err := src.ReadRows(buf[d:d+r.n*unit], r.src); err != nil {
-				return err
-			}
-			i = j
-			continue
-		}
-		if span == nil {
-			span = spanPool.Get().(*[]byte)
-		}
-		base := runs[i].src
-		s := (*span)[:(end-base)*unit]
-		if err := src.ReadRows(s, base); err != nil {
-			return err
-		}
-		for _, r := range runs[i:j] {
-			d := (r.dst - u0) * unit
-			copy(buf[d:d+r.n*unit], s[(r.src-base)*unit:])
-		}
-		i = j
-	}
-	return nil
+// rowsOf makes out's bytes runs of src's rows, as m maps them: its Fill,
+// the file Spans materialize copies in the kernel when it can, and the
+// Gather that lets shards of one source be gathered together.
+func rowsOf(out *tree.PlanArray, src RowReader, m runMapper) {
+	u := src.RowBytes()
+	out.Fill, out.Spans = gatherFill(src, u, m), gatherSpans(src, u, m)
+	out.Gather = &image.Gather{Src: src, Unit: u, Runs: m}
 }
 
 // denseRows: output row j is source row rows[j].

@@ -205,8 +205,7 @@ func (b *zbuilder) rowArray(s tree.Group, name, dst string) error {
 	} else {
 		b.keep(a)
 		rr := a.Rows()
-		out.Fill = denseRows(rr, b.rows)
-		out.Spans = gatherSpans(rr, rr.RowBytes(), denseMapper(b.rows))
+		rowsOf(out, rr, denseMapper(b.rows))
 	}
 	b.addArray(out)
 	return nil
@@ -319,12 +318,18 @@ func (b *zbuilder) csrGroup(attrs tree.Attrs, c *zcsr, d string, shape []int64) 
 	b.addGroup(d, tree.WithAttr(attrs, c.shapeAttr, shape))
 }
 
-func (b *zbuilder) csrArray(d, name string, a tree.Array, n int64, fill image.Fill, spans image.Spans) error {
+// csrArray adds a CSR part: computed bytes (fill), or runs of src's rows
+// (src and m; fill nil).
+func (b *zbuilder) csrArray(d, name string, a tree.Array, n int64, fill image.Fill, src RowReader, m runMapper) error {
 	attrs, err := a.Attrs()
 	if err != nil {
 		return err
 	}
-	b.addArray(&tree.PlanArray{Path: tree.Join(d, name), Attrs: attrs, DType: a.DType(), Shape: []int64{n}, Fill: fill, Spans: spans})
+	out := &tree.PlanArray{Path: tree.Join(d, name), Attrs: attrs, DType: a.DType(), Shape: []int64{n}, Fill: fill}
+	if src != nil {
+		rowsOf(out, src, m)
+	}
+	b.addArray(out)
 	return nil
 }
 
@@ -341,13 +346,13 @@ func (b *zbuilder) csr(g tree.Group, attrs tree.Attrs, d string) error {
 	b.csrGroup(attrs, c, d, []int64{m, c.ncols})
 	dr, ir := c.data.Rows(), c.indices.Rows()
 	mapper := csrMapper(c.starts, c.newPtr)
-	if err := b.csrArray(d, "data", c.data, nnz, gatherFill(dr, dr.RowBytes(), mapper), gatherSpans(dr, dr.RowBytes(), mapper)); err != nil {
+	if err := b.csrArray(d, "data", c.data, nnz, nil, dr, mapper); err != nil {
 		return err
 	}
-	if err := b.csrArray(d, "indices", c.indices, nnz, gatherFill(ir, ir.RowBytes(), mapper), gatherSpans(ir, ir.RowBytes(), mapper)); err != nil {
+	if err := b.csrArray(d, "indices", c.indices, nnz, nil, ir, mapper); err != nil {
 		return err
 	}
-	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(c.newPtr, c.ptrCodec), nil)
+	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(c.newPtr, c.ptrCodec), nil, nil)
 }
 
 // ---- obsp ----
@@ -384,13 +389,13 @@ func (b *zbuilder) graphElement(s tree.Group, k tree.Child, dst string) error {
 	nnz := int64(len(newIdx))
 	d := tree.Join(dst, k.Name)
 	b.csrGroup(attrs, c, d, []int64{m, m})
-	if err := b.csrArray(d, "data", c.data, nnz, bytesFill(newData), nil); err != nil {
+	if err := b.csrArray(d, "data", c.data, nnz, bytesFill(newData), nil, nil); err != nil {
 		return err
 	}
-	if err := b.csrArray(d, "indices", c.indices, nnz, intsFill(newIdx, ic), nil); err != nil {
+	if err := b.csrArray(d, "indices", c.indices, nnz, intsFill(newIdx, ic), nil, nil); err != nil {
 		return err
 	}
-	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(newPtr, c.ptrCodec), nil)
+	return b.csrArray(d, "indptr", c.indptr, m+1, intsFill(newPtr, c.ptrCodec), nil, nil)
 }
 
 func (b *zbuilder) inducedDense(s tree.Group, name, dst string) error {

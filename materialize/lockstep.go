@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/annslicer/annslicer/layout/h5ad"
@@ -101,11 +102,15 @@ func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, c
 	exts := make([][]image.Extent, len(shards))
 	var order []string
 	seen := map[string]bool{}
-	for g, z := range shards {
+	err := lockstep(len(shards), workers, func(g int) error {
 		var err error
-		if exts[g], err = h5ad.Encode(z, paths[g], comp); err != nil {
-			return err
-		}
+		exts[g], err = h5ad.Encode(shards[g], paths[g], comp)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for g := range shards {
 		for _, e := range exts[g] {
 			if !seen[e.Name] {
 				seen[e.Name] = true
@@ -130,7 +135,15 @@ func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, c
 			return err
 		}
 	}
+	gt := &image.Gatherer{Budget: gatherBudget, Workers: workers}
+	defer gt.Close()
 	for _, name := range order {
+		if es, ok := gatherable(exts, name); ok {
+			if err := gt.Write(ctx, files, es); err != nil {
+				return err
+			}
+			continue
+		}
 		err := lockstep(len(shards), workers, func(g int) error {
 			for _, e := range exts[g] {
 				if e.Name == name {
@@ -150,6 +163,35 @@ func WriteH5ADShards(ctx context.Context, shards []*tree.Plan, paths []string, c
 		}
 	}
 	return nil
+}
+
+// gatherBudget bounds the shard bytes gathered together in memory. More
+// means fewer passes over a source array, but the time hardly moved from
+// 16 to 64 MiB (200k cells into 20 shuffled shards) while the peak RSS
+// rose by as much.
+const gatherBudget = 16 << 20
+
+// gatherable gives every shard's extent name when they are better
+// gathered together: runs of one source array (image.SameSource) too
+// scattered to be copied file to file.
+func gatherable(exts [][]image.Extent, name string) ([]image.Extent, bool) {
+	es := make([]image.Extent, 0, len(exts))
+	for _, x := range exts {
+		i := slices.IndexFunc(x, func(e image.Extent) bool { return e.Name == name })
+		if i < 0 {
+			return nil, false
+		}
+		es = append(es, x[i])
+	}
+	if len(es) < 2 || !image.SameSource(es) {
+		return nil, false
+	}
+	if e := es[0]; e.Spans != nil {
+		if _, _, ok := e.Spans(0, min(e.Size, window)/e.Gather.Unit*e.Gather.Unit); ok {
+			return nil, false
+		}
+	}
+	return es, true
 }
 
 // imageWriteExtents writes extents into f in windows of at most window

@@ -79,7 +79,7 @@ func Slice(j Job) error {
 		j.Progress.Begin(len(j.Names), cells)
 		defer j.Progress.End()
 	}
-	if _, native := j.Source.Native.(*h5ad.Source); native && j.Format != "zarr" {
+	if _, native := j.Source.Native.(*h5ad.Source); native && j.Format != "zarr" && !shuffled(j.Outputs) {
 		err = j.eachShard(set)
 	} else {
 		err = j.inLockstep(set)
@@ -94,6 +94,17 @@ func Slice(j Job) error {
 		return set.Err(err)
 	}
 	return set.Err(set.Commit(j.Ctx))
+}
+
+// shuffled tells outputs whose rows interleave: their shards are written
+// together (inLockstep), so each source array is read once for all of
+// them (image.WriteGathered) rather than a row at a time for each.
+func shuffled(o engine.Outputs) bool {
+	p, ok := o.(*engine.Plan)
+	if s, isSet := o.(interface{ Plan() *engine.Plan }); isSet {
+		p, ok = s.Plan(), true
+	}
+	return ok && p != nil && p.Shuffle && o.Shards() > 1
 }
 
 // workers is how many shards are written at once: --jobs when given;
@@ -194,22 +205,27 @@ func (j *Job) inLockstep(set *Set) error {
 }
 
 func (j *Job) group(set *Set, k0, k1 int) error {
-	var shards []*tree.Plan
+	shards := make([]*tree.Plan, k1-k0)
 	defer func() {
 		for _, z := range shards {
-			z.Close()
+			if z != nil {
+				z.Close()
+			}
 		}
 	}()
 	tmps := make([]string, 0, k1-k0)
 	for k := k0; k < k1; k++ {
-		z, err := engine.PlanShard(j.Source, j.Outputs.Rows(k))
-		if err != nil {
-			return err
-		}
-		shards = append(shards, z)
 		tmps = append(tmps, set.Temp(k))
 	}
-	var err error
+	// plans are made on every core: a shard's obs names are read for it
+	err := lockstep(k1-k0, workers(k1-k0), func(g int) error {
+		var err error
+		shards[g], err = engine.PlanShard(j.Source, j.Outputs.Rows(k0+g))
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	if j.Format == "zarr" {
 		err = WriteZarrShards(shards, tmps, j.Codec, j.Zarr, workers(len(shards)))
 	} else {

@@ -69,6 +69,7 @@ type PlanArray struct {
 	Shape []int64
 	Fill  image.Fill  // fixed-size: the array's C-order bytes by range
 	Spans image.Spans // may be nil: where Fill's bytes lie plainly in a file
+	Gather *image.Gather // may be nil: Fill's bytes as runs of a source's rows
 	Strs  []string    // 'O': every element, C order
 }
 

@@ -249,7 +249,7 @@ func (w *h5writer) array(a *tree.PlanArray) error {
 			if off < 0 {
 				err = fmt.Errorf("%s: libhdf5 gave no file offset for an early-allocated dataset", ds.Path)
 			} else {
-				w.extents = append(w.extents, image.Extent{Name: ds.Path, Off: off, Size: size, Fill: a.Fill, Spans: a.Spans})
+				w.extents = append(w.extents, image.Extent{Name: ds.Path, Off: off, Size: size, Fill: a.Fill, Spans: a.Spans, Gather: a.Gather})
 			}
 		}
 	default:

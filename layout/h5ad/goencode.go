@@ -55,7 +55,7 @@ func encodeGo(z *tree.Plan, native *Source) (*goSkeleton, error) {
 	sk := &goSkeleton{l: l, tmpl: d.tmpl}
 	for _, p := range l.Extents {
 		a := d.reserved[p.Obj]
-		sk.extents = append(sk.extents, image.Extent{Name: "/" + a.Path, Off: p.Off, Size: p.Size, Fill: a.Fill, Spans: a.Spans})
+		sk.extents = append(sk.extents, image.Extent{Name: "/" + a.Path, Off: p.Off, Size: p.Size, Fill: a.Fill, Spans: a.Spans, Gather: a.Gather})
 	}
 	// the objects (every string of the skeleton among them) are garbage
 	// now: a mount caches images, and the collector would scan them all

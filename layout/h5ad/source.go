@@ -292,6 +292,14 @@ func (a *Array) ReadRows(p []byte, row0 int64) error {
 			if err != nil {
 				return err
 			}
+			// chunks stored one after another are read as one
+			for next := c + 1; addr >= 0 && n < int64(len(p))/a.rowBytes; next++ {
+				na, err := a.chunkAddr(next)
+				if err != nil || na != addr+(next-c)*a.chunkRows*a.rowBytes {
+					break
+				}
+				n = min(int64(len(p))/a.rowBytes, (next+1)*a.chunkRows-row0)
+			}
 			part := p[:n*a.rowBytes]
 			if addr < 0 { // never written: libhdf5 knows the fill value
 				err = a.DS.ReadRows(part, row0, n)

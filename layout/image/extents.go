@@ -34,6 +34,9 @@ type Extent struct {
 	Size  int64
 	Fill  Fill
 	Spans Spans // may be nil
+	// Gather, when not nil, says Fill's bytes are runs of a source's
+	// rows, so shards can be gathered together (gathered.go).
+	Gather *Gather
 }
 
 // Skeleton is a file image made of a skeleton file (an h5ad shard) whose bytes are served everywhere, except inside the
