@@ -63,14 +63,14 @@ type PlanGroup struct {
 
 // PlanArray is an output array.
 type PlanArray struct {
-	Path  string
-	Attrs Attrs
-	DType DType
-	Shape []int64
-	Fill  image.Fill  // fixed-size: the array's C-order bytes by range
-	Spans image.Spans // may be nil: where Fill's bytes lie plainly in a file
+	Path   string
+	Attrs  Attrs
+	DType  DType
+	Shape  []int64
+	Fill   image.Fill    // fixed-size: the array's C-order bytes by range
+	Spans  image.Spans   // may be nil: where Fill's bytes lie plainly in a file
 	Gather *image.Gather // may be nil: Fill's bytes as runs of a source's rows
-	Strs  []string    // 'O': every element, C order
+	Strs   []string      // 'O': every element, C order
 }
 
 // Close releases the source handles the plan reads through.
