@@ -178,6 +178,21 @@ func (m *Mount) FileSize(i int) (int64, error) {
 	return n, nil
 }
 
+// FileSizeAhead is FileSize for a shard a lookup has not asked for yet
+// (vfs sizes shards ahead of `ls -l`): its plan is not kept.
+func (m *Mount) FileSizeAhead(i int) (int64, error) {
+	z, err := m.plan(i)
+	if err != nil {
+		return 0, err
+	}
+	defer z.Close()
+	n, err := h5ad.EncodedSize(z, m.dir)
+	if err != nil {
+		return 0, srcErr(z, err)
+	}
+	return n, nil
+}
+
 // KeepPlans sets how many plans FileSize keeps for the reads that follow
 // (default 4): a kept plan costs about what a built image does, so the
 // caller bounds both alike.

@@ -205,6 +205,7 @@ func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 }
 
 func (r *rootDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	r.st.sizeAhead()
 	es := make([]fuse.DirEntry, 0, len(r.st.shards)+1)
 	es = append(es, fuse.DirEntry{Name: ManifestName, Mode: fuse.S_IFREG, Ino: manifestIno})
 	for i, sh := range r.st.shards {

@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"fmt"
 	"log"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +30,12 @@ type state struct {
 	trees  *cache[[]image.Entry]
 
 	failed atomic.Pointer[error] // latched Check error
+
+	sizes     []atomic.Int64 // file shards' sizes + 1, once known (0: not yet)
+	ahead     sync.Once
+	quit      chan struct{} // closed when the mount ends: sizing ahead stops
+	quitOnce  sync.Once
+	aheadDone sync.WaitGroup
 }
 
 func newState(src Source, opts Options) (*state, error) {
@@ -37,7 +45,9 @@ func newState(src Source, opts Options) (*state, error) {
 		shards:   src.Shards(),
 		manifest: src.Manifest(),
 		mtime:    time.Now(),
+		quit:     make(chan struct{}),
 	}
+	st.sizes = make([]atomic.Int64, len(st.shards))
 	st.byName = make(map[string]int, len(st.shards))
 	for i, sh := range st.shards {
 		switch {
@@ -63,13 +73,73 @@ func newState(src Source, opts Options) (*state, error) {
 // from its image.
 func (st *state) fileSize(i int) (int64, error) {
 	if fs, ok := st.src.(FileSizer); ok {
-		return fs.FileSize(i)
+		if v := st.sizes[i].Load(); v > 0 {
+			return v - 1, nil
+		}
+		n, err := fs.FileSize(i)
+		if err == nil {
+			st.sizes[i].Store(n + 1)
+		}
+		return n, err
 	}
 	f, err := st.images.get(i)
 	if err != nil {
 		return 0, err
 	}
 	return f.Size(), nil
+}
+
+// sizeAhead starts finding every file shard's size on every core, in
+// name order (the order `ls -l` and `du` ask in), when the root is first
+// listed: each lookup then finds its size made. A listing of 20,000
+// shards otherwise waited for each size in turn, on one core.
+func (st *state) sizeAhead() {
+	as, ok := st.src.(AheadSizer)
+	if !ok {
+		return
+	}
+	st.ahead.Do(func() {
+		order := make([]int, 0, len(st.shards))
+		for i, sh := range st.shards {
+			if !sh.IsTree() {
+				order = append(order, i)
+			}
+		}
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(st.shards[a].Name, st.shards[b].Name) })
+		var next atomic.Int64
+		for range runtime.GOMAXPROCS(0) {
+			st.aheadDone.Add(1)
+			go func() {
+				defer st.aheadDone.Done()
+				for {
+					k := int(next.Add(1) - 1)
+					if k >= len(order) || st.failed.Load() != nil {
+						return
+					}
+					select {
+					case <-st.quit:
+						return
+					default:
+					}
+					i := order[k]
+					if st.sizes[i].Load() > 0 {
+						continue
+					}
+					// an error is left for the lookup to report
+					if n, err := as.FileSizeAhead(i); err == nil {
+						st.sizes[i].Store(n + 1)
+					}
+				}
+			}()
+		}
+	})
+}
+
+// stopAhead ends sizing ahead and waits for it: the source is closed
+// once the mount ends.
+func (st *state) stopAhead() {
+	st.quitOnce.Do(func() { close(st.quit) })
+	st.aheadDone.Wait()
 }
 
 // check calls Source.Check, latching the first error: from then on every

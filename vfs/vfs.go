@@ -35,6 +35,13 @@ type FileSizer interface {
 	FileSize(i int) (int64, error)
 }
 
+// AheadSizer is what a FileSizer may add: FileSize for a shard nobody
+// asked for yet, found ahead of `ls -l` on every core (it keeps nothing
+// for a read to follow, unlike FileSize).
+type AheadSizer interface {
+	FileSizeAhead(i int) (int64, error)
+}
+
 // Source is what a mount serves; the engine implements it.
 type Source interface {
 	// Shards lists the shards, known at mount time. A name ending in
@@ -180,7 +187,7 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", abs, err)
 	}
 	s := &Server{fuse: fsrv, mountpoint: abs, st: st, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() { fsrv.Wait(); close(s.done) }()
+	go func() { fsrv.Wait(); st.stopAhead(); close(s.done) }()
 	if opts.ReadAheadKB > 0 {
 		if err := setReadAhead(abs, opts.ReadAheadKB); err != nil && opts.Debug {
 			opts.Logger.Printf("read-ahead of %s left at kernel default: %v", abs, err)
