@@ -53,10 +53,10 @@ func FuzzParseCollection(f *testing.F) {
 		}
 		// What libhdf5 would copy for an object must lie inside b.
 		for idx, o := range objs {
-			if o[0] == -1 {
+			if o[1] == missingObj {
 				continue
 			}
-			if idx == 0 || o[0] < 16 || o[1] < 0 || o[0]+o[1] > int64(len(b)) {
+			if idx == 0 || o[0] < 16 || int64(o[0])+int64(o[1]) > int64(len(b)) {
 				t.Fatalf("object %d at %d, %d bytes, outside a %d-byte collection", idx, o[0], o[1], len(b))
 			}
 		}

@@ -10,6 +10,7 @@ package h5ad
 // the same way for mount and materialize.
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -176,7 +177,7 @@ func goArray(g *h5w.Object, name string, a *tree.PlanArray) (*h5w.Object, error)
 		}
 		o.Data(raw, strs)
 	case dt.Kind == 'O':
-		o.Data(make([]byte, h5w.VlenSize*len(strs)), strs)
+		o.Strings(strs)
 	case len(a.Shape) == 0:
 		raw := make([]byte, dt.Size)
 		if err := a.Fill(raw, 0); err != nil {
@@ -356,7 +357,7 @@ func (sk *goSkeleton) writeFile(path string) error {
 		_, err = out.WriteAt(sk.l.Super, 0)
 	}
 	if err == nil {
-		_, err = out.WriteAt(sk.l.Meta, sk.l.MetaOff)
+		err = writeMeta(sk.l, out, sk.l.MetaOff)
 	}
 	if err == nil {
 		err = out.Truncate(sk.l.Size)
@@ -365,6 +366,15 @@ func (sk *goSkeleton) writeFile(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeMeta streams l's metadata into f at off, through a buffer.
+func writeMeta(l *h5w.Layout, f *os.File, off int64) error {
+	w := bufio.NewWriterSize(io.NewOffsetWriter(f, off), 1<<20)
+	if err := l.WriteMeta(w); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // heldMeta is the most metadata an image keeps in memory; more (a
@@ -383,12 +393,11 @@ func (sk *goSkeleton) reader(dir string) (*skelReader, error) {
 		}
 		r.tmpl = f
 	}
-	if len(sk.l.Meta) > heldMeta {
+	if sk.l.MetaLen > heldMeta {
 		f, err := os.CreateTemp(dir, "skeleton-*.h5")
 		if err == nil {
 			os.Remove(f.Name())
-			_, err = f.WriteAt(sk.l.Meta, 0)
-			if err != nil {
+			if err = writeMeta(sk.l, f, 0); err != nil {
 				f.Close()
 			}
 		}
@@ -396,17 +405,23 @@ func (sk *goSkeleton) reader(dir string) (*skelReader, error) {
 			r.Close()
 			return nil, err
 		}
-		r.meta, r.metaLen = f, int64(len(sk.l.Meta))
-		sk.l.Meta = nil
+		r.meta, r.metaLen = f, sk.l.MetaLen
+		return r, nil
+	}
+	var err error
+	if r.metaBytes, err = sk.l.MetaBytes(); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
 }
 
 type skelReader struct {
-	sk      *goSkeleton
-	tmpl    *os.File
-	meta    *os.File // the metadata, when not held in memory
-	metaLen int64
+	sk        *goSkeleton
+	tmpl      *os.File
+	meta      *os.File // the metadata, when not held in memory
+	metaLen   int64
+	metaBytes []byte // the metadata, when held
 }
 
 func (r *skelReader) Close() error {
@@ -442,8 +457,8 @@ func (r *skelReader) ReadAt(p []byte, off int64) (int, error) {
 				return n, err
 			}
 			n += len(q)
-		case pos < l.MetaOff+int64(len(l.Meta)):
-			n += copy(q, l.Meta[pos-l.MetaOff:])
+		case pos < l.MetaOff+int64(len(r.metaBytes)):
+			n += copy(q, r.metaBytes[pos-l.MetaOff:])
 		case pos < l.Size:
 			// padding before a page-aligned extent (the image serves
 			// the extents themselves)

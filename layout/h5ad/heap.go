@@ -13,7 +13,16 @@ import (
 // which that walk would leave the collection, loop, or record an object
 // running past its end: libhdf5 only asserts these, so a collection that
 // passes here is one libhdf5 can load and read objects of safely.
-func parseCollection(b []byte) ([][2]int64, error) {
+// heapObj is an object of a collection: its offset in the collection and
+// its size (a collection is at most 4 GiB: collection() refuses larger).
+// Half the size of two int64s: a source's tables hold one per string.
+type heapObj [2]uint32
+
+// missingObj is the size of an index no object has: no object is that
+// long, so no string's length matches it.
+const missingObj = ^uint32(0)
+
+func parseCollection(b []byte) ([]heapObj, error) {
 	if len(b) < 16 || string(b[:4]) != "GCOL" || b[4] != 1 {
 		return nil, errors.New("not a global heap collection")
 	}
@@ -21,7 +30,7 @@ func parseCollection(b []byte) ([][2]int64, error) {
 	if size != int64(len(b)) {
 		return nil, fmt.Errorf("collection size %d does not match the %d bytes read", size, len(b))
 	}
-	var objs [][2]int64
+	var objs []heapObj
 	for p := int64(16); p < size; {
 		if p+16 > size { // too small for an object header: free space
 			break
@@ -39,9 +48,9 @@ func parseCollection(b []byte) ([][2]int64, error) {
 			return nil, fmt.Errorf("object %d of %d bytes at offset %d runs past the collection's end", idx, osz, p)
 		}
 		for len(objs) <= idx {
-			objs = append(objs, [2]int64{-1, -1})
+			objs = append(objs, heapObj{0, missingObj})
 		}
-		objs[idx] = [2]int64{p + 16, int64(osz)}
+		objs[idx] = heapObj{uint32(p + 16), uint32(osz)}
 		p += 16 + (int64(osz)+7)/8*8
 	}
 	return objs, nil

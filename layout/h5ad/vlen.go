@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/annslicer/annslicer/layout/h5"
 )
@@ -40,11 +41,18 @@ type heapCache struct {
 	bytes int64
 }
 
+// heapCacheBytes bounds a source's cached collections (compacted bytes
+// and object tables): the names of a 2M-cell source fit, which shuffled
+// shards read from all over the heap, each shard from every collection.
 const heapCacheBytes = 64 << 20
 
+// collection is a parsed global heap collection, compacted: its objects'
+// bytes one after another (no headers, no padding: half a collection of
+// short names), objs giving each one's place in data.
 type collection struct {
+	addr int64
 	data []byte
-	objs [][2]int64 // by object index: offset in data, size
+	objs []heapObj // by object index
 }
 
 // VlenString resolves one descriptor to its string.
@@ -59,22 +67,31 @@ func (s *Source) vlenBytes(desc []byte) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	addr := int64(binary.LittleEndian.Uint64(desc[4:]))
-	idx := int(binary.LittleEndian.Uint32(desc[12:]))
-	c, err := s.collection(addr)
+	c, err := s.collection(int64(binary.LittleEndian.Uint64(desc[4:])), true)
 	if err != nil {
 		return nil, err
 	}
-	if idx < 1 || idx >= len(c.objs) || c.objs[idx][1] != n {
-		return nil, fmt.Errorf("%s: a string points to object %d of the global heap at %d, which is missing or of another length; the file is corrupt", s.Path, idx, addr)
+	return c.object(s, desc)
+}
+
+// object is the bytes of the string desc describes, which lies in c.
+func (c *collection) object(s *Source, desc []byte) ([]byte, error) {
+	n := int64(binary.LittleEndian.Uint32(desc))
+	idx := int(binary.LittleEndian.Uint32(desc[12:]))
+	if n == 0 {
+		return nil, nil
 	}
-	o := c.objs[idx][0]
+	if idx < 1 || idx >= len(c.objs) || int64(c.objs[idx][1]) != n {
+		return nil, fmt.Errorf("%s: a string points to object %d of the global heap at %d, which is missing or of another length; the file is corrupt", s.Path, idx, c.addr)
+	}
+	o := int64(c.objs[idx][0])
 	return c.data[o : o+n : o+n], nil
 }
 
 // collection is the parsed global heap collection at file address addr
-// (relative to the user block's end, as descriptors hold it).
-func (s *Source) collection(rel int64) (*collection, error) {
+// (relative to the user block's end, as descriptors hold it), from the
+// heap cache, where it is kept if keep is true.
+func (s *Source) collection(rel int64, keep bool) (*collection, error) {
 	addr := rel + s.base
 	s.heaps.mu.Lock()
 	defer s.heaps.mu.Unlock()
@@ -95,18 +112,36 @@ func (s *Source) collection(rel int64) (*collection, error) {
 	if size > s.size-addr {
 		return nil, fmt.Errorf("%s: global heap at %d runs past the end of the file; the file is truncated or corrupt", s.Path, addr)
 	}
-	c := &collection{data: make([]byte, size)}
-	if _, err := s.raw.ReadAt(c.data, addr); err != nil {
+	raw := make([]byte, size)
+	if _, err := s.raw.ReadAt(raw, addr); err != nil {
 		return nil, fmt.Errorf("%s: reading global heap at %d: %v", s.Path, addr, err)
 	}
+	c := &collection{addr: rel}
 	var err error
-	if c.objs, err = parseCollection(c.data); err != nil {
+	if c.objs, err = parseCollection(raw); err != nil {
 		return nil, fmt.Errorf("%s: global heap at %d: %v", s.Path, addr, err)
 	}
-	if s.heaps.cols == nil || s.heaps.bytes+size > heapCacheBytes {
+	total := 0
+	for _, o := range c.objs {
+		if o[1] != missingObj {
+			total += int(o[1])
+		}
+	}
+	c.data = make([]byte, 0, total)
+	for i, o := range c.objs {
+		if o[1] != missingObj {
+			c.objs[i][0] = uint32(len(c.data))
+			c.data = append(c.data, raw[o[0]:o[0]+o[1]]...)
+		}
+	}
+	if !keep {
+		return c, nil
+	}
+	cost := int64(len(c.data)) + int64(len(c.objs))*int64(unsafe.Sizeof(heapObj{}))
+	if s.heaps.cols == nil || s.heaps.bytes+cost > heapCacheBytes {
 		s.heaps.cols, s.heaps.bytes = map[int64]*collection{}, 0
 	}
 	s.heaps.cols[addr] = c
-	s.heaps.bytes += size
+	s.heaps.bytes += cost
 	return c, nil
 }

@@ -31,7 +31,7 @@ func (s *Source) checkVlen() error {
 	if a, l, err := s.File.Sizes(); err != nil || a != 8 || l != 8 {
 		return fmt.Errorf("a file with %d-byte addresses and %d-byte lengths, which annslicer cannot check", a, l)
 	}
-	seen := map[int64][][2]int64{} // parsed heap collections, shared by all checks
+	seen := map[int64][]heapObj{} // parsed heap collections, shared by all checks
 	header := func(o *h5.Object, dsStrings bool) error {
 		addr, err := o.HeaderAddr()
 		if err != nil {
@@ -152,7 +152,7 @@ func (s *Source) walk(g *h5.Group, up map[int64]bool, heap func(*h5.Group, int64
 
 // checkStrings resolves every descriptor of a variable-length string
 // dataset, wherever its bytes are stored.
-func (s *Source) checkStrings(ds *h5.Dataset, seen map[int64][][2]int64) error {
+func (s *Source) checkStrings(ds *h5.Dataset, seen map[int64][]heapObj) error {
 	n, err := declaredBytes(ds, vlenDescSize)
 	if err != nil || n == 0 {
 		return err
@@ -187,7 +187,7 @@ type vlenChecker struct {
 	what string      // what the values belong to, for messages
 	base int64       // bytes per element of a value (1 for strings)
 	desc int64
-	seen map[int64][][2]int64 // parsed collections: object tables by address
+	seen map[int64][]heapObj // parsed collections: object tables by address
 }
 
 // check resolves the descriptors in b.
@@ -215,14 +215,14 @@ func (v *vlenChecker) one(d []byte) error {
 		}
 		v.seen[rel] = objs
 	}
-	if idx < 1 || int64(idx) >= int64(len(objs)) || objs[idx][1] != int64(n)*v.base {
+	if idx < 1 || int64(idx) >= int64(len(objs)) || int64(objs[idx][1]) != int64(n)*v.base {
 		return fmt.Errorf("%s: a string of %s points to object %d of the global heap at %d, which is missing or not %d bytes long; the file is corrupt", v.s.Path, v.what, idx, rel, int64(n)*v.base)
 	}
 	return nil
 }
 
 // load reads and parses the collection at rel, keeping only its table.
-func (v *vlenChecker) load(rel int64) ([][2]int64, error) {
+func (v *vlenChecker) load(rel int64) ([]heapObj, error) {
 	s := v.s
 	addr := rel + s.base
 	bad := func(why string) error {

@@ -16,9 +16,11 @@
 package h5w
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -112,7 +114,8 @@ type Object struct {
 
 	t      h5.TypeInfo
 	shape  []int64
-	data   []byte   // written in the metadata area
+	data   []byte   // written in the metadata area (nil for Strings)
+	size   int      // bytes in the metadata area: len(data), or a descriptor per string
 	strs   []string // the variable-length strings of data, in order
 	first  int      // the heap index of strs[0]
 	extent int64    // bytes placed after the metadata, filled by the caller
@@ -157,7 +160,12 @@ func (g *Object) Dataset(name string, t h5.TypeInfo, shape []int64) *Object {
 
 // Data sets the dataset's bytes, in the file's layout; strs fill its
 // variable-length string slots in order (element by element).
-func (d *Object) Data(raw []byte, strs []string) { d.data, d.strs = raw, strs }
+func (d *Object) Data(raw []byte, strs []string) { d.data, d.size, d.strs = raw, len(raw), strs }
+
+// Strings sets a variable-length string dataset's elements: its bytes
+// are their heap IDs, made as the metadata is written (a merged obs index
+// of millions of names needs no buffer of them).
+func (d *Object) Strings(strs []string) { d.data, d.size, d.strs = nil, VlenSize*len(strs), strs }
 
 // Reserve places the dataset's n bytes after the metadata; Finish says
 // where.
@@ -215,13 +223,18 @@ type Placed struct {
 }
 
 // Layout is a finished file: Super at 0 (over the template's, for
-// Append), Meta at MetaOff, then the reserved extents up to Size.
+// Append), MetaLen bytes of metadata at MetaOff (WriteMeta), then the
+// reserved extents up to Size.
 type Layout struct {
 	Super   []byte
-	Meta    []byte
 	MetaOff int64
+	MetaLen int64
 	Extents []Placed
 	Size    int64
+
+	f     *File // until the metadata is written
+	sizes []int
+	heap  *heap
 }
 
 func pad8(n int) int { return (n + 7) &^ 7 }
@@ -259,9 +272,9 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	cur = h.place(cur)
 	for _, o := range f.objs {
 		o.dataAddr = Undef
-		if !o.group && len(o.data) > 0 {
+		if !o.group && o.size > 0 {
 			o.dataAddr = cur
-			cur += uint64(len(o.data))
+			cur += uint64(o.size)
 		}
 	}
 	metaEnd := cur
@@ -279,36 +292,78 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	return sizes, h, ext, metaEnd, cur, nil
 }
 
-// Finish lays the file out and makes its bytes.
+// Finish lays the file out; WriteMeta then makes its metadata.
 func (f *File) Finish() (*Layout, error) {
 	sizes, h, ext, metaEnd, cur, err := f.place()
 	if err != nil {
 		return nil, err
 	}
-	meta := make([]byte, 0, int(metaEnd-uint64(f.base)))
-	ids := h.ids()
+	return &Layout{Super: f.super(cur), MetaOff: f.base, MetaLen: int64(metaEnd) - f.base, Extents: ext, Size: int64(cur),
+		f: f, sizes: sizes, heap: h}, nil
+}
+
+// metaChunk is the most bytes of string IDs made at once.
+const metaChunk = 256 << 10
+
+// WriteMeta writes the metadata (MetaLen bytes, to go at MetaOff) to w,
+// a header, a heap collection or a window of string IDs at a time, and
+// lets go of the file's objects: it is called once.
+func (l *Layout) WriteMeta(w io.Writer) error {
+	f := l.f
+	if f == nil {
+		return errors.New("h5w: the metadata was written already")
+	}
+	l.f = nil
+	var buf []byte
+	ids := l.heap.ids()
 	for i, o := range f.objs {
 		msgs, err := o.messages(ids)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		start := len(meta)
-		meta = appendHeader(meta, msgs)
-		if len(meta)-start != sizes[i] {
-			return nil, fmt.Errorf("h5w: the header of %q changed size", o.name)
+		buf = appendHeader(buf[:0], msgs)
+		if len(buf) != l.sizes[i] {
+			return fmt.Errorf("h5w: the header of %q changed size", o.name)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
 		}
 	}
-	meta = h.appendTo(meta)
+	if err := l.heap.writeTo(w, &buf); err != nil {
+		return err
+	}
 	for _, o := range f.objs {
-		if o.dataAddr != Undef && o.extent == 0 {
-			start := len(meta)
-			meta = append(meta, o.data...)
-			if err := fillIDs(meta[start:], FileType(o.t), ids, o.first, len(o.strs)); err != nil {
-				return nil, fmt.Errorf("%s: %v", o.name, err)
+		if o.dataAddr == Undef || o.extent != 0 {
+			continue
+		}
+		t := FileType(o.t)
+		per := len(vlenSlots(t, 0, nil))
+		esz := max(1, t.Size)
+		step := max(1, metaChunk/esz) * esz
+		for off := 0; off < o.size; off += step {
+			n := min(step, o.size-off)
+			buf = append(buf[:0], make([]byte, n)...)
+			if o.data != nil {
+				copy(buf, o.data[off:off+n])
+			}
+			first := o.first + off/esz*per
+			if err := fillIDs(buf, t, ids, first, n/esz*per); err != nil {
+				return fmt.Errorf("%s: %v", o.name, err)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
 			}
 		}
 	}
-	return &Layout{Super: f.super(cur), Meta: meta, MetaOff: f.base, Extents: ext, Size: int64(cur)}, nil
+	return nil
+}
+
+// MetaBytes is WriteMeta into memory.
+func (l *Layout) MetaBytes() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(int(l.MetaLen))
+	err := l.WriteMeta(&b)
+	return b.Bytes(), err
 }
 
 func (f *File) super(eof uint64) []byte {
@@ -362,7 +417,7 @@ func (o *Object) messages(ids *heapIDs) ([][]byte, error) {
 			fill = 0x02
 		}
 		msg(0x05, 1, []byte{3, fill})
-		n := int64(len(o.data))
+		n := int64(o.size)
 		if o.extent > 0 {
 			n = o.extent
 		}

@@ -3,6 +3,7 @@ package h5w
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/annslicer/annslicer/layout/h5"
@@ -94,11 +95,11 @@ type heapIDs struct{ h *heap }
 
 func (h *heap) ids() *heapIDs { return &heapIDs{h} }
 
-func (h *heap) appendTo(b []byte) []byte {
+// writeTo writes the collections to w, one at a time through *buf.
+func (h *heap) writeTo(w io.Writer, buf *[]byte) error {
 	c := h.at(0)
 	for _, col := range h.colls {
-		start := len(b)
-		b = append(b, 'G', 'C', 'O', 'L', 1, 0, 0, 0)
+		b := append((*buf)[:0], 'G', 'C', 'O', 'L', 1, 0, 0, 0)
 		b = binary.LittleEndian.AppendUint64(b, uint64(col.end))
 		for k := 0; k < col.n; k++ {
 			s := c.next()
@@ -113,9 +114,13 @@ func (h *heap) appendTo(b []byte) []byte {
 			b = append(b, make([]byte, 8)...)
 			b = binary.LittleEndian.AppendUint64(b, uint64(free))
 		}
-		b = append(b, make([]byte, col.end-(len(b)-start))...)
+		b = append(b, make([]byte, col.end-len(b))...)
+		*buf = b
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
-	return b
+	return nil
 }
 
 // fillIDs writes the heap IDs of strings [first, first+n) into the
