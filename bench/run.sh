@@ -2,7 +2,8 @@
 # make bench: the DESIGN shape (200k cells x 10k genes, 1% CSR X and counts,
 # float64 obsm 10 wide) and twice its cells; wall time (median of 3) and
 # peak RSS of slice, slice --shuffle and cp of the source, in one run; then
-# the mount benchmark. Results: bench/out/results.md.
+# the mount benchmark; then (unless BENCH_SCALE=0) 2M cells, bench/scale.sh.
+# Results: bench/out/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -165,6 +166,12 @@ PYSPEC
   echo "## collection: many small files (2,000 genes, all shared), 5k-cell shards"
   echo
   $PY bench/bench.py "$OUT/spec-many.py" --json "$OUT/collection-many.json"
+  if [ "${BENCH_SCALE:-1}" != 0 ]; then
+    echo
+    echo "## scale: 200k, 400k and 2M cells (BENCH_SCALE=0 skips)"
+    echo
+    bench/scale.sh
+  fi
   if [ -n "$BEFORE" ]; then
     echo
     echo "## mount, 200k cells (before: $BEFORE)"
