@@ -24,7 +24,8 @@ BEFORE=${ANNSLICER_BEFORE:-}
 # pigz, the reference for --compression gzip: the same deflate level on the
 # same bytes (the source's, as many as the shards' raw bytes) on every core.
 # The level is the one h5ad output uses (layout/h5ad/encode.go, chunked()).
-command -v pigz > /dev/null || apt-get install -y -qq pigz > /dev/null 2>&1 || true
+command -v pigz > /dev/null || apt-get install -y -qq pigz > /dev/null 2>&1 ||
+  { apt-get update -qq > /dev/null 2>&1 && apt-get install -y -qq pigz > /dev/null 2>&1; } || true
 PIGZ=$(command -v pigz || true)
 [ -n "$PIGZ" ] || echo "bench: pigz missing and not installable: no pigz rows" >&2
 GZIP_LEVEL=$(sed -n 's/.*l\.Level = \([0-9][0-9]*\).*/\1/p' layout/h5ad/encode.go | head -n 1)
