@@ -14,6 +14,12 @@ Spec (a .json file or a .py file, or --cmd NAME=COMMAND repeated):
 ``disk`` (optional) runs after the command, untimed, and prints the bytes
 it left besides its outputs (e.g. a merged file written only to be sliced):
 the table gains an "extra disk" column.
+``cells`` (optional) is the number of cells the command handles: the table
+gains a "s per M cells" column (median wall / cells * 1e6), so a table of
+one command at several sizes shows whether time is linear in cells.
+A .py spec may also define COMPARE = [(NAME, REFERENCE), ...]: printed under
+the table as "NAME / REFERENCE: ratio of median wall times" (e.g. annslicer's
+gzip output against pigz on the same bytes).
 
 Peak RSS: each command runs as ``bash -c CMD`` in a child whose resource
 usage comes from ``os.wait4``. Linux reports there the largest ru_maxrss of
@@ -42,7 +48,8 @@ def load_spec(path):
     """Returns (commands, options) from a .json or .py spec file."""
     if path.endswith(".py"):
         ns = runpy.run_path(path)
-        return list(ns["BENCH"]), {"baseline": ns.get("BASELINE"), "repeat": ns.get("REPEAT")}
+        return list(ns["BENCH"]), {"baseline": ns.get("BASELINE"), "repeat": ns.get("REPEAT"),
+                                   "compare": ns.get("COMPARE")}
     with open(path) as fh:
         spec = json.load(fh)
     if isinstance(spec, dict):
@@ -90,24 +97,37 @@ def bench_one(entry, repeat, show_output=False):
         "peak_rss_mb": max(r["max_rss_kb"] for r in runs) / 1024,
         "disk": "disk" in entry,
         "disk_mb": max((r.get("disk_bytes") or 0 for r in runs), default=0) / 1e6,
+        "cells": entry.get("cells"),
     }
 
 
-def markdown(results, baseline):
+def markdown(results, baseline, compare=None):
     base = next((r for r in results if r["name"] == baseline), None)
     disk = any(r.get("disk") for r in results)
-    head = f"| name | wall s | ratio to {baseline} | peak RSS MB |" + (" extra disk MB |" if disk else "")
-    lines = [head, "|---|---:|---:|---:|" + ("---:|" if disk else "")]
+    cells = any(r.get("cells") for r in results)
+    head = (f"| name | wall s | ratio to {baseline} | peak RSS MB |" + (" extra disk MB |" if disk else "")
+            + (" s per M cells |" if cells else ""))
+    lines = [head, "|---|---:|---:|---:|" + ("---:|" if disk else "") + ("---:|" if cells else "")]
     for r in results:
         if not r["ok"]:
             rc = r["runs"][-1]["rc"]
-            lines.append(f"| {r['name']} | FAILED (exit {rc}) | | |" + (" |" if disk else ""))
+            lines.append(f"| {r['name']} | FAILED (exit {rc}) | | |" + (" |" if disk else "") + (" |" if cells else ""))
             continue
         ratio = ""
         if base is not None and base["ok"] and base["median_wall_s"] > 0:
             ratio = f"{r['median_wall_s'] / base['median_wall_s']:.2f}"
         extra = (f" {r['disk_mb']:.0f} |" if r.get("disk") else " 0 |") if disk else ""
+        if cells:
+            extra += f" {r['median_wall_s'] / r['cells'] * 1e6:.2f} |" if r.get("cells") else " |"
         lines.append(f"| {r['name']} | {r['median_wall_s']:.3f} | {ratio} | {r['peak_rss_mb']:.1f} |" + extra)
+    by_name = {r["name"]: r for r in results}
+    notes = []
+    for name, ref in compare or []:
+        a, b = by_name.get(name), by_name.get(ref)
+        if a and b and a["ok"] and b["ok"] and b["median_wall_s"] > 0:
+            notes.append(f"{name} / {ref}: {a['median_wall_s'] / b['median_wall_s']:.2f}")
+    if notes:
+        lines += [""] + notes
     return "\n".join(lines)
 
 
@@ -143,12 +163,13 @@ def main(argv=None):
         results.append(r)
         print(f"  {r['name']}: {r['median_wall_s']:.3f}s  {r['peak_rss_mb']:.1f} MB"
               f"{'' if r['ok'] else '  FAILED'}", file=sys.stderr)
-    print(markdown(results, baseline))
+    print(markdown(results, baseline, opts.get("compare")))
     print(f"\n{repeat} runs each, median wall time; peak RSS = largest process of the tree "
           f"(floor {floor_kb / 1024:.1f} MB: launcher)")
     if args.json_out:
         with open(args.json_out, "w") as fh:
-            json.dump({"repeat": repeat, "baseline": baseline, "rss_floor_mb": floor_kb / 1024,
+            json.dump({"repeat": repeat, "baseline": baseline, "compare": opts.get("compare"),
+                   "rss_floor_mb": floor_kb / 1024,
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}, fh, indent=1)
     return 0 if all(r["ok"] for r in results) else 1
 

@@ -2,7 +2,8 @@
 # make bench: the DESIGN shape (200k cells x 10k genes, 1% CSR X and counts,
 # float64 obsm 10 wide) and twice its cells; wall time (median of 3) and
 # peak RSS of slice, slice --shuffle and cp of the source, in one run; then
-# the mount benchmark. Results: bench/out/results.md.
+# the mount benchmark; then (unless BENCH_SCALE=0) 2M cells, bench/scale.sh.
+# Results: bench/out/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -20,6 +21,16 @@ done
 # "(before)", to every table: regressions show side by side in one run.
 BEFORE=${ANNSLICER_BEFORE:-}
 
+# pigz, the reference for --compression gzip: the same deflate level on the
+# same bytes (the source's, as many as the shards' raw bytes) on every core.
+# The level is the one h5ad output uses (layout/h5ad/encode.go, chunked()).
+command -v pigz > /dev/null || apt-get install -y -qq pigz > /dev/null 2>&1 ||
+  { apt-get update -qq > /dev/null 2>&1 && apt-get install -y -qq pigz > /dev/null 2>&1; } || true
+PIGZ=$(command -v pigz || true)
+[ -n "$PIGZ" ] || echo "bench: pigz missing and not installable: no pigz rows" >&2
+GZIP_LEVEL=$(sed -n 's/.*l\.Level = \([0-9][0-9]*\).*/\1/p' layout/h5ad/encode.go | head -n 1)
+[ -n "$GZIP_LEVEL" ] || { echo "bench: gzip level of h5ad output not found in layout/h5ad/encode.go; pigz uses 4" >&2; GZIP_LEVEL=4; }
+
 slice_spec() { # $1 name
   cat > "$OUT/spec-$1.py" <<PYSPEC
 src, out = "$OUT/$1.h5ad", "$OUT/s"
@@ -27,11 +38,18 @@ clean = f"rm -rf {out} && mkdir -p {out} && cat {src} > /dev/null"
 BASELINE = "cp"
 REPEAT = 3
 BENCH = [{"name": "cp", "setup": clean, "cmd": f"cp {src} {out}/copy.h5ad"}]
+pigz = "pigz -p $(nproc) -$GZIP_LEVEL -c (the source's bytes)"
+if "$PIGZ":
+    BENCH += [{"name": pigz, "setup": clean, "cmd": f"$PIGZ -p $(nproc) -$GZIP_LEVEL -c {src} > /dev/null"}]
+COMPARE = []
 for tag, b in [("", "bin/annslicer")] + ([(" (before)", "$BEFORE")] if "$BEFORE" else []):
+    if "$PIGZ":  # the target: within 1.3x
+        COMPARE += [("slice --size 10000 --compression gzip" + tag, pigz)]
     BENCH += [
         {"name": "slice --size 10000" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000"},
         {"name": "slice --size 10000 --shuffle" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --shuffle --seed 0"},
         {"name": "slice --size 10000 --compression gzip" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --compression gzip"},
+        {"name": "slice --size 10000 --compression lzf" + tag, "setup": clean, "cmd": f"{b} slice {src} {out}/x --size 10000 --compression lzf"},
         # each binary merges shards it sliced (annslicer before h5w refused
         # version-2 object headers, which every h5ad output now has)
         {"name": "merge of the 10000-cell shards" + tag, "setup": f"{clean} && {b} slice {src} {out}/x --size 10000 && cat {out}/x_shard_*.h5ad > /dev/null",
@@ -149,6 +167,12 @@ PYSPEC
   echo "## collection: many small files (2,000 genes, all shared), 5k-cell shards"
   echo
   $PY bench/bench.py "$OUT/spec-many.py" --json "$OUT/collection-many.json"
+  if [ "${BENCH_SCALE:-1}" != 0 ]; then
+    echo
+    echo "## scale: 200k, 400k and 2M cells (BENCH_SCALE=0 skips)"
+    echo
+    bench/scale.sh
+  fi
   if [ -n "$BEFORE" ]; then
     echo
     echo "## mount, 200k cells (before: $BEFORE)"
