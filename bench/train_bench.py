@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Training benchmark for `make bench`: a training loop over shuffled shards, three ways.
+"""Training benchmark for `make bench`: a training loop over shuffled shards, three ways (and a variant).
 
 Why: the claim is that a loader over virtual shuffled shards (annslicer mount)
 is at least as fast as over materialized ones, and worth comparing with
@@ -9,6 +9,10 @@ cells as dense float32 (the consumer's view, as examples/train_loader.py):
 
   (a) examples/train_loader.py's loop over `annslicer mount --shuffle`
       (virtual shards; the mount is counted in the time to first batch);
+  (a') the same, each virtual shard first read through once with 1 MiB
+      reads before anndata opens it (counted in the time to first batch):
+      how (a) fares when the shards' bytes are made in large reads up
+      front rather than on h5py's small reads during the first pass;
   (b) the same loop over `annslicer materialize --shuffle` of the same shards
       (materialize timed separately, and counted in "first batch incl. prep");
   (c) annbatch: DatasetCollection.add_adatas(shuffle=True) (its preshuffle,
@@ -22,7 +26,7 @@ the same N batches drawn once more in the same process (a second epoch: the
 virtual shards' bytes are then in the page cache). Every file is in the
 page cache to begin with (the source is read first; the shards and the
 collection were just written), as for the other rows of `make bench`.
-The three ways run --repeat times, interleaved; medians are shown.
+The ways run --repeat times, interleaved; medians are shown.
 
 Usage: /usr/bin/python3 bench/train_bench.py SRC.h5ad WORKDIR [--bin bin/annslicer]
        [--size 10000] [--batches 500] [--batch-size 256] [--repeat 3]
@@ -86,12 +90,15 @@ def worker_shards(a):
         return {"first": pre + first, "open": t_open, "steady_s": steady, "again_s": again, "cells": cells,
                 "checksum": checksum}
 
-    if a.worker == "virtual":
+    if a.worker in ("virtual", "virtual-read"):
         os.makedirs(a.path, exist_ok=True)
         t0 = time.perf_counter()
-        # annslicer.mount runs `annslicer` from PATH (or $ANNSLICER_BIN)
+        # annslicer.mount runs $ANNSLICER_BIN (else `annslicer` from PATH)
         with annslicer.mount(a.src, a.path, shard_size=a.size, shuffle=True, seed=a.seed) as m:
             t_mount = time.perf_counter() - t0
+            if a.worker == "virtual-read":  # every shard read once, 1 MiB reads, before anndata opens them
+                for p in m.shards:
+                    read_file(p)
             r = run(m.shards, t0)
         r["mount"] = t_mount
     else:
@@ -189,7 +196,7 @@ def main():
     ap.add_argument("--annbatch-python", help="a Python >= 3.12 with annbatch; without it (c) is skipped")
     ap.add_argument("--annbatch-skip-reason", default="no --annbatch-python", help=argparse.SUPPRESS)
     ap.add_argument("--json")
-    ap.add_argument("--worker", choices=("virtual", "materialized", "annbatch"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("virtual", "virtual-read", "materialized", "annbatch"), help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -206,11 +213,13 @@ def main():
     env = dict(os.environ, ANNSLICER_BIN=os.path.abspath(a.bin))
     read_file(src)  # the source in the page cache, for every way
 
-    runs = {"virtual": [], "materialized": [], "annbatch": []}
+    runs = {"virtual": [], "virtual-read": [], "materialized": [], "annbatch": []}
     skipped = None if a.annbatch_python else a.annbatch_skip_reason
     for _ in range(a.repeat):
         r = sub(sys.executable, src, a.work, *common, "--worker", "virtual", "--path", mnt, env=env)
         runs["virtual"].append(dict(r, prep=0.0))
+        r = sub(sys.executable, src, a.work, *common, "--worker", "virtual-read", "--path", mnt, env=env)
+        runs["virtual-read"].append(dict(r, prep=0.0))
 
         shutil.rmtree(mat, ignore_errors=True)
         t0 = time.perf_counter()
@@ -255,6 +264,8 @@ def main():
     v = runs["virtual"]
     print(fmt_row(f"train_loader.py over virtual shuffled shards (mount {median([r['mount'] for r in v]):.2f} s, "
                   f"mount + opening the shards {median([r['open'] for r in v]):.2f} s, in first batch)", "", v))
+    print(fmt_row("the same, each virtual shard first read through once (1 MiB reads) before anndata opens it",
+                  "", runs["virtual-read"]))
     print(fmt_row("train_loader.py over materialized shuffled shards", "materialize", runs["materialized"]))
     if runs["annbatch"] and not skipped:
         r = runs["annbatch"][0]
