@@ -15,7 +15,8 @@
 # Nothing is done when the interpreter (and venv) exist. Cache directory:
 # $ANNSLICER_PY313_DIR (default ~/.cache/annslicer-bench/python3.13); the
 # venv is $ANNSLICER_PY313_DIR-venv. Compiles run under nice -n 19.
-# Build log: $ANNSLICER_PY313_DIR.build.log. Took 431 s on 2 busy cores (nice 19), the venv 41 s.
+# Build log: $ANNSLICER_PY313_DIR.build.log. On 2 cores busy with other jobs
+# (load ~5-6) the build took 355-431 s, 6.5-7.3 min in all, the venv 30-40 s.
 set -eEuo pipefail
 
 PREFIX=${ANNSLICER_PY313_DIR:-$HOME/.cache/annslicer-bench/python3.13}
@@ -28,7 +29,8 @@ SUITE=${ANNSLICER_PY313_SUITE:-trixie}
 VENV_PKGS=${ANNSLICER_PY313_PKGS:-annbatch[zarrs]}
 
 log() { echo "python313: $*" >&2; }
-# the last line of stderr says what failed (make bench shows it)
+# the last line of stderr says what failed (make bench shows it): a log and
+# exit 1 where the cause is known, else this trap
 trap 'log "failed (exit $?): $BASH_COMMAND"' ERR
 work=
 trap '[ -z "$work" ] || rm -rf "$work"' EXIT
@@ -52,16 +54,16 @@ build_python() {
   curl -fsS -m 300 -o "$work/Sources.xz" "$MIRROR/dists/$SUITE/main/source/Sources.xz"
   local entry file sum
   entry=$(xz -dc "$work/Sources.xz" | awk '/^Package: python3\.13$/{p=1} p&&/^$/{p=0; done=1} p&&!done')
-  [ -n "$entry" ] || { log "no python3.13 in $SUITE's Sources"; return 1; }
+  [ -n "$entry" ] || { log "no python3.13 in $SUITE's Sources"; exit 1; }
   file=$(printf '%s\n' "$entry" | grep -m1 -oE 'python3\.13_[0-9.]+\.orig\.tar\.xz$')
   sum=$(printf '%s\n' "$entry" | awk '/^Checksums-Sha256:/{c=1; next} /^[^ ]/{c=0} c && $3 ~ /\.orig\.tar\.xz$/ {print $1; exit}')
-  [ -n "$file" ] && [ -n "$sum" ] || { log "no orig tarball in $SUITE's python3.13 entry"; return 1; }
+  [ -n "$file" ] && [ -n "$sum" ] || { log "no orig tarball in $SUITE's python3.13 entry"; exit 1; }
   log "fetching $MIRROR/pool/main/p/python3.13/$file"
   curl -fsS -m 900 -o "$work/$file" "$MIRROR/pool/main/p/python3.13/$file"
   echo "$sum  $work/$file" | sha256sum -c --quiet - >&2
   tar -C "$work" -xJf "$work/$file"
   local src; src=$(find "$work" -maxdepth 1 -type d -name 'Python-3.13*' -print -quit)
-  [ -n "$src" ] || { log "$file has no Python-3.13* directory"; return 1; }
+  [ -n "$src" ] || { log "$file has no Python-3.13* directory"; exit 1; }
 
   log "building $file into $PREFIX (log: $PREFIX.build.log)"
   mkdir -p "$(dirname "$PREFIX")"
@@ -71,9 +73,9 @@ build_python() {
     nice -n 19 ./configure --prefix="$PREFIX" --with-ensurepip=install
     nice -n 19 make -j2
     nice -n 19 make install
-  ) > "$PREFIX.build.log" 2>&1 || { rm -rf "$PREFIX"; log "build failed: $(tail -1 "$PREFIX.build.log") (all of it: $PREFIX.build.log)"; return 1; }
+  ) > "$PREFIX.build.log" 2>&1 || { rm -rf "$PREFIX"; log "build failed: $(tail -1 "$PREFIX.build.log") (all of it: $PREFIX.build.log)"; exit 1; }
   "$PY" -c 'import ssl, zlib, bz2, lzma, ctypes, sqlite3' ||
-    { log "built, but a stdlib module is missing (see $PREFIX.build.log)"; return 1; }
+    { rm -rf "$PREFIX"; log "built, but a stdlib module is missing (see $PREFIX.build.log)"; exit 1; }
   log "built in $((SECONDS - t0)) s"
 }
 
