@@ -2,8 +2,10 @@
 # make bench: the DESIGN shape (200k cells x 10k genes, 1% CSR X and counts,
 # float64 obsm 10 wide) and twice its cells; wall time (median of 3) and
 # peak RSS of slice, slice --shuffle and cp of the source, in one run; then
-# the mount benchmark; then (unless BENCH_SCALE=0) 2M cells, bench/scale.sh.
-# Results: bench/out/results.md.
+# the mount benchmark; then (unless BENCH_SCALE=0) 2M cells, bench/scale.sh;
+# last, a training loop over virtual / materialized shuffled shards and
+# annbatch (bench/train_bench.py; the first run builds a Python 3.13 for
+# annbatch, see below). Results: bench/out/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -173,6 +175,22 @@ PYSPEC
     echo
     bench/scale.sh
   fi
+  echo
+  echo "## training: 256-cell batches over shuffled 10k-cell shards, virtual vs materialized vs annbatch"
+  echo
+  # annbatch needs Python >= 3.12 (bookworm has 3.11): the first run builds
+  # CPython 3.13 from Debian's source (~7 min on 2 cores, niced) and a venv
+  # with annbatch from PyPI, cached in ~/.cache/annslicer-bench (see
+  # bench/python313.sh); if that fails, the annbatch row says why and the
+  # rest runs. Its messages go to stderr and $OUT/python313.log.
+  if ABPY=$( { bench/python313.sh --venv 2>&1 1>&3 | tee "$OUT/python313.log" >&2; } 3>&1 ); then
+    ab=(--annbatch-python "$ABPY")
+  else
+    ab=(--annbatch-skip-reason "bench/python313.sh failed: $(tail -1 "$OUT/python313.log")")
+    echo "annbatch skipped: bench/python313.sh failed: $(tail -1 "$OUT/python313.log")" >&2
+  fi
+  $PY bench/train_bench.py "$OUT/src.h5ad" "$OUT/train" --bin bin/annslicer "${ab[@]}" --json "$OUT/train.json"
+  rm -rf "$OUT/train"
   if [ -n "$BEFORE" ]; then
     echo
     echo "## mount, 200k cells (before: $BEFORE)"
