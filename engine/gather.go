@@ -36,15 +36,16 @@ func gatherSpans(src RowReader, unit int64, mapRuns runMapper) image.Spans {
 		if off%unit != 0 || n%unit != 0 {
 			return nil, nil, false
 		}
-		var c coalescer
-		mapRuns(off/unit, (off+n)/unit, c.emit)
-		if len(c.runs) > maxSpans {
+		var rs image.Runs
+		rs.Reset(unit, 0)
+		mapRuns(off/unit, (off+n)/unit, rs.Add)
+		if len(rs.List) > maxSpans {
 			return nil, nil, false
 		}
 		var spans []image.Span
-		for _, r := range c.runs { // in output order
+		for _, r := range rs.List { // in output order
 			var ok bool
-			if spans, ok = sp.FileSpans(r.src, r.n, spans); !ok || len(spans) > maxSpans {
+			if spans, ok = sp.FileSpans(r.Src, r.N, spans); !ok || len(spans) > maxSpans {
 				return nil, nil, false
 			}
 		}
@@ -52,27 +53,12 @@ func gatherSpans(src RowReader, unit int64, mapRuns runMapper) image.Spans {
 	}
 }
 
-// run maps n output units starting at dst to source units starting at src.
-type run struct{ dst, src, n int64 }
-
 // runMapper lists the runs covering output units [u0, u1).
 type runMapper func(u0, u1 int64, emit func(dst, src, n int64))
 
-// coalescer merges runs that continue each other in output and source, so
-// a contiguous shard becomes a single read.
-type coalescer struct{ runs []run }
-
-func (c *coalescer) emit(dst, src, n int64) {
-	if k := len(c.runs) - 1; k >= 0 {
-		if r := &c.runs[k]; r.dst+r.n == dst && r.src+r.n == src {
-			r.n += n
-			return
-		}
-	}
-	c.runs = append(c.runs, run{dst, src, n})
-}
-
-var runPool = sync.Pool{New: func() any { return new([]run) }}
+// runsPool keeps run lists: a shuffled window lists a run per cell, and
+// a new list per window kept the collector busy.
+var runsPool = sync.Pool{New: func() any { return new(image.Runs) }}
 
 // gatherFill turns a run mapper over units of `unit` bytes into a Fill.
 // Reads are issued in source order (sequential I/O); each lands at its
@@ -102,18 +88,16 @@ func gatherFill(src RowReader, unit int64, mapRuns runMapper) image.Fill {
 			return nil
 		}
 		u0, u1 := off/unit, end/unit
-		// the run list is reused: a shuffled window lists a run per
-		// cell, and a new list per window kept the collector busy
-		rp := runPool.Get().(*[]run)
-		c := coalescer{runs: (*rp)[:0]}
-		mapRuns(u0, u1, c.emit)
-		runs := c.runs
-		if len(runs) > 1 {
-			slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.src, b.src) })
+		rs := runsPool.Get().(*image.Runs)
+		rs.Reset(unit, -u0*unit)
+		mapRuns(u0, u1, rs.Add)
+		rs.Sort()
+		workers := 1
+		if len(rs.List) >= parallelRuns {
+			workers = 2
 		}
-		err := readRunsParallel(src, unit, runs, p, u0)
-		*rp = runs[:0]
-		runPool.Put(rp)
+		err := image.ReadRunsParallel(src, unit, rs.List, p, workers)
+		runsPool.Put(rs)
 		return err
 	}
 	return fill
@@ -144,26 +128,6 @@ func edgeUnits(off, end, a0, a1, unit int64) []int64 {
 // split between two goroutines: a shuffled shard's window has thousands,
 // and a lone FUSE reader would otherwise use one core.
 const parallelRuns = 512
-
-var placedPool = sync.Pool{New: func() any { return new([]image.Run) }}
-
-// readRunsParallel reads runs (sorted by source) into buf, whose unit 0 is
-// output unit u0.
-func readRunsParallel(src RowReader, unit int64, runs []run, buf []byte, u0 int64) error {
-	pp := placedPool.Get().(*[]image.Run)
-	placed := (*pp)[:0]
-	for _, r := range runs {
-		placed = append(placed, image.Run{Src: r.src, N: r.n, At: (r.dst - u0) * unit})
-	}
-	workers := 1
-	if len(runs) >= parallelRuns {
-		workers = 2
-	}
-	err := image.ReadRunsParallel(src, unit, placed, buf, workers)
-	*pp = placed[:0]
-	placedPool.Put(pp)
-	return err
-}
 
 // rowsOf makes out's bytes runs of src's rows, as m maps them: its Fill,
 // the file Spans materialize copies in the kernel when it can, and the

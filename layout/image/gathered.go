@@ -48,6 +48,39 @@ func SameSource(es []Extent) bool {
 // collector then need not scan.
 type Run struct{ Src, N, At int64 }
 
+// Runs collects runs in output order, as Gather.Runs emits them (Add):
+// output unit dst goes to byte Base+dst*Unit of the output. A run that
+// continues the last one in both source and output joins it, so a
+// contiguous shard becomes one read.
+type Runs struct {
+	List       []Run
+	Unit, Base int64
+	Scratch    []Run // SortRuns's
+	lastDst    int64 // output unit of the last run; -1: none to join
+}
+
+// Reset empties the list for output units at Base, Unit bytes each.
+func (r *Runs) Reset(unit, base int64) {
+	r.List, r.Unit, r.Base, r.lastDst = r.List[:0], unit, base, -1
+}
+
+// Cut starts runs that never join the ones before (another output).
+func (r *Runs) Cut() { r.lastDst = -1 }
+
+func (r *Runs) Add(dst, src, n int64) {
+	if k := len(r.List) - 1; k >= 0 && r.lastDst >= 0 {
+		if l := &r.List[k]; l.Src+l.N == src && r.lastDst+l.N == dst {
+			l.N += n
+			return
+		}
+	}
+	r.lastDst = dst
+	r.List = append(r.List, Run{Src: src, N: n, At: r.Base + dst*r.Unit})
+}
+
+// Sort orders the list by source position.
+func (r *Runs) Sort() { r.Scratch = SortRuns(r.List, r.Scratch) }
+
 // Reads whose source ranges lie within mergeGap bytes of each other are
 // merged into one read of their whole span (up to maxSpan) and scattered:
 // copying a few KiB costs less than a system call per row, which is what
@@ -130,8 +163,7 @@ type Gatherer struct {
 	Budget  int64 // the most shard bytes gathered in memory at once
 	Workers int
 	buf     *[]byte
-	runs    []Run
-	scratch []Run
+	runs    Runs
 }
 
 // Close gives the buffers back.
@@ -140,7 +172,7 @@ func (gt *Gatherer) Close() {
 		PutBuf(gt.buf)
 		gt.buf = nil
 	}
-	gt.runs, gt.scratch = nil, nil
+	gt.runs = Runs{}
 }
 
 // Write writes the extents es (es[g] into files[g]; SameSource(es) holds)
@@ -171,26 +203,15 @@ func (gt *Gatherer) Write(ctx context.Context, files []*os.File, es []Extent) er
 			gt.buf = GetBuf(gt.Budget)
 		}
 		buf := (*gt.buf)[:total]
-		runs := gt.runs[:0]
-		at := int64(0)
+		rs := &gt.runs
+		rs.Reset(unit, 0)
 		for g := i; g < j; g++ {
-			last, lastDst := -1, int64(0)
-			es[g].Gather.Runs(0, es[g].Size/unit, func(dst, s, n int64) {
-				// a run continuing the last one in both places joins it
-				if last >= 0 {
-					if r := &runs[last]; r.Src+r.N == s && lastDst+r.N == dst {
-						r.N += n
-						return
-					}
-				}
-				last, lastDst = len(runs), dst
-				runs = append(runs, Run{Src: s, N: n, At: at + dst*unit})
-			})
-			at += es[g].Size
+			rs.Cut()
+			es[g].Gather.Runs(0, es[g].Size/unit, rs.Add)
+			rs.Base += es[g].Size
 		}
-		gt.runs = runs
-		gt.scratch = SortRuns(runs, gt.scratch)
-		if err := ReadRunsParallel(src, unit, runs, buf, gt.Workers); err != nil {
+		rs.Sort()
+		if err := ReadRunsParallel(src, unit, rs.List, buf, gt.Workers); err != nil {
 			return err
 		}
 		// the shards' bytes are written on every core, like they are read
