@@ -39,6 +39,11 @@ type heapCache struct {
 	mu    sync.Mutex
 	cols  map[int64]*collection
 	bytes int64
+	// recent are the last collections read for rows in order, not kept in
+	// cols: shards of a few cells each take their names from the same
+	// collection, which was parsed again for each of 20,000 shards.
+	recent [4]*collection
+	next   int
 }
 
 // heapCacheBytes bounds a source's cached collections (compacted bytes
@@ -98,6 +103,11 @@ func (s *Source) collection(rel int64, keep bool) (*collection, error) {
 	if c, ok := s.heaps.cols[addr]; ok {
 		return c, nil
 	}
+	for _, c := range s.heaps.recent {
+		if c != nil && c.addr == rel {
+			return c, nil
+		}
+	}
 	var head [16]byte
 	if addr < 0 || addr > s.size-16 {
 		return nil, fmt.Errorf("%s: global heap address %d is outside the file; the file is corrupt", s.Path, addr)
@@ -135,6 +145,8 @@ func (s *Source) collection(rel int64, keep bool) (*collection, error) {
 		}
 	}
 	if !keep {
+		s.heaps.recent[s.heaps.next] = c
+		s.heaps.next = (s.heaps.next + 1) % len(s.heaps.recent)
 		return c, nil
 	}
 	cost := int64(len(c.data)) + int64(len(c.objs))*int64(unsafe.Sizeof(heapObj{}))
