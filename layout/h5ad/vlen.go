@@ -44,6 +44,7 @@ type heapCache struct {
 	// collection, which was parsed again for each of 20,000 shards.
 	recent [4]*collection
 	next   int
+	loads  int // collections read and parsed, for tests
 }
 
 // heapCacheBytes bounds a source's cached collections (compacted bytes
@@ -122,6 +123,7 @@ func (s *Source) collection(rel int64, keep bool) (*collection, error) {
 	if size > s.size-addr {
 		return nil, fmt.Errorf("%s: global heap at %d runs past the end of the file; the file is truncated or corrupt", s.Path, addr)
 	}
+	s.heaps.loads++
 	raw := make([]byte, size)
 	if _, err := s.raw.ReadAt(raw, addr); err != nil {
 		return nil, fmt.Errorf("%s: reading global heap at %d: %v", s.Path, addr, err)
