@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/annslicer/annslicer/internal/rowstest"
 )
 
 func wantErr(t *testing.T, err error, parts ...string) {
@@ -137,7 +139,7 @@ func TestInducedGraphReadsLongRowsInBlocks(t *testing.T) {
 	pos := positions(rows)
 	starts := []int64{1, 0, n + 1} // row 5: entries [1, n+1); row 9: [0, 1); row 31: [n+1, n+2)
 	ptr := []int64{0, n, n + 1, n + 2}
-	newPtr, newIdx, newData, err := inducedGraph(len(rows), pos, starts, ptr, &memRows{b: idx, unit: 4}, &memRows{b: data, unit: 8}, ic)
+	newPtr, newIdx, newData, err := inducedGraph(len(rows), pos, starts, ptr, &rowstest.Rows{B: idx, Unit: 4}, &rowstest.Rows{B: data, Unit: 8}, ic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+
+	"github.com/annslicer/annslicer/internal/rowstest"
 )
 
 func TestShufflePlanIsAPermutationAndReproducible(t *testing.T) {
@@ -82,30 +84,16 @@ func TestContiguousPlan(t *testing.T) {
 	}
 }
 
-// memRows is a RowReader over bytes in memory, counting reads.
-type memRows struct {
-	b     []byte
-	unit  int64
-	reads int
-}
-
-func (m *memRows) RowBytes() int64 { return m.unit }
-func (m *memRows) ReadRows(p []byte, row0 int64) error {
-	m.reads++
-	copy(p, m.b[row0*m.unit:])
-	return nil
-}
-
 func TestGathersAtAnyOffsetEqualTheRowsOfTheSource(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
-	src := &memRows{b: make([]byte, 5000*12), unit: 12}
-	rng.Read(src.b)
+	src := &rowstest.Rows{B: make([]byte, 5000*12), Unit: 12}
+	rng.Read(src.B)
 	rows := rng.Perm(5000)[:1700]
 	rows64 := make([]int64, len(rows))
 	var want []byte
 	for i, r := range rows {
 		rows64[i] = int64(r)
-		want = append(want, src.b[r*12:(r+1)*12]...)
+		want = append(want, src.B[r*12:(r+1)*12]...)
 	}
 	fill := denseRows(src, rows64)
 	for _, w := range []struct{ off, n int64 }{{0, int64(len(want))}, {5, 1}, {7, 4096}, {12, 24}, {int64(len(want)) - 3, 3}, {999, 12345}} {
@@ -126,7 +114,7 @@ func TestGathersAtAnyOffsetEqualTheRowsOfTheSource(t *testing.T) {
 		n := int64(i % 7)
 		starts[i] = int64(r % 4990)
 		ptr[i+1] = ptr[i] + n
-		wantCSR = append(wantCSR, src.b[starts[i]*12:(starts[i]+n)*12]...)
+		wantCSR = append(wantCSR, src.B[starts[i]*12:(starts[i]+n)*12]...)
 	}
 	csr := csrElems(src, starts, ptr)
 	for _, w := range []struct{ off, n int64 }{{0, int64(len(wantCSR))}, {13, 1000}, {int64(len(wantCSR)) - 30, 30}} {
@@ -141,7 +129,7 @@ func TestGathersAtAnyOffsetEqualTheRowsOfTheSource(t *testing.T) {
 }
 
 func TestContiguousGatherIsOneRead(t *testing.T) {
-	src := &memRows{b: make([]byte, 1000*8), unit: 8}
+	src := &rowstest.Rows{B: make([]byte, 1000*8), Unit: 8}
 	rows := make([]int64, 300)
 	for i := range rows {
 		rows[i] = int64(200 + i)
@@ -150,8 +138,8 @@ func TestContiguousGatherIsOneRead(t *testing.T) {
 	if err := denseRows(src, rows)(got, 0); err != nil {
 		t.Fatal(err)
 	}
-	if src.reads != 1 {
-		t.Fatalf("contiguous rows took %d reads, want 1", src.reads)
+	if src.Reads != 1 {
+		t.Fatalf("contiguous rows took %d reads, want 1", src.Reads)
 	}
 }
 

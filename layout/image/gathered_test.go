@@ -9,34 +9,18 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/annslicer/annslicer/internal/rowstest"
 )
-
-// memRows is a source array held in memory; it counts its reads.
-type memRows struct {
-	b     []byte
-	unit  int64
-	reads int
-}
-
-func (m *memRows) RowBytes() int64 { return m.unit }
-
-func (m *memRows) ReadRows(p []byte, row0 int64) error {
-	m.reads++
-	if row0 < 0 || row0*m.unit+int64(len(p)) > int64(len(m.b)) {
-		return fmt.Errorf("rows %d+%d past the end", row0, int64(len(p))/m.unit)
-	}
-	copy(p, m.b[row0*m.unit:])
-	return nil
-}
 
 // Shuffled shards gathered together are the bytes each shard's own
 // rows give, whatever the batches (budgets from one shard to all), and the
 // source is read in far fewer calls than one per row.
 func TestGathererWritesEachShardsRows(t *testing.T) {
 	const n, shards, unit = 5000, 7, 12
-	src := &memRows{b: make([]byte, n*unit), unit: unit}
-	for i := range src.b {
-		src.b[i] = byte(i * 7)
+	src := &rowstest.Rows{B: make([]byte, n*unit), Unit: unit}
+	for i := range src.B {
+		src.B[i] = byte(i * 7)
 	}
 	perm := rand.New(rand.NewPCG(1, 2)).Perm(n)
 	dir := t.TempDir()
@@ -53,7 +37,7 @@ func TestGathererWritesEachShardsRows(t *testing.T) {
 			}
 			w := make([]byte, 0, len(rows)*unit)
 			for _, r := range rows {
-				w = append(w, src.b[r*unit:(r+1)*unit]...)
+				w = append(w, src.B[r*unit:(r+1)*unit]...)
 			}
 			want = append(want, w)
 			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d-%d", budget, k)))
@@ -71,7 +55,7 @@ func TestGathererWritesEachShardsRows(t *testing.T) {
 		if !SameSource(es) {
 			t.Fatal("SameSource: false for extents of one source")
 		}
-		src.reads = 0
+		src.Reads = 0
 		gt := &Gatherer{Budget: budget, Workers: 2}
 		if err := gt.Write(context.Background(), files, es); err != nil {
 			t.Fatal(err)
@@ -86,14 +70,14 @@ func TestGathererWritesEachShardsRows(t *testing.T) {
 				t.Fatalf("budget %d: shard %d differs from its rows", budget, k)
 			}
 		}
-		if budget > 1 && src.reads > n/10 {
-			t.Errorf("budget %d: %d reads for %d rows; gathered together they should be a few", budget, src.reads, n)
+		if budget > 1 && src.Reads > n/10 {
+			t.Errorf("budget %d: %d reads for %d rows; gathered together they should be a few", budget, src.Reads, n)
 		}
 	}
 }
 
 func TestSameSourceRefusesMixedSources(t *testing.T) {
-	a, b := &memRows{unit: 4}, &memRows{unit: 4}
+	a, b := &rowstest.Rows{Unit: 4}, &rowstest.Rows{Unit: 4}
 	g := func(s RowSource) *Gather { return &Gather{Src: s, Unit: 4} }
 	if SameSource([]Extent{{Size: 8, Gather: g(a)}, {Size: 8, Gather: g(b)}}) {
 		t.Error("two sources taken for one")
