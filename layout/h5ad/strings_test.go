@@ -1,8 +1,10 @@
 package h5ad
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,5 +66,57 @@ func TestStringsReadEachCollectionOnce(t *testing.T) {
 				t.Errorf("%d calls parsed the names' collection %d times, want once", len(rows)/2, s.heaps.loads)
 			}
 		})
+	}
+}
+
+// A file whose string lengths change after its checks (a descriptor now
+// claims 4 GiB) is refused before any arena of that size is made.
+func TestStringsLongerThanTheFileAreRefused(t *testing.T) {
+	src := filepath.Join("testdata", "tiny.h5ad")
+	out, err := exec.Command(filepath.Join("..", "..", ".venv", "bin", "python"), "-c",
+		"import sys, h5py; print(h5py.File(sys.argv[1])['obs/_index'].id.get_offset())", src).Output()
+	if err != nil {
+		t.Fatalf("h5py of the project venv (make test installs it): %v", err)
+	}
+	off, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tiny.h5ad")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	root, err := s.Tree().Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := root.Group("obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := obs.Array("_index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff, 0xff, 0xff, 0xff}, off+16); err != nil { // row 1's length
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = idx.Strings([]int64{0, 1, 2})
+	if err == nil || !strings.Contains(err.Error(), "more bytes than the file holds") {
+		t.Fatalf("got %v, want a refusal of strings longer than the file", err)
 	}
 }

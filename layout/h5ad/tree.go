@@ -306,6 +306,12 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 	for i := range rows {
 		at[i+1] = at[i] + int(binary.LittleEndian.Uint32(raw[i*vd:]))
 	}
+	// The lengths are checked against the heap's objects only as they are
+	// copied: bound the arena by the file first (h5py stores each string
+	// once), so a file changed since its checks cannot ask for terabytes.
+	if int64(at[len(rows)]) > a.src.size {
+		return nil, fmt.Errorf("%s: %s: its strings add up to more bytes than the file holds; the file is corrupt or changed while being read", a.src.Path, ds.Path)
+	}
 	order := make([]int32, len(rows))
 	for i := range order {
 		order[i] = int32(i)
