@@ -122,12 +122,7 @@ func OpenMount(o MountOptions) (*Mount, error) {
 
 // Close releases the source, after unmount.
 func (m *Mount) Close() {
-	m.planned.mu.Lock()
-	for _, z := range m.planned.plans {
-		z.Close()
-	}
-	m.planned.idx, m.planned.plans = nil, nil
-	m.planned.mu.Unlock()
+	m.planned.closeAll()
 	m.tree.Close()
 }
 
@@ -164,7 +159,14 @@ func (m *Mount) OpenFile(i int) (image.File, error) {
 // The plan is kept for OpenFile: a lookup is mostly followed by a read,
 // and a shard of a collection or a shuffle costs more to plan than to
 // encode.
-func (m *Mount) FileSize(i int) (int64, error) {
+func (m *Mount) FileSize(i int) (int64, error) { return m.size(i, true) }
+
+// FileSizeAhead is FileSize for a shard a lookup has not asked for yet
+// (vfs sizes shards ahead of `ls -l`): its plan is not kept.
+func (m *Mount) FileSizeAhead(i int) (int64, error) { return m.size(i, false) }
+
+// size plans shard i and lays it out; keep hands the plan to OpenFile.
+func (m *Mount) size(i int, keep bool) (int64, error) {
 	z, err := m.plan(i)
 	if err != nil {
 		return 0, err
@@ -174,21 +176,10 @@ func (m *Mount) FileSize(i int) (int64, error) {
 		z.Close()
 		return 0, srcErr(z, err)
 	}
-	m.planned.put(i, z)
-	return n, nil
-}
-
-// FileSizeAhead is FileSize for a shard a lookup has not asked for yet
-// (vfs sizes shards ahead of `ls -l`): its plan is not kept.
-func (m *Mount) FileSizeAhead(i int) (int64, error) {
-	z, err := m.plan(i)
-	if err != nil {
-		return 0, err
-	}
-	defer z.Close()
-	n, err := h5ad.EncodedSize(z, m.dir)
-	if err != nil {
-		return 0, srcErr(z, err)
+	if keep {
+		m.planned.put(i, z)
+	} else {
+		z.Close()
 	}
 	return n, nil
 }
@@ -223,6 +214,16 @@ func (r *recentPlans) put(i int, z *tree.Plan) {
 		r.plans[0].Close()
 		r.idx, r.plans = r.idx[1:], r.plans[1:]
 	}
+}
+
+// closeAll closes every kept plan (the mount is over).
+func (r *recentPlans) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, z := range r.plans {
+		z.Close()
+	}
+	r.idx, r.plans = nil, nil
 }
 
 // take removes and returns shard i's plan, or nil.

@@ -7,38 +7,52 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/annslicer/annslicer/tree"
 )
+
+// h5pyOut runs a Python snippet with h5py on path (sys.argv[1]).
+func h5pyOut(t *testing.T, code, path string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join("..", "..", ".venv", "bin", "python"), "-c", "import sys, h5py; "+code, path).Output()
+	if err != nil {
+		t.Fatalf("h5py of the project venv (make test installs it): %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// openObsIndex opens path as a source and its obs index as an array.
+func openObsIndex(t *testing.T, path string) (*Source, tree.Array) {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	root, err := s.Tree().Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := root.Group("obs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := obs.Array("_index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, idx
+}
 
 // A source's names read a few rows at a time, in order (20,000 shards of
 // 10 cells) or out of order (shuffled shards), are the file's names, and
 // their global heap collection is read and parsed once, not once a call.
 func TestStringsReadEachCollectionOnce(t *testing.T) {
 	path := filepath.Join("testdata", "tiny.h5ad")
-	out, err := exec.Command(filepath.Join("..", "..", ".venv", "bin", "python"), "-c",
-		"import sys, h5py; print('\\n'.join(h5py.File(sys.argv[1])['obs/_index'].asstr()[()]))", path).Output()
-	if err != nil {
-		t.Fatalf("h5py of the project venv (make test installs it): %v", err)
-	}
-	want := strings.Split(strings.TrimSpace(string(out)), "\n")
+	want := strings.Split(h5pyOut(t, "print('\\n'.join(h5py.File(sys.argv[1])['obs/_index'].asstr()[()]))", path), "\n")
 	for _, order := range []string{"in order", "shuffled"} {
 		t.Run(order, func(t *testing.T) {
-			s, err := Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			root, err := s.Tree().Root()
-			if err != nil {
-				t.Fatal(err)
-			}
-			obs, err := root.Group("obs")
-			if err != nil {
-				t.Fatal(err)
-			}
-			idx, err := obs.Array("_index")
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, idx := openObsIndex(t, path)
 			rows := make([]int64, len(want))
 			for i := range rows {
 				rows[i] = int64(i)
@@ -73,12 +87,7 @@ func TestStringsReadEachCollectionOnce(t *testing.T) {
 // claims 4 GiB) is refused before any arena of that size is made.
 func TestStringsLongerThanTheFileAreRefused(t *testing.T) {
 	src := filepath.Join("testdata", "tiny.h5ad")
-	out, err := exec.Command(filepath.Join("..", "..", ".venv", "bin", "python"), "-c",
-		"import sys, h5py; print(h5py.File(sys.argv[1])['obs/_index'].id.get_offset())", src).Output()
-	if err != nil {
-		t.Fatalf("h5py of the project venv (make test installs it): %v", err)
-	}
-	off, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	off, err := strconv.ParseInt(h5pyOut(t, "print(h5py.File(sys.argv[1])['obs/_index'].id.get_offset())", src), 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,23 +99,7 @@ func TestStringsLongerThanTheFileAreRefused(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	root, err := s.Tree().Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := root.Group("obs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := obs.Array("_index")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, idx := openObsIndex(t, path)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

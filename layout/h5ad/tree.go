@@ -282,17 +282,13 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 	raw := make([]byte, int64(len(rows))*vd)
 	// The descriptors are read in source order, nearby ones together: a
 	// shuffled shard's 10,000 names were 10,000 reads of 16 bytes.
-	var runs []image.Run
-	for i := 0; i < len(rows); {
-		j := i + 1
-		for j < len(rows) && rows[j] == rows[j-1]+1 {
-			j++
-		}
-		runs = append(runs, image.Run{Src: rows[i], N: int64(j - i), At: int64(i) * vd})
-		i = j
+	var runs image.Runs
+	runs.Reset(vd, 0)
+	for i, r := range rows {
+		runs.Add(int64(i), r, 1)
 	}
-	image.SortRuns(runs, nil)
-	if err := image.ReadRuns(desc, vd, runs, raw); err != nil {
+	runs.Sort()
+	if err := image.ReadRuns(desc, vd, runs.List, raw); err != nil {
 		return nil, err
 	}
 	// The strings share one allocation: a collection's plan holds every
