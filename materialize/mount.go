@@ -108,6 +108,11 @@ func OpenMount(o MountOptions) (*Mount, error) {
 		m.tree, m.changed = src.Tree(), o.Pin.Check
 		m.tree.Closer = src.Close
 	}
+	if src, ok := m.tree.Native.(*h5ad.Source); ok && o.Dir != "" {
+		// its template goes under the mount's scratch directory, like
+		// everything else the mount makes
+		src.ScratchIn(o.Dir)
+	}
 	set, cut, err := o.Select(m.tree)
 	if err != nil {
 		m.tree.Close()

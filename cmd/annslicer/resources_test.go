@@ -112,5 +112,14 @@ func TestResourceFlagsKeepOutputsExact(t *testing.T) {
 	if len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), "annslicer-mount-") {
 		t.Errorf("mount --tmpdir %s: holds %v, want its annslicer-mount-* directory", scratch, ents)
 	}
+	// a shard's size made (its source's template among the scratch files)
+	// changes nothing: all of it lies in the mount's directory
+	if _, err := os.Stat(filepath.Join(m.dir, "shard_0.h5ad")); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ = os.ReadDir(scratch)
+	if len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), "annslicer-mount-") {
+		t.Errorf("mount --tmpdir %s after a stat: holds %v, want its annslicer-mount-* directory", scratch, ents)
+	}
 	m.stop(t)
 }

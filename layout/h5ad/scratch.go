@@ -15,6 +15,19 @@ type scratch struct {
 	errs map[string]error
 	// tmpls are the templates of goencode.go, by key, once read back
 	tmpls map[string]*goTemplate
+	// parent is where the directory is made ("": the system's temporary
+	// directory)
+	parent string
+}
+
+// ScratchIn makes the source's scratch directory, when one is needed,
+// inside dir (a mount's own scratch directory: every file a mount makes
+// then lies under the one directory it removes). Call it before any
+// shard is encoded.
+func (s *Source) ScratchIn(dir string) {
+	s.scr.mu.Lock()
+	s.scr.parent = dir
+	s.scr.mu.Unlock()
 }
 
 // Scratch returns the file made by build for key, building it on first use
@@ -27,7 +40,7 @@ func (s *Source) Scratch(key string, build func(src *Source, dir string) (string
 	}
 	if s.scr.dir == "" {
 		// The PID in the name lets a later run remove it after kill -9.
-		d, err := os.MkdirTemp("", fmt.Sprintf("annslicer-src-%d-", os.Getpid()))
+		d, err := os.MkdirTemp(s.scr.parent, fmt.Sprintf("annslicer-src-%d-", os.Getpid()))
 		if err != nil {
 			return "", err
 		}
