@@ -68,6 +68,9 @@ var (
 	_ = (fs.NodeSetattrer)((*treeFile)(nil))
 	_ = (fs.NodeSetattrer)((*manifestFile)(nil))
 	_ = (fs.NodeSetxattrer)((*shardFile)(nil))
+	_ = (fs.NodeGetxattrer)((*shardFile)(nil))
+	_ = (fs.NodeGetxattrer)((*rootDir)(nil))
+	_ = (fs.NodeListxattrer)((*treeFile)(nil))
 )
 
 // roDir answers EROFS to every call that would change a directory.
@@ -98,6 +101,16 @@ func (roDir) Rename(context.Context, string, fs.InodeEmbedder, string, uint32) s
 }
 func (roDir) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
 func (roDir) Removexattr(context.Context, string) syscall.Errno              { return syscall.EROFS }
+func (roDir) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) {
+	return noXattrs()
+}
+func (roDir) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return noXattrs() }
+
+// noXattrs answers a request for extended attributes (there are none)
+// with ENOSYS, after which the kernel answers them itself, for the whole
+// mount: `ls -l` asks for two per file (ACLs, SELinux), each a round trip
+// to the server that took as long as the file's lookup.
+func noXattrs() (uint32, syscall.Errno) { return 0, syscall.ENOSYS }
 
 // roFile answers EROFS to every call that would change a file, and opens
 // read-only.
@@ -108,6 +121,10 @@ func (roFile) Setattr(context.Context, fs.FileHandle, *fuse.SetAttrIn, *fuse.Att
 }
 func (roFile) Setxattr(context.Context, string, []byte, uint32) syscall.Errno { return syscall.EROFS }
 func (roFile) Removexattr(context.Context, string) syscall.Errno              { return syscall.EROFS }
+func (roFile) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) {
+	return noXattrs()
+}
+func (roFile) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return noXattrs() }
 
 // openRO is Open for every file: read-only, checked, and cached by the
 // kernel across opens (the content never changes while mounted).
@@ -189,6 +206,13 @@ func (r *rootDir) nodes() []*fs.Inode {
 		ns = append(ns, n)
 	}
 	return ns
+}
+
+// node is shard i's node, nil until it is looked up.
+func (r *rootDir) node(i int) *fs.Inode {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byIdx[i]
 }
 
 func (r *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {

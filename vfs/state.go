@@ -68,6 +68,16 @@ func newState(src Source, opts Options) (*state, error) {
 	return st, nil
 }
 
+// hasTrees reports whether any shard is a directory tree.
+func (st *state) hasTrees() bool {
+	for _, sh := range st.shards {
+		if sh.IsTree() {
+			return true
+		}
+	}
+	return false
+}
+
 // fileSize is file shard i's size: from the source's FileSize when it has
 // one (nothing built: a stat of thousands of shards stays cheap), else
 // from its image.
@@ -105,7 +115,10 @@ func (st *state) sizeAhead() {
 				order = append(order, i)
 			}
 		}
-		slices.SortFunc(order, func(a, b int) int { return strings.Compare(st.shards[a].Name, st.shards[b].Name) })
+		if st.hasTrees() {
+			// no READDIRPLUS: `ls -l` looks shards up in name order
+			slices.SortFunc(order, func(a, b int) int { return strings.Compare(st.shards[a].Name, st.shards[b].Name) })
+		} // else READDIRPLUS looks them up in the listing's order
 		var next atomic.Int64
 		for range runtime.GOMAXPROCS(0) {
 			st.aheadDone.Add(1)

@@ -164,7 +164,7 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 			Name:               "annslicer",
 			MaxWrite:           fuse.MAX_KERNEL_WRITE, // also max_read: 1 MiB requests
 			MaxReadAhead:       fuse.MAX_KERNEL_WRITE,
-			DisableReadDirPlus: true, // READDIRPLUS would look up (build) every shard on ls
+			DisableReadDirPlus: st.hasTrees(), // READDIRPLUS would look up (build) every zarr shard on ls
 			Options:            []string{"ro", "default_permissions"},
 			DirectMount:        root0, // mount(2) directly as root, fusermount3 otherwise
 			DirectMountFlags:   syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
