@@ -30,6 +30,8 @@ type Child struct {
 // Node is a group or an array of a source.
 type Node interface {
 	Path() string // "/obs/cell_type": for messages
+	// Attrs may be the map the source keeps: never change it (WithAttr
+	// makes a changed copy).
 	Attrs() (Attrs, error)
 	Close()
 }

@@ -305,6 +305,9 @@ func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) er
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	if g, ok := o.(interface{ GrowAttrs(n int) }); ok {
+		g.GrowAttrs(len(names))
+	}
 	for _, name := range names {
 		v, err := attrValue(attrs[name])
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -177,6 +178,9 @@ func (o *Object) Attr(name string, t h5.TypeInfo, shape []int64, raw []byte, str
 	o.attrs = append(o.attrs, attr{name: name, t: t, shape: shape, raw: raw, strs: strs})
 }
 
+// GrowAttrs makes room for n more attributes.
+func (o *Object) GrowAttrs(n int) { o.attrs = slices.Grow(o.attrs, n) }
+
 // AttrRef writes a scalar object reference to target, a path relative
 // to group in.
 func (o *Object) AttrRef(name string, in *Object, target string) {
@@ -253,12 +257,13 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	// every header's size first (addresses are fixed-size)
 	sizes := make([]int, len(f.objs))
 	cur := uint64(f.base)
+	var msgs []byte
 	for i, o := range f.objs {
-		msgs, err := o.messages(nil)
-		if err != nil {
+		var err error
+		if msgs, err = o.messages(nil, msgs[:0]); err != nil {
 			return nil, nil, nil, 0, 0, err
 		}
-		sizes[i] = headerSize(msgs)
+		sizes[i] = headerSize(len(msgs))
 		o.addr = cur
 		cur += uint64(sizes[i])
 	}
@@ -314,11 +319,11 @@ func (l *Layout) WriteMeta(w io.Writer) error {
 		return errors.New("h5w: the metadata was written already")
 	}
 	l.f = nil
-	var buf []byte
+	var buf, msgs []byte
 	ids := l.heap.ids()
 	for i, o := range f.objs {
-		msgs, err := o.messages(ids)
-		if err != nil {
+		var err error
+		if msgs, err = o.messages(ids, msgs[:0]); err != nil {
 			return err
 		}
 		buf = appendHeader(buf[:0], msgs)
@@ -382,83 +387,94 @@ func (f *File) super(eof uint64) []byte {
 	return s
 }
 
-// messages are o's header messages (type, flags, body each); with ids
-// nil, heap IDs and addresses are left zero (sizes only).
-func (o *Object) messages(ids *heapIDs) ([][]byte, error) {
-	var msgs [][]byte
-	msg := func(typ, flags byte, body []byte) error {
-		if len(body) > 0xffff {
-			return unsupported("%s: a header message of %d bytes", o.name, len(body))
+// messages appends o's header messages to b (each: type, body size,
+// flags, body, as they lie in a version-2 header); with ids nil, heap IDs
+// and addresses are left zero (sizes only). One buffer for every message
+// of every header: a mount sizes thousands of shards, and building each
+// message apart was a third of the bytes it allocated.
+func (o *Object) messages(ids *heapIDs, b []byte) ([]byte, error) {
+	var err error
+	// msg appends a message whose body body appends
+	msg := func(typ, flags byte, body func(b []byte) []byte) {
+		if err != nil {
+			return
 		}
-		msgs = append(msgs, append([]byte{typ, flags}, body...))
-		return nil
+		start := len(b)
+		b = append(b, typ, 0, 0, flags)
+		b = body(b)
+		n := len(b) - start - 4
+		if n > 0xffff {
+			err = unsupported("%s: a header message of %d bytes", o.name, n)
+			return
+		}
+		binary.LittleEndian.PutUint16(b[start+1:], uint16(n))
+	}
+	undefs := func(b []byte) []byte { // an info message: no creation order, no dense storage
+		b = append(b, 0, 0)
+		b = binary.LittleEndian.AppendUint64(b, Undef)
+		return binary.LittleEndian.AppendUint64(b, Undef)
 	}
 	if o.group {
-		li := make([]byte, 18) // link info: no creation order, links in this header
-		binary.LittleEndian.PutUint64(li[2:], Undef)
-		binary.LittleEndian.PutUint64(li[10:], Undef)
-		msg(0x02, 0, li)
-		msg(0x0a, 1, []byte{0, 0}) // group info: defaults
+		msg(0x02, 0, undefs)                                           // link info: links in this header
+		msg(0x0a, 1, func(b []byte) []byte { return append(b, 0, 0) }) // group info: defaults
 		for _, l := range o.links {
-			if err := msg(0x06, 0, o.link(l)); err != nil {
-				return nil, err
-			}
+			msg(0x06, 0, func(b []byte) []byte { return appendLink(b, l) })
 		}
 	} else {
 		ft := FileType(o.t)
-		enc, err := dtype(ft)
-		if err != nil {
-			return nil, unsupported("%s: %v", o.name, err)
+		enc, terr := dtype(ft)
+		if terr != nil {
+			return nil, unsupported("%s: %v", o.name, terr)
 		}
-		msg(0x01, 0, dataspace(o.shape))
-		msg(0x03, 1, enc)
+		msg(0x01, 0, func(b []byte) []byte { return appendDataspace(b, o.shape) })
+		msg(0x03, 1, func(b []byte) []byte { return append(b, enc...) })
 		fill := byte(0x0a) // allocated late, filled if set: as h5py
 		if len(vlenSlots(ft, 0, nil)) > 0 {
 			fill = 0x02
 		}
-		msg(0x05, 1, []byte{3, fill})
+		msg(0x05, 1, func(b []byte) []byte { return append(b, 3, fill) })
 		n := int64(o.size)
 		if o.extent > 0 {
 			n = o.extent
 		}
-		l := make([]byte, 18)
-		l[0], l[1] = 3, 1 // version 3, contiguous
 		addr := o.dataAddr
 		if ids == nil || n == 0 {
 			addr = Undef
 		}
-		binary.LittleEndian.PutUint64(l[2:], addr)
-		binary.LittleEndian.PutUint64(l[10:], uint64(n))
-		msg(0x08, 0, l)
+		msg(0x08, 0, func(b []byte) []byte {
+			b = append(b, 3, 1) // version 3, contiguous
+			b = binary.LittleEndian.AppendUint64(b, addr)
+			return binary.LittleEndian.AppendUint64(b, uint64(n))
+		})
 	}
 	if len(o.attrs) > 0 {
 		// attribute info, as libhdf5 writes it: without one, libhdf5
 		// counts no attribute in a version-2 header (H5Oget_info's
 		// num_attrs is 0) though iterating finds them all
-		ai := make([]byte, 18)
-		binary.LittleEndian.PutUint64(ai[2:], Undef)
-		binary.LittleEndian.PutUint64(ai[10:], Undef)
-		msg(0x15, 0x04, ai)
+		msg(0x15, 0x04, undefs)
 	}
 	for i := range o.attrs {
-		body, err := o.attrs[i].encode(o, ids)
-		if err != nil {
-			return nil, err
-		}
-		if err := msg(0x0c, 0, body); err != nil {
-			return nil, err
-		}
+		msg(0x0c, 0, func(b []byte) []byte {
+			var aerr error
+			if b, aerr = o.attrs[i].appendTo(b, o, ids); aerr != nil && err == nil {
+				err = aerr
+			}
+			return b
+		})
 	}
-	return msgs, nil
+	return b, err
 }
 
-func (o *Object) link(l link) []byte {
-	b := []byte{1, 0}
+func appendLink(b []byte, l link) []byte {
+	flags := byte(0)
 	if len(l.name) > 0xff {
-		b[1] |= 1
+		flags |= 1
 	}
 	if !isASCII(l.name) {
-		b[1] |= 0x10
+		flags |= 0x10
+	}
+	b = append(b, 1, flags)
+	if flags&0x10 != 0 {
 		b = append(b, 1) // UTF-8
 	}
 	if len(l.name) > 0xff {
@@ -483,30 +499,31 @@ func isASCII(s string) bool {
 	return true
 }
 
-func dataspace(shape []int64) []byte {
+func appendDataspace(b []byte, shape []int64) []byte {
 	if shape == nil {
-		return []byte{2, 0, 0, 0} // scalar
+		return append(b, 2, 0, 0, 0) // scalar
 	}
-	b := []byte{2, byte(len(shape)), 0, 1}
+	b = append(b, 2, byte(len(shape)), 0, 1)
 	for _, d := range shape {
 		b = binary.LittleEndian.AppendUint64(b, uint64(d))
 	}
 	return b
 }
 
-func (a *attr) encode(o *Object, ids *heapIDs) ([]byte, error) {
+// appendTo appends the attribute message's body to b.
+func (a *attr) appendTo(b []byte, o *Object, ids *heapIDs) ([]byte, error) {
 	enc, err := dtype(FileType(a.t))
 	if err != nil {
-		return nil, unsupported("%s: attribute %q: %v", o.name, a.name, err)
+		return b, unsupported("%s: attribute %q: %v", o.name, a.name, err)
 	}
-	ds := dataspace(a.shape)
 	if len(a.name)+1 > 0xffff || !utf8.ValidString(a.name) {
-		return nil, unsupported("%s: attribute name %q", o.name, a.name)
+		return b, unsupported("%s: attribute name %q", o.name, a.name)
 	}
-	b := []byte{3, 0}
+	dsLen := 4 + 8*len(a.shape)
+	b = append(b, 3, 0)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.name)+1))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(enc)))
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(ds)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(dsLen))
 	if isASCII(a.name) {
 		b = append(b, 0)
 	} else {
@@ -515,17 +532,17 @@ func (a *attr) encode(o *Object, ids *heapIDs) ([]byte, error) {
 	b = append(b, a.name...)
 	b = append(b, 0)
 	b = append(b, enc...)
-	b = append(b, ds...)
+	b = appendDataspace(b, a.shape)
 	start := len(b)
 	b = append(b, a.raw...)
 	if ids != nil {
 		if err := fillIDs(b[start:], FileType(a.t), ids, a.first, len(a.strs)); err != nil {
-			return nil, fmt.Errorf("%s: attribute %q: %v", o.name, a.name, err)
+			return b, fmt.Errorf("%s: attribute %q: %v", o.name, a.name, err)
 		}
 		if a.ref != "" {
 			addr, err := o.f.resolve(a.refIn, a.ref)
 			if err != nil {
-				return nil, err
+				return b, err
 			}
 			binary.LittleEndian.PutUint64(b[start:], addr)
 		}
@@ -567,13 +584,8 @@ func (f *File) resolve(in *Object, path string) (uint64, error) {
 }
 
 // headerSize is the size of an object header (version 2) holding msgs.
-func headerSize(msgs [][]byte) int {
-	n := 0
-	for _, m := range msgs {
-		n += 4 + len(m) - 2
-	}
-	return 6 + widthOf(n) + n + 4
-}
+// headerSize is the size of a version-2 header of n bytes of messages.
+func headerSize(n int) int { return 6 + widthOf(n) + n + 4 }
 
 func widthOf(n int) int {
 	switch {
@@ -587,11 +599,9 @@ func widthOf(n int) int {
 	return 8
 }
 
-func appendHeader(b []byte, msgs [][]byte) []byte {
-	n := 0
-	for _, m := range msgs {
-		n += 4 + len(m) - 2
-	}
+// appendHeader appends a version-2 header holding msgs (messages).
+func appendHeader(b []byte, msgs []byte) []byte {
+	n := len(msgs)
 	start := len(b)
 	w := widthOf(n)
 	flags := map[int]byte{1: 0, 2: 1, 4: 2, 8: 3}[w]
@@ -599,12 +609,7 @@ func appendHeader(b []byte, msgs [][]byte) []byte {
 	for i := 0; i < w; i++ {
 		b = append(b, byte(uint64(n)>>(8*i)))
 	}
-	for _, m := range msgs {
-		b = append(b, m[0])
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(m)-2))
-		b = append(b, m[1])
-		b = append(b, m[2:]...)
-	}
+	b = append(b, msgs...)
 	return binary.LittleEndian.AppendUint32(b, lookup3(b[start:]))
 }
 
