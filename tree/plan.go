@@ -113,11 +113,29 @@ func AttrInts(a Attrs, name string) ([]int64, bool) {
 
 // AttrString reads a string attribute ("" when absent or not a string).
 func AttrString(a Attrs, name string) string {
-	var s string
-	if raw, ok := a[name]; ok {
-		json.Unmarshal(raw, &s)
+	raw, ok := a[name]
+	if !ok {
+		return ""
 	}
+	// a plain JSON string is its bytes between the quotes (planning asks
+	// for encoding-type and the like of every element of every shard)
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && plainJSON(raw[1:n-1]) {
+		return string(raw[1 : n-1])
+	}
+	var s string
+	json.Unmarshal(raw, &s)
 	return s
+}
+
+// plainJSON reports whether b, inside a JSON string, needs no decoding:
+// printable ASCII without escapes.
+func plainJSON(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return true
 }
 
 // WithAttr is a copy of a with name set to v.

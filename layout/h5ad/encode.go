@@ -308,7 +308,14 @@ func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) er
 	if g, ok := o.(interface{ GrowAttrs(n int) }); ok {
 		g.GrowAttrs(len(names))
 	}
+	ho, _ := o.(*h5w.Object)
 	for _, name := range names {
+		if ho != nil && name != "categories" {
+			if hv, ok := cachedH5wValue(attrs[name]); ok {
+				ho.AddAttr(name, hv)
+				continue
+			}
+		}
 		v, err := attrValue(attrs[name])
 		if err != nil {
 			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
@@ -320,11 +327,53 @@ func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) er
 			*refs = append(*refs, pendingRef{obj: p, name: name, group: dir, target: s})
 			continue
 		}
+		if ho != nil {
+			hv, err := h5wAttrValue(attrs[name], v)
+			if err != nil {
+				return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
+			}
+			ho.AddAttr(name, hv)
+			continue
+		}
 		if err := writeAttr(o, name, v); err != nil {
 			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
 		}
 	}
 	return nil
+}
+
+// h5wValues holds attribute values converted for h5w, by their JSON (see
+// attrValues): a shard's attributes are the same few as every other's.
+var h5wValues = struct {
+	sync.RWMutex // read on every core at once
+	m            map[string]*h5w.AttrValue
+}{m: map[string]*h5w.AttrValue{}}
+
+func cachedH5wValue(raw []byte) (*h5w.AttrValue, bool) {
+	h5wValues.RLock()
+	hv, ok := h5wValues.m[string(raw)]
+	h5wValues.RUnlock()
+	return hv, ok
+}
+
+// h5wAttrValue is v (decoded from raw) as h5w writes it.
+func h5wAttrValue(raw []byte, v any) (*h5w.AttrValue, error) {
+	if hv, ok := cachedH5wValue(raw); ok {
+		return hv, nil
+	}
+	hv, err := h5w.CaptureAttr(func(o *h5w.Object) error { return writeAttr(o, "", v) })
+	if err != nil {
+		return hv, err
+	}
+	if len(raw) <= 4096 {
+		h5wValues.Lock()
+		if len(h5wValues.m) >= 1<<14 { // a bound, not an LRU: start over
+			clear(h5wValues.m)
+		}
+		h5wValues.m[string(raw)] = hv
+		h5wValues.Unlock()
+	}
+	return hv, nil
 }
 
 // attrValues holds decoded attribute values by their JSON: every shard of

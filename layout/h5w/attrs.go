@@ -2,6 +2,7 @@ package h5w
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/annslicer/annslicer/layout/h5"
@@ -17,6 +18,47 @@ var (
 	float64LE = h5.TypeInfo{Class: h5.ClassFloat, Size: 8}
 	boolEnum  = h5.TypeInfo{Class: h5.ClassBool, Size: 1}
 )
+
+// AttrValue is an attribute's value as h5w writes it: its type, shape,
+// bytes and strings, made once (CaptureAttr) and added to any number of
+// objects (AddAttr), never changed: the shards of a mount carry the same
+// few attributes, which were converted again for each.
+type AttrValue struct {
+	t      h5.TypeInfo
+	ft     h5.TypeInfo // FileType(t)
+	shape  []int64     // nil: scalar
+	raw    []byte
+	strs   []string
+	enc    []byte // ft's encoding (a datatype message)
+	encErr error
+}
+
+func newAttrValue(t h5.TypeInfo, shape []int64, raw []byte, strs []string) *AttrValue {
+	v := &AttrValue{t: t, ft: FileType(t), shape: shape, raw: raw, strs: strs}
+	v.enc, v.encErr = dtype(v.ft)
+	return v
+}
+
+// refValue is every object reference's value before it is resolved.
+var refValue = newAttrValue(h5.TypeInfo{Class: h5.ClassReference, Size: 8}, nil, make([]byte, 8), nil)
+
+// CaptureAttr is the value that write, calling one of the WriteAttr
+// methods once, gives its attribute.
+func CaptureAttr(write func(o *Object) error) (*AttrValue, error) {
+	var o Object
+	if err := write(&o); err != nil {
+		return nil, err
+	}
+	if len(o.attrs) != 1 || o.attrs[0].ref != "" {
+		return nil, fmt.Errorf("h5w: %d attributes captured, not one value", len(o.attrs))
+	}
+	return o.attrs[0].v, nil
+}
+
+// AddAttr writes attribute name with value v.
+func (o *Object) AddAttr(name string, v *AttrValue) {
+	o.attrs = append(o.attrs, attr{name: name, v: v})
+}
 
 func shape1(n int, scalar bool) []int64 {
 	if scalar {

@@ -96,11 +96,8 @@ type link struct {
 
 type attr struct {
 	name  string
-	t     h5.TypeInfo
-	shape []int64 // nil: scalar
-	raw   []byte
-	strs  []string
-	first int    // the heap index of strs[0]
+	v     *AttrValue
+	first int    // the heap index of v.strs[0]
 	ref   string // a reference's target, relative to refIn
 	refIn *Object
 }
@@ -175,7 +172,7 @@ func (d *Object) Reserve(n int64) { d.extent = n }
 // Attr writes an attribute of type t and shape (nil: scalar) with raw
 // bytes in the file's layout, strs filling its string slots.
 func (o *Object) Attr(name string, t h5.TypeInfo, shape []int64, raw []byte, strs []string) {
-	o.attrs = append(o.attrs, attr{name: name, t: t, shape: shape, raw: raw, strs: strs})
+	o.attrs = append(o.attrs, attr{name: name, v: newAttrValue(t, shape, raw, strs)})
 }
 
 // GrowAttrs makes room for n more attributes.
@@ -184,7 +181,7 @@ func (o *Object) GrowAttrs(n int) { o.attrs = slices.Grow(o.attrs, n) }
 // AttrRef writes a scalar object reference to target, a path relative
 // to group in.
 func (o *Object) AttrRef(name string, in *Object, target string) {
-	o.attrs = append(o.attrs, attr{name: name, t: h5.TypeInfo{Class: h5.ClassReference, Size: 8}, raw: make([]byte, 8), ref: target, refIn: in})
+	o.attrs = append(o.attrs, attr{name: name, v: refValue, ref: target, refIn: in})
 }
 
 // FileType is t with every variable-length string member VlenSize bytes
@@ -267,10 +264,14 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 		o.addr = cur
 		cur += uint64(sizes[i])
 	}
-	h := &heap{}
+	parts := 0
+	for _, o := range f.objs {
+		parts += len(o.attrs) + 1
+	}
+	h := &heap{parts: make([][]string, 0, parts), starts: make([]int, 0, parts)}
 	for _, o := range f.objs {
 		for i := range o.attrs {
-			o.attrs[i].first = h.add(o.attrs[i].strs)
+			o.attrs[i].first = h.add(o.attrs[i].v.strs)
 		}
 		o.first = h.add(o.strs)
 	}
@@ -512,14 +513,15 @@ func appendDataspace(b []byte, shape []int64) []byte {
 
 // appendTo appends the attribute message's body to b.
 func (a *attr) appendTo(b []byte, o *Object, ids *heapIDs) ([]byte, error) {
-	enc, err := dtype(FileType(a.t))
+	v := a.v
+	enc, err := v.enc, v.encErr
 	if err != nil {
 		return b, unsupported("%s: attribute %q: %v", o.name, a.name, err)
 	}
 	if len(a.name)+1 > 0xffff || !utf8.ValidString(a.name) {
 		return b, unsupported("%s: attribute name %q", o.name, a.name)
 	}
-	dsLen := 4 + 8*len(a.shape)
+	dsLen := 4 + 8*len(v.shape)
 	b = append(b, 3, 0)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(a.name)+1))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(enc)))
@@ -532,11 +534,11 @@ func (a *attr) appendTo(b []byte, o *Object, ids *heapIDs) ([]byte, error) {
 	b = append(b, a.name...)
 	b = append(b, 0)
 	b = append(b, enc...)
-	b = appendDataspace(b, a.shape)
+	b = appendDataspace(b, v.shape)
 	start := len(b)
-	b = append(b, a.raw...)
+	b = append(b, v.raw...)
 	if ids != nil {
-		if err := fillIDs(b[start:], FileType(a.t), ids, a.first, len(a.strs)); err != nil {
+		if err := fillIDs(b[start:], v.ft, ids, a.first, len(v.strs)); err != nil {
 			return b, fmt.Errorf("%s: attribute %q: %v", o.name, a.name, err)
 		}
 		if a.ref != "" {
