@@ -78,3 +78,23 @@ func TestNoExtendedAttributes(t *testing.T) {
 		}
 	}
 }
+
+// A file's close() sends no flush to the server (FOPEN_NOFLUSH; the
+// first ENOSYS stops them on older kernels): nothing is written.
+func TestClosesSendNoFlush(t *testing.T) {
+	src := newFakeSource()
+	_, mnt := mountT(t, src, Options{})
+	before := flushes.Load()
+	for range 5 {
+		for _, name := range []string{"shard_0.h5ad", ManifestName, "shard_2.zarr/X/0.0"} {
+			f, err := os.Open(filepath.Join(mnt, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+	}
+	if n := flushes.Load() - before; n > 1 {
+		t.Errorf("%d flushes reached the server for 15 closes", n)
+	}
+}

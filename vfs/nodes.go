@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/annslicer/annslicer/layout/image"
@@ -71,6 +72,7 @@ var (
 	_ = (fs.NodeGetxattrer)((*shardFile)(nil))
 	_ = (fs.NodeGetxattrer)((*rootDir)(nil))
 	_ = (fs.NodeListxattrer)((*treeFile)(nil))
+	_ = (fs.NodeFlusher)((*shardFile)(nil))
 )
 
 // roDir answers EROFS to every call that would change a directory.
@@ -126,6 +128,15 @@ func (roFile) Getxattr(context.Context, string, []byte) (uint32, syscall.Errno) 
 }
 func (roFile) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return noXattrs() }
 
+// Flush answers ENOSYS, after which the kernel sends no more (kernels
+// older than 5.16 ignore FOPEN_NOFLUSH); flushes counts those that came.
+func (roFile) Flush(context.Context, fs.FileHandle) syscall.Errno {
+	flushes.Add(1)
+	return syscall.ENOSYS
+}
+
+var flushes atomic.Int64
+
 // openRO is Open for every file: read-only, checked, and cached by the
 // kernel across opens (the content never changes while mounted).
 func openRO(st *state, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -135,7 +146,9 @@ func openRO(st *state, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	if err := st.check(); err != nil {
 		return nil, 0, syscall.EIO
 	}
-	return nil, fuse.FOPEN_KEEP_CACHE, 0
+	// NOFLUSH: nothing is ever written, and a flush per close() (two for
+	// dd) is a round trip to the server
+	return nil, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
 }
 
 // readAt is Read for every file: check, then f.ReadAt over [off, off+len).
