@@ -494,10 +494,20 @@ func EncodedSize(z *tree.Plan, dir string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	cache := sizersOf(native)
+	key, keyed := sizeKey(z, native)
+	if keyed {
+		if e := cache.lookup(key); e != nil {
+			return e.s.Size(e.contents(z)), nil
+		}
+	}
 	d, err := describeGo(z, native)
 	if err == nil {
 		var n int64
 		if n, err = d.f.Size(); err == nil {
+			if keyed {
+				cache.learn(key, z, d, n)
+			}
 			return n, nil
 		}
 	}

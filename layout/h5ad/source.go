@@ -33,8 +33,9 @@ type Source struct {
 	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
 	heaps  heapCache
 	scr    scratch
-	meta   metaCache // attributes and listings, read once (tree.go)
-	nodes  nodeCache // groups and arrays, opened once (tree.go)
+	meta   metaCache  // attributes and listings, read once (tree.go)
+	sizers sizerCache // of its plans' structures (sizer.go)
+	nodes  nodeCache  // groups and arrays, opened once (tree.go)
 }
 
 // Open opens path as an AnnData source, checking it is one.
