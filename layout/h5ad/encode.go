@@ -498,7 +498,7 @@ func EncodedSize(z *tree.Plan, dir string) (int64, error) {
 	key, keyed := sizeKey(z, native)
 	if keyed {
 		if e := cache.lookup(key); e != nil {
-			return e.s.Size(e.contents(z)), nil
+			return e.size(z), nil
 		}
 	}
 	d, err := describeGo(z, native)

@@ -140,25 +140,23 @@ func writeShapeOfJSON(h *maphash.Hash, raw []byte) {
 	h.WriteByte(0)
 }
 
-// contents are plan z's arrays' contents by object, as goArray gives
-// them to h5w.
-func (e *sizerEntry) contents(z *tree.Plan) []h5w.Contents {
-	cs := make([]h5w.Contents, len(e.arrays))
-	for i, k := range e.arrays {
+// size is plan z's size by e's Sizer: its arrays' contents as goArray
+// gives them to h5w.
+func (e *sizerEntry) size(z *tree.Plan) int64 {
+	return e.s.Size(func(i int) h5w.Contents {
+		k := e.arrays[i]
 		if k < 0 {
-			continue
+			return h5w.Contents{}
 		}
 		a := z.Arrays[k]
 		switch {
 		case a.DType.Kind == 'O':
-			cs[i] = h5w.Contents{Strs: a.Strs, Size: h5w.VlenSize * len(a.Strs)}
+			return h5w.Contents{Strs: a.Strs, Size: h5w.VlenSize * len(a.Strs)}
 		case len(a.Shape) == 0:
-			cs[i] = h5w.Contents{Size: a.DType.Size}
-		default:
-			cs[i] = h5w.Contents{Extent: a.RowElems() * a.Shape[0] * int64(a.DType.Size)}
+			return h5w.Contents{Size: a.DType.Size}
 		}
-	}
-	return cs
+		return h5w.Contents{Extent: a.RowElems() * a.Shape[0] * int64(a.DType.Size)}
+	})
 }
 
 // lookup is the trusted Sizer for key, if any.
@@ -203,7 +201,7 @@ func (c *sizerCache) learn(key uint64, z *tree.Plan, d *goFile, n int64) {
 	if e.bad {
 		return
 	}
-	got := e.s.Size(e.contents(z))
+	got := e.size(z)
 	c.mu.Lock()
 	if got == n {
 		e.agreed++

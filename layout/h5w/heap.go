@@ -69,25 +69,51 @@ func (c *cursor) next() string {
 
 // place lays the collections out from address cur and gives the end.
 func (h *heap) place(cur uint64) uint64 {
+	p := packer{cur: cur}
 	c := h.at(0)
-	for k := 0; k < h.n; {
-		col := collection{addr: cur, first: k, used: 16}
-		for k < h.n && col.n < maxObjects {
-			s := c
-			size := 16 + pad8(len(s.next()))
-			if col.n > 0 && col.used+size > maxCollection {
-				break
-			}
-			c = s
-			col.used += size
-			col.n++
-			k++
+	for k := 0; k < h.n; k++ {
+		if p.add(len(c.next())) {
+			h.colls = append(h.colls, p.closed)
 		}
-		col.end = max(minCollection, col.used)
-		h.colls = append(h.colls, col)
-		cur += uint64(col.end)
 	}
-	return cur
+	if p.col.n > 0 {
+		h.colls = append(h.colls, p.close())
+	}
+	return p.cur
+}
+
+// packer fills collections with strings in order, as many as fit: place
+// lays a file's heap out with it, Sizer sizes one.
+type packer struct {
+	cur    uint64     // where the open collection starts, or the next one
+	col    collection // the open collection (n 0: none)
+	k      int        // strings so far
+	closed collection // the last collection closed
+}
+
+// add adds a string of l bytes, and reports whether that closed the
+// collection before it (now in closed).
+func (p *packer) add(l int) (closed bool) {
+	size := 16 + pad8(l)
+	if p.col.n > 0 && (p.col.n >= maxObjects || p.col.used+size > maxCollection) {
+		p.closed, closed = p.close(), true
+	}
+	if p.col.n == 0 {
+		p.col = collection{addr: p.cur, first: p.k, used: 16}
+	}
+	p.col.used += size
+	p.col.n++
+	p.k++
+	return closed
+}
+
+// close ends the open collection and gives it.
+func (p *packer) close() collection {
+	c := p.col
+	c.end = max(minCollection, c.used)
+	p.cur += uint64(c.end)
+	p.col = collection{}
+	return c
 }
 
 // heapIDs gives the heap ID of each string once the heap is placed.

@@ -53,30 +53,41 @@ func (s *Sizer) Objects() int { return len(s.objs) }
 // Group reports whether object i is a group (its contents are ignored).
 func (s *Sizer) Group(i int) bool { return s.objs[i].group }
 
-// Size is the size of the file whose datasets hold cs (one per object, in
-// order): laid out as place lays out a File.
-func (s *Sizer) Size(cs []Contents) int64 {
-	var h heap
+// Size is the size of the file whose dataset i holds c(i) (c is called
+// for datasets only, more than once each): laid out as a File is.
+func (s *Sizer) Size(c func(i int) Contents) int64 {
+	p := packer{cur: s.end}
 	for i, o := range s.objs {
 		for _, ss := range o.attrStrs {
-			h.add(ss)
+			for _, str := range ss {
+				p.add(len(str))
+			}
 		}
 		if !o.group {
-			h.add(cs[i].Strs)
-		}
-	}
-	cur := h.place(s.end)
-	for i, o := range s.objs {
-		if !o.group && cs[i].Size > 0 {
-			cur += uint64(cs[i].Size)
-		}
-	}
-	for i, o := range s.objs {
-		if e := cs[i].Extent; !o.group && e > 0 {
-			if e >= alignFrom {
-				cur = (cur + alignTo - 1) &^ (alignTo - 1)
+			for _, str := range c(i).Strs {
+				p.add(len(str))
 			}
-			cur += uint64(e)
+		}
+	}
+	if p.col.n > 0 {
+		p.close()
+	}
+	cur := p.cur
+	for i, o := range s.objs {
+		if !o.group {
+			if n := c(i).Size; n > 0 {
+				cur += uint64(n)
+			}
+		}
+	}
+	for i, o := range s.objs {
+		if !o.group {
+			if e := c(i).Extent; e > 0 {
+				if e >= alignFrom {
+					cur = (cur + alignTo - 1) &^ (alignTo - 1)
+				}
+				cur += uint64(e)
+			}
 		}
 	}
 	return int64(cur)

@@ -62,7 +62,7 @@ func TestSizerGivesTheLaidOutSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.Size(cs); got != want {
+		if got := s.Size(func(i int) Contents { return cs[i] }); got != want {
 			t.Fatalf("file %d: Sizer gives %d bytes, laid out %d", k, got, want)
 		}
 	}
