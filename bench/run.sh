@@ -96,9 +96,11 @@ BENCH = []
 BENCH += [
     {"name": "mount + ls -l, 20,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} ls --size 10"},
     {"name": "mount + du -s, 20,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} du --size 10"},
+    {"name": "mount + du -s, 100,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} du --size 2"},
 ]
 if "$BEFORE":  # before h5w each skeleton took ~8 ms: only ls -l
-    BENCH += [{"name": "mount + ls -l, 20,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} ls --size 10"}]
+    BENCH += [{"name": "mount + ls -l, 20,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} ls --size 10"},
+              {"name": "mount + du -s, 100,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} du --size 2"}]
 PYSPEC
 
 # Collections (issue 13): 10 files of 100k cells, 80 % of each file's genes
@@ -158,7 +160,7 @@ PYSPEC
   echo
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
   echo
-  echo "## mount of 20,000 shards: every size, nothing read"
+  echo "## mount of 20,000 and 100,000 shards: every size, nothing read"
   echo
   $PY bench/bench.py "$OUT/spec-many-shards.py" --json "$OUT/many-shards.json"
   echo

@@ -39,6 +39,8 @@ type Node interface {
 // Group is a group of a source.
 type Group interface {
 	Node
+	// Children may be the slice the source keeps: never change it (a
+	// mount plans every shard from the same listings).
 	Children() ([]Child, error)
 	Group(name string) (Group, error)
 	Array(name string) (Array, error)

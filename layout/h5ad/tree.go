@@ -121,15 +121,17 @@ func (src *Source) attrsOf(o *h5.Object) (tree.Attrs, error) {
 	return a, nil
 }
 
+// Children is the listing kept: every caller gets the same slice, which
+// nobody changes (tree.Group.Children).
 func (g *h5Group) Children() ([]tree.Child, error) {
 	if k, ok := g.src.meta.kids.Load(g.g.Path); ok {
-		return slices.Clone(k.([]tree.Child)), nil
+		return k.([]tree.Child), nil
 	}
 	out, err := g.children()
 	if err == nil {
 		g.src.meta.kids.Store(g.g.Path, out)
 	}
-	return slices.Clone(out), err
+	return out, err
 }
 
 func (g *h5Group) children() ([]tree.Child, error) {
