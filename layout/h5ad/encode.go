@@ -342,70 +342,68 @@ func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) er
 	return nil
 }
 
-// h5wValues holds attribute values converted for h5w, by their JSON (see
-// attrValues): a shard's attributes are the same few as every other's.
-var h5wValues = struct {
-	sync.RWMutex // read on every core at once
-	m            map[string]*h5w.AttrValue
-}{m: map[string]*h5w.AttrValue{}}
-
-func cachedH5wValue(raw []byte) (*h5w.AttrValue, bool) {
-	h5wValues.RLock()
-	hv, ok := h5wValues.m[string(raw)]
-	h5wValues.RUnlock()
-	return hv, ok
+// jsonMemo keeps what was made of attribute JSON, by that JSON: every
+// shard of a mount carries the same few attributes (encoding-type,
+// column-order, a shape per shard size), and decoding and converting them
+// again per shard was a fifth of the time of listing 20,000 shards. What
+// is kept is never changed. Bounded: over 1<<14 entries it starts over;
+// JSON over 4 KiB is not kept.
+type jsonMemo[T any] struct {
+	mu sync.RWMutex // read on every core at once
+	m  map[string]T
 }
+
+func (c *jsonMemo[T]) get(raw []byte) (T, bool) {
+	c.mu.RLock()
+	v, ok := c.m[string(raw)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *jsonMemo[T]) put(raw []byte, v T) {
+	if len(raw) > 4096 {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 1<<14 {
+		c.m = map[string]T{}
+	}
+	c.m[string(raw)] = v
+	c.mu.Unlock()
+}
+
+var (
+	attrValues jsonMemo[any]            // decoded (attrValue)
+	h5wValues  jsonMemo[*h5w.AttrValue] // converted for h5w (h5wAttrValue)
+)
+
+func cachedH5wValue(raw []byte) (*h5w.AttrValue, bool) { return h5wValues.get(raw) }
 
 // h5wAttrValue is v (decoded from raw) as h5w writes it.
 func h5wAttrValue(raw []byte, v any) (*h5w.AttrValue, error) {
-	if hv, ok := cachedH5wValue(raw); ok {
+	if hv, ok := h5wValues.get(raw); ok {
 		return hv, nil
 	}
 	hv, err := h5w.CaptureAttr(func(o *h5w.Object) error { return writeAttr(o, "", v) })
 	if err != nil {
 		return hv, err
 	}
-	if len(raw) <= 4096 {
-		h5wValues.Lock()
-		if len(h5wValues.m) >= 1<<14 { // a bound, not an LRU: start over
-			clear(h5wValues.m)
-		}
-		h5wValues.m[string(raw)] = hv
-		h5wValues.Unlock()
-	}
+	h5wValues.put(raw, hv)
 	return hv, nil
 }
 
-// attrValues holds decoded attribute values by their JSON: every shard of
-// a mount carries the same few (encoding-type, column-order, a shape per
-// shard size), and decoding them again per shard was a tenth of the time
-// of listing 20,000 shards. Values are never changed once decoded.
-var attrValues = struct {
-	sync.Mutex
-	m map[string]any
-}{m: map[string]any{}}
-
 // attrValue decodes an attribute's JSON, numbers kept exact.
 func attrValue(raw []byte) (any, error) {
-	attrValues.Lock()
-	v, ok := attrValues.m[string(raw)]
-	attrValues.Unlock()
-	if ok {
+	if v, ok := attrValues.get(raw); ok {
 		return v, nil
 	}
+	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	if len(raw) <= 4096 {
-		attrValues.Lock()
-		if len(attrValues.m) >= 1<<14 { // a bound, not an LRU: start over
-			clear(attrValues.m)
-		}
-		attrValues.m[string(raw)] = v
-		attrValues.Unlock()
-	}
+	attrValues.put(raw, v)
 	return v, nil
 }
 
