@@ -221,13 +221,6 @@ func (r *rootDir) nodes() []*fs.Inode {
 	return ns
 }
 
-// node is shard i's node, nil until it is looked up.
-func (r *rootDir) node(i int) *fs.Inode {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byIdx[i]
-}
-
 func (r *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	dirAttr(r.st, &out.Attr)
 	return 0

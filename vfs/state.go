@@ -99,9 +99,11 @@ func (st *state) fileSize(i int) (int64, error) {
 	return f.Size(), nil
 }
 
-// sizeAhead starts finding every file shard's size on every core, in
-// name order (the order `ls -l` and `du` ask in), when the root is first
-// listed: each lookup then finds its size made. A listing of 20,000
+// sizeAhead starts finding every file shard's size on every core when
+// the root is first listed, in the order the lookups will come: the
+// listing's (READDIRPLUS looks every entry up), or name order when there
+// are tree shards (no READDIRPLUS: `ls -l` and `du` look up in name
+// order). Each lookup then finds its size made; a listing of 20,000
 // shards otherwise waited for each size in turn, on one core.
 func (st *state) sizeAhead() {
 	as, ok := st.src.(AheadSizer)
