@@ -287,15 +287,22 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	var ext []Placed
 	for _, o := range f.objs {
 		if !o.group && o.extent > 0 {
-			if o.extent >= alignFrom {
-				cur = (cur + alignTo - 1) &^ (alignTo - 1)
-			}
+			cur = extentAt(cur, o.extent)
 			o.dataAddr = cur
 			ext = append(ext, Placed{Obj: o, Off: int64(cur), Size: o.extent})
 			cur += uint64(o.extent)
 		}
 	}
 	return sizes, h, ext, metaEnd, cur, nil
+}
+
+// extentAt is where an extent of n bytes goes with the file at cur: a
+// large one starts on a page (place and Sizer both ask here).
+func extentAt(cur uint64, n int64) uint64 {
+	if n >= alignFrom {
+		return (cur + alignTo - 1) &^ (alignTo - 1)
+	}
+	return cur
 }
 
 // Finish lays the file out; WriteMeta then makes its metadata.

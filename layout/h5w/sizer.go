@@ -83,10 +83,7 @@ func (s *Sizer) Size(c func(i int) Contents) int64 {
 	for i, o := range s.objs {
 		if !o.group {
 			if e := c(i).Extent; e > 0 {
-				if e >= alignFrom {
-					cur = (cur + alignTo - 1) &^ (alignTo - 1)
-				}
-				cur += uint64(e)
+				cur = extentAt(cur, e) + uint64(e)
 			}
 		}
 	}
