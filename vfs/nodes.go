@@ -110,8 +110,9 @@ func (roDir) Listxattr(context.Context, []byte) (uint32, syscall.Errno) { return
 
 // noXattrs answers a request for extended attributes (there are none)
 // with ENOSYS, after which the kernel answers them itself, for the whole
-// mount: `ls -l` asks for two per file (ACLs, SELinux), each a round trip
-// to the server that took as long as the file's lookup.
+// mount: `ls -l` asks for two per file, and the one the kernel did not
+// answer itself (security.selinux) was a round trip to the server as long
+// as the file's lookup.
 func noXattrs() (uint32, syscall.Errno) { return 0, syscall.ENOSYS }
 
 // roFile answers EROFS to every call that would change a file, and opens

@@ -305,37 +305,38 @@ func writeAttrs(o attrWriter, p string, attrs tree.Attrs, refs *[]pendingRef) er
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	if g, ok := o.(interface{ GrowAttrs(n int) }); ok {
-		g.GrowAttrs(len(names))
-	}
 	ho, _ := o.(*h5w.Object)
+	if ho != nil {
+		ho.GrowAttrs(len(names))
+	}
 	for _, name := range names {
-		if ho != nil && name != "categories" {
-			if hv, ok := cachedH5wValue(attrs[name]); ok {
-				ho.AddAttr(name, hv)
-				continue
-			}
-		}
-		v, err := attrValue(attrs[name])
-		if err != nil {
-			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
-		}
-		if s, ok := v.(string); ok && name == "categories" {
-			// anndata 0.7's zarr layout names a column's categories by
-			// path; its h5ad layout holds an object reference
-			dir, _ := parentOf(p)
-			*refs = append(*refs, pendingRef{obj: p, name: name, group: dir, target: s})
-			continue
-		}
-		if ho != nil {
-			hv, err := h5wAttrValue(attrs[name], v)
+		raw := attrs[name]
+		if name == "categories" {
+			v, err := attrValue(raw)
 			if err != nil {
 				return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
 			}
-			ho.AddAttr(name, hv)
-			continue
+			if s, ok := v.(string); ok {
+				// anndata 0.7's zarr layout names a column's categories
+				// by path; its h5ad layout holds an object reference
+				dir, _ := parentOf(p)
+				*refs = append(*refs, pendingRef{obj: p, name: name, group: dir, target: s})
+				continue
+			}
 		}
-		if err := writeAttr(o, name, v); err != nil {
+		var err error
+		if ho != nil {
+			var hv *h5w.AttrValue
+			if hv, err = h5wAttrValue(raw); err == nil {
+				ho.AddAttr(name, hv)
+			}
+		} else {
+			var v any
+			if v, err = attrValue(raw); err == nil {
+				err = writeAttr(o, name, v)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("/%s: attribute %q: %v", p, name, err)
 		}
 	}
@@ -377,12 +378,14 @@ var (
 	h5wValues  jsonMemo[*h5w.AttrValue] // converted for h5w (h5wAttrValue)
 )
 
-func cachedH5wValue(raw []byte) (*h5w.AttrValue, bool) { return h5wValues.get(raw) }
-
-// h5wAttrValue is v (decoded from raw) as h5w writes it.
-func h5wAttrValue(raw []byte, v any) (*h5w.AttrValue, error) {
+// h5wAttrValue is the attribute JSON raw as h5w writes it.
+func h5wAttrValue(raw []byte) (*h5w.AttrValue, error) {
 	if hv, ok := h5wValues.get(raw); ok {
 		return hv, nil
+	}
+	v, err := attrValue(raw)
+	if err != nil {
+		return nil, err
 	}
 	hv, err := h5w.CaptureAttr(func(o *h5w.Object) error { return writeAttr(o, "", v) })
 	if err != nil {
