@@ -7,12 +7,14 @@ package h5
 // #cgo pkg-config: hdf5 liblzf
 // #include <stdlib.h>
 // #include "helpers.h"
+// #include "storage.h"
 import "C"
 
 import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"gonum.org/v1/hdf5"
@@ -71,6 +73,9 @@ type File struct {
 	gf   *hdf5.File
 	id   C.hid_t
 	Path string
+
+	mu      sync.Mutex
+	touched []touched // copied headers whose times to put back on Close
 }
 
 // Open opens an existing file read-only.
@@ -112,18 +117,29 @@ func create(path string, v18 bool) (*File, error) {
 
 func (f *File) Close() error {
 	defer quietThread()() // the error stack is per thread: see lastError
+	f.mu.Lock()
+	ts := f.touched
+	f.touched = nil
+	f.mu.Unlock()
+	var base int64
+	if len(ts) > 0 {
+		base = int64(C.ans_userblock(f.id))
+		// the headers are patched on disk once libhdf5 has let go of them
+		if base < 0 || C.H5Fget_obj_count(f.id, C.H5F_OBJ_ALL|C.H5F_OBJ_LOCAL) != 1 {
+			defer C.H5Fclose(f.id)
+			return fmt.Errorf("close %s: objects of it are still open", f.Path)
+		}
+	}
 	if f.gf != nil {
 		// gonum says only "code -1": libhdf5's own message says what
 		// failed (a full disk when flushing, say).
 		if err := f.gf.Close(); err != nil {
 			return fmt.Errorf("close %s: %s", f.Path, trimH5(lastError(), err))
 		}
-		return nil
-	}
-	if C.H5Fclose(f.id) < 0 {
+	} else if C.H5Fclose(f.id) < 0 {
 		return fail("close", f.Path)
 	}
-	return nil
+	return f.restoreTimes(ts, base)
 }
 
 // Root is the file's root group.
@@ -343,7 +359,14 @@ func (g *Group) CopyFrom(src *Group, name, dstName string) error {
 	cs, cd := C.CString(name), C.CString(dstName)
 	defer C.free(unsafe.Pointer(cs))
 	defer C.free(unsafe.Pointer(cd))
-	if C.ans_copy_object(src.id, cs, g.id, cd) < 0 {
+	var t *C.ans_touched
+	var n C.size_t
+	st := C.ans_copy_object(src.id, cs, g.id, cd, &t, &n)
+	if n > 0 {
+		g.file.noteTouched(unsafe.Slice(t, int(n)))
+	}
+	C.free(unsafe.Pointer(t))
+	if st < 0 {
 		return fail("copy", join(src.Path, name))
 	}
 	return nil

@@ -15,8 +15,9 @@ hid_t ans_create_group(hid_t loc, const char *name);
 hid_t ans_create_dataset(hid_t loc, const char *name, hid_t type, int rank,
                          const hsize_t *dims, int contiguous_early,
                          const hsize_t *chunk, int filter, int level);
+typedef struct { int64_t addr, atime, mtime, ctime, btime; } ans_touched;
 herr_t ans_copy_object(hid_t src_loc, const char *src_name, hid_t dst_loc,
-                       const char *dst_name);
+                       const char *dst_name, ans_touched **touched, size_t *ntouched);
 herr_t ans_copy_attrs(hid_t src, hid_t dst, const char *skip1,
                       const char *skip2);
 int ans_attr_string(hid_t obj, const char *name, char *buf, size_t buflen);

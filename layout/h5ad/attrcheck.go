@@ -3,7 +3,6 @@ package h5ad
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/annslicer/annslicer/layout/h5"
@@ -25,20 +24,16 @@ type vlenAttr struct {
 }
 
 // headerReader reads n bytes at file offset off.
-type headerReader func(off, n int64) ([]byte, error)
+type headerReader = h5.HeaderReader
 
 const (
-	msgContinuation = 0x10
-	msgAttribute    = 0x0C
-	msgDatatype     = 0x03
-	msgSymbolTable  = 0x11
-	msgLayout       = 0x08
-	maxMsgType      = 0x18 // the last message type libhdf5 1.10 knows
-	maxHeaderBlocks = 4096
-	maxHeaderBlock  = 1 << 24
+	msgAttribute   = 0x0C
+	msgDatatype    = 0x03
+	msgSymbolTable = 0x11
+	msgLayout      = 0x08
 )
 
-var errHeader = errors.New("object header is corrupt")
+var errHeader = h5.ErrHeader
 
 // headerVlenAttrs parses the object header at addr (version 1 or 2, with
 // its continuation blocks) and returns the variable-length attributes and
@@ -51,129 +46,36 @@ func headerVlenAttrs(read headerReader, addr int64) (out []vlenAttr, dtype []byt
 // parseHeader is headerVlenAttrs that also returns the symbol table
 // message (an old-style group's), if any.
 func parseHeader(read headerReader, addr int64) (out []vlenAttr, dtype, stab []byte, err error) {
-	first, err := read(addr, 16)
+	_, err = h5.WalkHeader(read, addr, func(m h5.Message) error {
+		switch {
+		case m.Flags&0x02 != 0 && m.Type == msgAttribute:
+			// A shared attribute lives in a file-wide table anndata files
+			// never have; libhdf5 crashes closing the file after failing
+			// to decode a falsely flagged one.
+			return fmt.Errorf("shared attribute message: %w", errHeader)
+		case m.Flags&0x02 != 0: // shared (committed) type: not parsed
+		case m.Type == msgSymbolTable:
+			stab = m.Data
+		case m.Type == msgLayout:
+			return checkLayout(m.Data)
+		case m.Type == msgDatatype:
+			if _, _, err := checkDatatype(m.Data, 0); err != nil {
+				return err
+			}
+			dtype = m.Data
+		case m.Type == msgAttribute:
+			a, ok, err := attrVlen(m.Data)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, a)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	type block struct {
-		off, n int64
-		v2     bool
-	}
-	var todo []block
-	order := false // version 2: messages carry a creation order (header flag bit 2)
-	v2 := string(first[:4]) == "OHDR"
-	switch {
-	case first[0] == 1 && !v2:
-		todo = append(todo, block{addr + 16, int64(binary.LittleEndian.Uint32(first[8:])), false})
-	case v2 && first[4] == 2:
-		flags := first[5]
-		p := int64(6)
-		if flags&0x20 != 0 {
-			p += 16
-		}
-		if flags&0x10 != 0 {
-			p += 4
-		}
-		w := int64(1) << (flags & 3)
-		sz, err := read(addr+p, w)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		var n uint64
-		for i := int64(0); i < w; i++ {
-			n |= uint64(sz[i]) << (8 * i)
-		}
-		if n > maxHeaderBlock {
-			return nil, nil, nil, errHeader
-		}
-		order = flags&0x04 != 0
-		// chunk #0: n bytes of messages, then its checksum
-		todo = append(todo, block{addr + p + w, int64(n) + 4, true})
-	default:
-		return nil, nil, nil, errHeader
-	}
-	seen := map[int64]bool{}
-	for k := 0; len(todo) > 0; k++ {
-		b := todo[0]
-		todo = todo[1:]
-		if k >= maxHeaderBlocks || seen[b.off] || b.n < 0 || b.n > maxHeaderBlock {
-			return nil, nil, nil, errHeader
-		}
-		seen[b.off] = true
-		data, err := read(b.off, b.n)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		end := int64(len(data))
-		p := int64(0)
-		if b.v2 {
-			end -= 4 // checksum
-			if k > 0 {
-				if end < 4 || string(data[:4]) != "OCHK" {
-					return nil, nil, nil, errHeader
-				}
-				p = 4
-			}
-		}
-		for {
-			var typ, size int64
-			var mflags byte
-			if b.v2 {
-				if p+4 > end {
-					break
-				}
-				typ, size, mflags = int64(data[p]), int64(binary.LittleEndian.Uint16(data[p+1:])), data[p+3]
-				p += 4
-				if order {
-					p += 2
-				}
-			} else {
-				if p+8 > end {
-					break
-				}
-				typ, size, mflags = int64(binary.LittleEndian.Uint16(data[p:])), int64(binary.LittleEndian.Uint16(data[p+2:])), data[p+4]
-				p += 8
-			}
-			// Unknown message types are kept by libhdf5 as opaque blobs that
-			// its object copy then mishandles (SIGSEGV in H5O_copy_header_map).
-			if p+size > end || typ > maxMsgType || (!b.v2 && size%8 != 0) {
-				return nil, nil, nil, errHeader
-			}
-			msg := data[p : p+size]
-			p += size
-			switch {
-			case mflags&0x02 != 0 && typ == msgAttribute:
-				// A shared attribute lives in a file-wide table anndata files
-				// never have; libhdf5 crashes closing the file after failing
-				// to decode a falsely flagged one.
-				return nil, nil, nil, fmt.Errorf("shared attribute message: %w", errHeader)
-			case mflags&0x02 != 0: // shared (committed) type: not parsed
-			case typ == msgContinuation:
-				if len(msg) < 16 {
-					return nil, nil, nil, errHeader
-				}
-				todo = append(todo, block{int64(binary.LittleEndian.Uint64(msg)), int64(binary.LittleEndian.Uint64(msg[8:])), b.v2})
-			case typ == msgSymbolTable:
-				stab = msg
-			case typ == msgLayout:
-				if err := checkLayout(msg); err != nil {
-					return nil, nil, nil, err
-				}
-			case typ == msgDatatype:
-				if _, _, err := checkDatatype(msg, 0); err != nil {
-					return nil, nil, nil, err
-				}
-				dtype = msg
-			case typ == msgAttribute:
-				a, ok, err := attrVlen(msg)
-				if err != nil {
-					return nil, nil, nil, err
-				}
-				if ok {
-					out = append(out, a)
-				}
-			}
-		}
 	}
 	return out, dtype, stab, nil
 }

@@ -391,7 +391,7 @@ func (f *File) super(eof uint64) []byte {
 	binary.LittleEndian.PutUint64(s[12:], 0) // base address
 	binary.LittleEndian.PutUint64(s[28:], eof)
 	binary.LittleEndian.PutUint64(s[36:], f.root.addr)
-	binary.LittleEndian.PutUint32(s[44:], lookup3(s[:44]))
+	binary.LittleEndian.PutUint32(s[44:], h5.Checksum(s[:44]))
 	return s
 }
 
@@ -619,7 +619,7 @@ func appendHeader(b []byte, msgs []byte) []byte {
 		b = append(b, byte(uint64(n)>>(8*i)))
 	}
 	b = append(b, msgs...)
-	return binary.LittleEndian.AppendUint32(b, lookup3(b[start:]))
+	return binary.LittleEndian.AppendUint32(b, h5.Checksum(b[start:]))
 }
 
 // Reserved reports whether the dataset's bytes are placed after the

@@ -1,10 +1,10 @@
-package h5w
+package h5
 
 import "math/bits"
 
-// lookup3 is Bob Jenkins' hashlittle with initval 0, the checksum of every
+// Checksum is Bob Jenkins' hashlittle with initval 0, the checksum of every
 // HDF5 version-2 metadata block (superblock, object header, ...).
-func lookup3(k []byte) uint32 {
+func Checksum(k []byte) uint32 {
 	n := len(k)
 	a := 0xdeadbeef + uint32(n)
 	b, c := a, a
