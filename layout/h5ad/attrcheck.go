@@ -260,8 +260,11 @@ func (v *vlenChecker) checkLocalHeap(what string, addr int64) error {
 
 // reader reads n bytes at a file address of the source (relative to the
 // user block's end), refusing ranges outside the file.
-func (v *vlenChecker) reader() headerReader {
-	s := v.s
+func (v *vlenChecker) reader() headerReader { return v.s.reader() }
+
+// reader reads the source's bytes at addresses relative to its base (the
+// end of a user block), inside the file.
+func (s *Source) reader() headerReader {
 	return func(off, n int64) ([]byte, error) {
 		off += s.base
 		if off < 0 || n < 0 || off > s.size || n > s.size-off {

@@ -237,7 +237,7 @@ func (s *Source) Array(ds *h5.Dataset) *Array {
 	// index's storage); others read through libhdf5.
 	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 && (ds.Dims[0]+c[0]-1)/c[0] <= maxChunkTable {
 		a.file, a.chunkRows = s.raw, c[0]
-		a.addrs = s.chunkTable(ds.Path, (ds.Dims[0]+c[0]-1)/c[0])
+		a.addrs = s.chunkTable(ds, c[0], (ds.Dims[0]+c[0]-1)/c[0])
 	}
 	return a
 }
@@ -251,22 +251,6 @@ func (a *Array) inside(row0, n int64) error {
 		return fmt.Errorf("%s: %s: rows %d to %d requested but it holds %d; the file is corrupt (an index into it points past its end)", a.src, a.DS.Path, row0, row0+n, a.rows)
 	}
 	return nil
-}
-
-// chunkTable is the lazily filled chunk-offset table of a dataset, one per
-// source so every shard reuses the offsets found by the others.
-func (s *Source) chunkTable(path string, n int64) []atomic.Int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.chunks == nil {
-		s.chunks = map[string][]atomic.Int64{}
-	}
-	t, ok := s.chunks[path]
-	if !ok {
-		t = make([]atomic.Int64, n)
-		s.chunks[path] = t
-	}
-	return t
 }
 
 func (a *Array) RowBytes() int64 { return a.rowBytes }
