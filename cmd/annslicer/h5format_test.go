@@ -173,3 +173,35 @@ for p in sys.argv[2:]:
 		})
 	}
 }
+
+// TestSourcesWithAUserBlock: an HDF5 file may start with a user block
+// (h5py's userblock_size), and libhdf5 gives chunk addresses from its end.
+// Chunks were read that many bytes too early: a slice of such a file had
+// wrong values in X, with no error.
+func TestSourcesWithAUserBlock(t *testing.T) {
+	needPython(t)
+	needCurrent(t)
+	src := filepath.Join(t.TempDir(), "userblock.h5ad")
+	script := `
+import sys, h5py
+s = h5py.File(sys.argv[1], "r")
+d = h5py.File(sys.argv[2], "w", userblock_size=512)
+for k, v in s.attrs.items():
+    d.attrs[k] = v
+for k in s:
+    s.copy(s[k], d, name=k)
+assert d["X/data"].chunks  # read through the chunk table
+d.close()
+`
+	if out, err := exec.Command(currentPython, "-c", script, fixture("full.h5ad"), src).CombinedOutput(); err != nil {
+		t.Fatalf("writing the fixture: %v\n%s", err, out)
+	}
+	for _, c := range []struct{ slice, check []string }{
+		{nil, []string{"--order", "contiguous"}},
+		{[]string{"--shuffle", "--seed", "2"}, nil},
+	} {
+		prefix := filepath.Join(t.TempDir(), "out")
+		mustSlice(t, append([]string{"slice", src, prefix, "--size", "200"}, c.slice...)...)
+		checkShards(t, src, shardFiles(t, prefix), append([]string{"--size", "200"}, c.check...)...)
+	}
+}

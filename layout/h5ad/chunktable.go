@@ -67,6 +67,9 @@ func (s *Source) readChunkTree(ds *h5.Dataset, chunkRows int64, t []atomic.Int64
 	for _, c := range []int64{0, int64(len(t)) / 2, int64(len(t)) - 1} {
 		coord[0] = c * chunkRows
 		addr, err := ds.ChunkAddr(coord)
+		if addr >= 0 {
+			addr += s.base // libhdf5 counts from the base; pread from the file's start
+		}
 		if err != nil || addr+2 != found[c] {
 			return
 		}

@@ -215,6 +215,7 @@ type Array struct {
 	rowBytes  int64
 	chunkRows int64          // unfiltered chunks spanning whole rows: rows per chunk
 	addrs     []atomic.Int64 // chunk file offsets + 2, found lazily; 0 unknown, 1 unwritten
+	base      int64          // libhdf5's chunk addresses count from here (a user block's end)
 }
 
 // Array wraps ds for row reads; ds must stay open while the Array is used.
@@ -236,7 +237,7 @@ func (s *Source) Array(ds *h5.Dataset) *Array {
 	// checked sources have (Open ties every row-sliced element to the obs
 	// index's storage); others read through libhdf5.
 	if c := ds.Chunk(); c != nil && !ds.Filtered() && len(ds.Dims) > 0 && slices.Equal(c[1:], ds.Dims[1:]) && c[0] > 0 && (ds.Dims[0]+c[0]-1)/c[0] <= maxChunkTable {
-		a.file, a.chunkRows = s.raw, c[0]
+		a.file, a.chunkRows, a.base = s.raw, c[0], s.base
 		a.addrs = s.chunkTable(ds, c[0], (ds.Dims[0]+c[0]-1)/c[0])
 	}
 	return a
@@ -348,6 +349,9 @@ func (a *Array) chunkAddr(c int64) (int64, error) {
 	addr, err := a.DS.ChunkAddr(coord)
 	if err != nil {
 		return 0, err
+	}
+	if addr >= 0 {
+		addr += a.base
 	}
 	a.addrs[c].Store(addr + 2)
 	return addr, nil
