@@ -177,13 +177,15 @@ for p in sys.argv[2:]:
 // TestSourcesWithAUserBlock: an HDF5 file may start with a user block
 // (h5py's userblock_size), and libhdf5 gives chunk addresses from its end.
 // Chunks were read that many bytes too early: a slice of such a file had
-// wrong values in X, with no error.
+// wrong values in X, with no error. And an array whose bytes end the file
+// was refused as truncated (its offset, from the file's start, was taken
+// as one from the block's end).
 func TestSourcesWithAUserBlock(t *testing.T) {
 	needPython(t)
 	needCurrent(t)
 	src := filepath.Join(t.TempDir(), "userblock.h5ad")
 	script := `
-import sys, h5py
+import os, sys, h5py, numpy as np
 s = h5py.File(sys.argv[1], "r")
 d = h5py.File(sys.argv[2], "w", userblock_size=512)
 for k, v in s.attrs.items():
@@ -191,7 +193,11 @@ for k, v in s.attrs.items():
 for k in s:
     s.copy(s[k], d, name=k)
 assert d["X/data"].chunks  # read through the chunk table
+d.flush()
+last = d["uns"].create_dataset("last", data=np.arange(100.0))
+end = last.id.get_offset() + 800
 d.close()
+assert end == os.path.getsize(sys.argv[2]), "uns/last does not end the file"
 `
 	if out, err := exec.Command(currentPython, "-c", script, fixture("full.h5ad"), src).CombinedOutput(); err != nil {
 		t.Fatalf("writing the fixture: %v\n%s", err, out)

@@ -426,18 +426,21 @@ func (s *Source) checkExtent(ds *h5.Dataset) error {
 	if off < 0 && ds.StorageSize() == 0 {
 		return nil // never written: reads as the fill value
 	}
+	// libhdf5 gives a contiguous dataset's offset from the file's start
+	// (chunk addresses count from the base): inside wants the latter
+	rel := off - s.base
 	need, err := declaredBytes(ds, vlenDescSize)
 	if err != nil {
 		return err
 	}
 	st := ds.StorageSize()
-	if len(ds.VlenStringFields) > 0 && st >= need && inside(off, st) {
+	if len(ds.VlenStringFields) > 0 && st >= need && inside(rel, st) {
 		// A record array with string fields: its records in the file are
 		// larger than libhdf5's in-memory layout says (16-byte heap
 		// descriptors per field), so only a lower bound is known.
 		return nil
 	}
-	if st != need || !inside(off, st) {
+	if st != need || !inside(rel, st) {
 		return fmt.Errorf("%s: shape %v needs %d bytes but its storage holds %d at offset %d of a %d-byte file; the file is truncated or corrupt", ds.Path, udims(ds.Dims), need, st, off, s.size)
 	}
 	return nil
