@@ -58,9 +58,9 @@ func bytesReader(b []byte) HeaderReader {
 
 func TestWalkChunksReadsEveryLeaf(t *testing.T) {
 	var got []int64
-	err := WalkChunks(bytesReader(chunkFile()), 0, 4, func(off []uint64, at int64) error {
-		if int64(off[0])+1000 != at || off[1] != 0 {
-			t.Errorf("chunk at %v has address %d", off, at)
+	err := WalkChunks(bytesReader(chunkFile()), 0, 4, func(off []uint64, at int64, size, mask uint32) error {
+		if int64(off[0])+1000 != at || off[1] != 0 || size != 40 || mask != 0 {
+			t.Errorf("chunk at %v has address %d, size %d, mask %d", off, at, size, mask)
 		}
 		got = append(got, at)
 		return nil
@@ -72,10 +72,10 @@ func TestWalkChunksReadsEveryLeaf(t *testing.T) {
 	b := chunkFile()
 	binary.LittleEndian.PutUint64(b[600+24+24:], 256)
 	b[600+5] = 1
-	if err := WalkChunks(bytesReader(b), 0, 4, func([]uint64, int64) error { return nil }); !errors.Is(err, ErrHeader) {
+	if err := WalkChunks(bytesReader(b), 0, 4, func([]uint64, int64, uint32, uint32) error { return nil }); !errors.Is(err, ErrHeader) {
 		t.Errorf("a node pointing back up: %v", err)
 	}
-	if err := WalkChunks(bytesReader(chunkFile()), 0, 3, func([]uint64, int64) error { return nil }); !errors.Is(err, ErrHeader) {
+	if err := WalkChunks(bytesReader(chunkFile()), 0, 3, func([]uint64, int64, uint32, uint32) error { return nil }); !errors.Is(err, ErrHeader) {
 		t.Errorf("four chunks where three fit: %v", err)
 	}
 }
@@ -87,6 +87,6 @@ func FuzzWalkChunks(f *testing.F) {
 		if max < 0 || max > 1<<20 {
 			return
 		}
-		WalkChunks(bytesReader(b), 0, max, func([]uint64, int64) error { return nil })
+		WalkChunks(bytesReader(b), 0, max, func([]uint64, int64, uint32, uint32) error { return nil })
 	})
 }

@@ -40,7 +40,7 @@ func (s *Source) readChunkTree(ds *h5.Dataset, chunkRows int64, t []atomic.Int64
 	}
 	found := make([]int64, len(t))
 	rank := len(ds.Dims)
-	err = h5.WalkChunks(s.reader(), hdr, int64(len(t)), func(off []uint64, at int64) error {
+	err = h5.WalkChunks(s.reader(), hdr, int64(len(t)), func(off []uint64, at int64, _, _ uint32) error {
 		if len(off) != rank+1 || off[0]%uint64(chunkRows) != 0 || off[0]/uint64(chunkRows) >= uint64(len(t)) {
 			return errHeader
 		}

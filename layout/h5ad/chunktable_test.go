@@ -1,9 +1,12 @@
 package h5ad
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/annslicer/annslicer/layout/h5"
 )
 
 // The chunk tables read from a dataset's chunk B-tree are libhdf5's
@@ -82,5 +85,71 @@ d.close()
 				}
 			}
 		})
+	}
+}
+
+// Every chunk a dataset lists (for the checks of a source's extents and
+// strings) is libhdf5's: address, stored size, filter mask and offset,
+// whether walked from the B-tree or asked of libhdf5 one by one.
+func TestChunkListsAreLibhdf5s(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chunks.h5ad")
+	tiny, err := os.ReadFile(filepath.Join("testdata", "tiny.h5ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, tiny, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h5pyOut(t, `
+import numpy as np
+f = h5py.File(sys.argv[1], "a")
+u = f["uns"]
+many = u.create_dataset("many", shape=(10000,), dtype="i8", chunks=(7,))
+many[:5000] = np.arange(5000)
+u.create_dataset("gz", data=np.arange(5000) % 7, chunks=(100,), compression="gzip")
+u.create_dataset("tiles", data=np.ones((100, 40), "f4"), chunks=(10, 8))
+f.close()
+`, path)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range []string{"uns/many", "uns/gz", "uns/tiles"} {
+		ds, err := s.Root.OpenDataset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ds.Chunks(s.reader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the B-tree walk itself, which Chunks uses when it agrees
+		hdr, _ := ds.HeaderAddr()
+		var walked []string
+		if err := h5.WalkChunks(s.reader(), hdr, 1<<20, func(off []uint64, at int64, size, mask uint32) error {
+			walked = append(walked, fmt.Sprint(off[:len(off)-1], mask, at, size))
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n, _ := ds.NumChunks()
+		if int64(len(got)) != n || n == 0 {
+			t.Fatalf("%s: %d chunks listed, libhdf5 counts %d", name, len(got), n)
+		}
+		for i := range got {
+			want, err := ds.ChunkInfo(int64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got[i]) != fmt.Sprint(want) {
+				t.Fatalf("%s: chunk %d listed as %+v, libhdf5 says %+v", name, i, got[i], want)
+			}
+			if w := fmt.Sprint(want.Offset, want.Mask, want.Addr, want.Size); i >= len(walked) || walked[i] != w {
+				t.Fatalf("%s: chunk %d walked as %v, libhdf5 says %s", name, i, walked[min(i, len(walked)-1)], w)
+			}
+		}
+		ds.Close()
 	}
 }

@@ -269,15 +269,11 @@ func (v *vlenChecker) chunks() error {
 	if err != nil {
 		return err
 	}
-	nc, err := ds.NumChunks()
+	chunks, err := ds.Chunks(v.s.reader())
 	if err != nil {
 		return err
 	}
-	for i := int64(0); i < nc; i++ {
-		ci, err := ds.ChunkInfo(i)
-		if err != nil {
-			return err
-		}
+	for _, ci := range chunks {
 		if !v.s.inFile(ci.Addr, ci.Size) {
 			return fmt.Errorf("%s: a chunk of %s lies outside the file; the file is truncated or corrupt", v.s.Path, ds.Path)
 		}
@@ -407,15 +403,11 @@ func (s *Source) checkExtent(ds *h5.Dataset) error {
 	case ds.IsCompact():
 		return nil
 	case ds.IsChunked():
-		nc, err := ds.NumChunks()
+		chunks, err := ds.Chunks(s.reader())
 		if err != nil {
 			return err
 		}
-		for i := int64(0); i < nc; i++ {
-			ci, err := ds.ChunkInfo(i)
-			if err != nil {
-				return err
-			}
+		for _, ci := range chunks {
 			if !inside(ci.Addr, ci.Size) {
 				return fmt.Errorf("%s: a chunk lies outside the file; the file is truncated or corrupt", ds.Path)
 			}
