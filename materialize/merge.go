@@ -143,6 +143,7 @@ func writeMergedH5AD(plan *engine.Merged, tmp string, o MergeOptions) error {
 	if err != nil {
 		return err
 	}
+	plan.Plan.DropStrings()
 	var total int64
 	for _, e := range extents {
 		total += e.Size
@@ -174,6 +175,7 @@ func writeMergedZarr(plan *engine.Merged, tmp string, codec zarr.Codec, o MergeO
 	if err := o.Zarr.Write(plan.Plan, tmp, codec); err != nil {
 		return err
 	}
+	plan.Plan.DropStrings()
 	if o.Progress != nil {
 		o.Progress.Cells(plan.Plan.Cells)
 	}

@@ -81,6 +81,15 @@ func (p *Plan) Close() {
 	p.Holds = nil
 }
 
+// DropStrings lets go of the string arrays' elements, once an encoder
+// has written them (an h5ad skeleton holds them in its heap): the names
+// of a 2M-cell merge are 60 MB that its output's check has no use for.
+func (p *Plan) DropStrings() {
+	for _, a := range p.Arrays {
+		a.Strs = nil
+	}
+}
+
 // RowElems is the number of elements per first-axis index (1 for 0-d).
 func (a *PlanArray) RowElems() int64 {
 	n := int64(1)
