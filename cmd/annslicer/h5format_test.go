@@ -71,19 +71,7 @@ func TestSourcesInTheLatestHDF5Format(t *testing.T) {
 	needPython(t)
 	needCurrent(t)
 	src := filepath.Join(t.TempDir(), "latest.h5ad")
-	script := `
-import sys, h5py
-s = h5py.File(sys.argv[1], "r")
-d = h5py.File(sys.argv[2], "w", libver="latest", track_order=True)
-for k, v in s.attrs.items():
-    d.attrs[k] = v
-for k in s:
-    s.copy(s[k], d, name=k)
-d.close()
-`
-	if out, err := exec.Command(currentPython, "-c", script, fixture("full.h5ad"), src).CombinedOutput(); err != nil {
-		t.Fatalf("writing the fixture: %v\n%s", err, out)
-	}
+	rewriteH5(t, fixture("full.h5ad"), src, `libver="latest", track_order=True`, "")
 	prefix := filepath.Join(t.TempDir(), "out")
 	mustSlice(t, "slice", src, prefix, "--size", "200", "--shuffle", "--seed", "3")
 	checkShards(t, src, shardFiles(t, prefix), "--size", "200")
@@ -184,24 +172,14 @@ func TestSourcesWithAUserBlock(t *testing.T) {
 	needPython(t)
 	needCurrent(t)
 	src := filepath.Join(t.TempDir(), "userblock.h5ad")
-	script := `
-import os, sys, h5py, numpy as np
-s = h5py.File(sys.argv[1], "r")
-d = h5py.File(sys.argv[2], "w", userblock_size=512)
-for k, v in s.attrs.items():
-    d.attrs[k] = v
-for k in s:
-    s.copy(s[k], d, name=k)
+	rewriteH5(t, fixture("full.h5ad"), src, "userblock_size=512", `
 assert d["X/data"].chunks  # read through the chunk table
 d.flush()
 last = d["uns"].create_dataset("last", data=np.arange(100.0))
 end = last.id.get_offset() + 800
 d.close()
 assert end == os.path.getsize(sys.argv[2]), "uns/last does not end the file"
-`
-	if out, err := exec.Command(currentPython, "-c", script, fixture("full.h5ad"), src).CombinedOutput(); err != nil {
-		t.Fatalf("writing the fixture: %v\n%s", err, out)
-	}
+`)
 	for _, c := range []struct{ slice, check []string }{
 		{nil, []string{"--order", "contiguous"}},
 		{[]string{"--shuffle", "--seed", "2"}, nil},
@@ -209,5 +187,26 @@ assert end == os.path.getsize(sys.argv[2]), "uns/last does not end the file"
 		prefix := filepath.Join(t.TempDir(), "out")
 		mustSlice(t, append([]string{"slice", src, prefix, "--size", "200"}, c.slice...)...)
 		checkShards(t, src, shardFiles(t, prefix), append([]string{"--size", "200"}, c.check...)...)
+	}
+}
+
+// rewriteH5 copies the HDF5 file src to dst with h5py (current), opening
+// dst with the h5py.File keyword arguments opts, then runs the Python
+// lines after (s and d are the files; os, sys and numpy as np imported).
+func rewriteH5(t *testing.T, src, dst, opts, after string) {
+	t.Helper()
+	script := `
+import os, sys, h5py, numpy as np
+s = h5py.File(sys.argv[1], "r")
+d = h5py.File(sys.argv[2], "w", ` + opts + `)
+for k, v in s.attrs.items():
+    d.attrs[k] = v
+for k in s:
+    s.copy(s[k], d, name=k)
+` + after + `
+d.close()
+`
+	if out, err := exec.Command(currentPython, "-c", script, src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("writing %s: %v\n%s", filepath.Base(dst), err, out)
 	}
 }
