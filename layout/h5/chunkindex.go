@@ -2,6 +2,7 @@ package h5
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -19,7 +20,7 @@ const msgLayout = 0x08
 // ErrNoChunkTree says the dataset's chunks are not indexed by a version 1
 // B-tree this walk reads (another layout version or index type): ask
 // libhdf5.
-var ErrNoChunkTree = fmt.Errorf("chunks not indexed by a version 1 B-tree")
+var ErrNoChunkTree = errors.New("chunks not indexed by a version 1 B-tree")
 
 // WalkChunks calls put with the offset (in elements, one per dimension,
 // and a last 0), file address, stored size and filter mask of every chunk
@@ -134,8 +135,8 @@ func (d *Dataset) Chunks(read HeaderReader) ([]ChunkInfo, error) {
 }
 
 // agrees asks libhdf5 for 8 chunks spread over the list, the first and
-// the last among them (each ChunkInfo costs its index: 8 cost the list's
-// length at most).
+// the last among them (a ChunkInfo costs its index: the 8, at most 8
+// times the list's length).
 func (d *Dataset) agrees(cs []ChunkInfo) bool {
 	n := int64(len(cs))
 	for k := int64(0); k < 8; k++ {

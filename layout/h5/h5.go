@@ -122,12 +122,13 @@ func (f *File) Close() error {
 	f.touched = nil
 	f.mu.Unlock()
 	var base int64
+	var stillOpen error
 	if len(ts) > 0 {
 		base = int64(C.ans_userblock(f.id))
-		// the headers are patched on disk once libhdf5 has let go of them
+		// the headers are patched on disk once libhdf5 has let go of
+		// them, which it does only when nothing of the file is open
 		if base < 0 || C.H5Fget_obj_count(f.id, C.H5F_OBJ_ALL|C.H5F_OBJ_LOCAL) != 1 {
-			defer C.H5Fclose(f.id)
-			return fmt.Errorf("close %s: objects of it are still open", f.Path)
+			stillOpen = fmt.Errorf("close %s: objects of it are still open, so copied objects' times cannot be restored", f.Path)
 		}
 	}
 	if f.gf != nil {
@@ -138,6 +139,9 @@ func (f *File) Close() error {
 		}
 	} else if C.H5Fclose(f.id) < 0 {
 		return fail("close", f.Path)
+	}
+	if stillOpen != nil {
+		return stillOpen
 	}
 	return f.restoreTimes(ts, base)
 }

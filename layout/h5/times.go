@@ -19,7 +19,8 @@ import (
 // message (type 0x12), version 2 keeps four times in the header's prefix,
 // covered by its checksum.
 
-// touched is a header CopyFrom changed, with the times it had before.
+// touched is a copied header libhdf5 stamped, with its source object's
+// times (which H5Ocopy had copied).
 type touched struct {
 	addr                       int64
 	atime, mtime, ctime, btime uint32
