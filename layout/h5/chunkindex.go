@@ -100,30 +100,16 @@ func WalkChunks(read HeaderReader, addr int64, maxChunks int64, put func(offset 
 // does one by one; read reads the file at addresses relative to its base.
 // ChunkInfo(i) walks the chunks up to i in libhdf5 1.10, so a loop over
 // them costs the square of their number (1.2 s to open a 2M-cell file):
-// the B-tree walk is used when its count and 8 of its chunks, the first
-// and last among them, are libhdf5's.
+// the B-tree walk (WalkedChunks) is used when libhdf5 agrees with it.
 func (d *Dataset) Chunks(read HeaderReader) ([]ChunkInfo, error) {
+	if out, ok := d.WalkedChunks(read); ok {
+		return out, nil
+	}
 	n, err := d.NumChunks()
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ChunkInfo, 0, n)
-	if hdr, err := d.HeaderAddr(); err == nil && hdr >= 0 && n > 0 {
-		err := WalkChunks(read, hdr, n, func(off []uint64, at int64, size, mask uint32) error {
-			ci := ChunkInfo{Mask: mask, Addr: at, Size: int64(size), Offset: make([]int64, len(d.Dims))}
-			for i := range ci.Offset {
-				if i < len(off) {
-					ci.Offset[i] = int64(off[i])
-				}
-			}
-			out = append(out, ci)
-			return nil
-		})
-		if err == nil && int64(len(out)) == n && d.agrees(out) {
-			return out, nil
-		}
-		out = out[:0]
-	}
 	for i := int64(0); i < n; i++ {
 		ci, err := d.ChunkInfo(i)
 		if err != nil {
@@ -132,6 +118,33 @@ func (d *Dataset) Chunks(read HeaderReader) ([]ChunkInfo, error) {
 		out = append(out, ci)
 	}
 	return out, nil
+}
+
+// WalkedChunks is the chunk list walked from the dataset's B-tree
+// (WalkChunks), in offset order, when libhdf5 counts as many chunks and
+// gives the same 8 of them, spread over the list; ok is false otherwise
+// (no such tree, a corrupt one, a disagreement).
+func (d *Dataset) WalkedChunks(read HeaderReader) (out []ChunkInfo, ok bool) {
+	n, err := d.NumChunks()
+	hdr, herr := d.HeaderAddr()
+	if err != nil || herr != nil || hdr < 0 || n <= 0 {
+		return nil, false
+	}
+	out = make([]ChunkInfo, 0, n)
+	err = WalkChunks(read, hdr, n, func(off []uint64, at int64, size, mask uint32) error {
+		ci := ChunkInfo{Mask: mask, Addr: at, Size: int64(size), Offset: make([]int64, len(d.Dims))}
+		for i := range ci.Offset {
+			if i < len(off) {
+				ci.Offset[i] = int64(off[i])
+			}
+		}
+		out = append(out, ci)
+		return nil
+	})
+	if err != nil || int64(len(out)) != n || !d.agrees(out) {
+		return nil, false
+	}
+	return out, true
 }
 
 // agrees asks libhdf5 for 8 chunks spread over the list, the first and
