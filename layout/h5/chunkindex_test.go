@@ -1,6 +1,7 @@
 package h5
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -47,14 +48,7 @@ func chunkFile() []byte {
 	return b
 }
 
-func bytesReader(b []byte) HeaderReader {
-	return func(off, n int64) ([]byte, error) {
-		if off < 0 || n < 0 || off > int64(len(b)) || n > int64(len(b))-off {
-			return nil, ErrHeader
-		}
-		return b[off : off+n], nil
-	}
-}
+func bytesReader(b []byte) HeaderReader { return ReaderAt(bytes.NewReader(b), 0, int64(len(b))) }
 
 func TestWalkChunksReadsEveryLeaf(t *testing.T) {
 	var got []int64

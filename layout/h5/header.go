@@ -3,6 +3,7 @@ package h5
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 )
 
 // The object header walk below is the one place annslicer reads HDF5
@@ -13,6 +14,22 @@ import (
 
 // HeaderReader reads n bytes at file offset off.
 type HeaderReader func(off, n int64) ([]byte, error)
+
+// ReaderAt reads r as a HeaderReader: addresses count from base (the
+// end of a user block), and every read must lie inside size bytes.
+func ReaderAt(r io.ReaderAt, base, size int64) HeaderReader {
+	return func(off, n int64) ([]byte, error) {
+		off += base
+		if off < 0 || n < 0 || off > size || n > size-off {
+			return nil, ErrHeader
+		}
+		b := make([]byte, n)
+		if _, err := r.ReadAt(b, off); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
 
 // Message is one object header message, as it lies in the file.
 type Message struct {

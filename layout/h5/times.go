@@ -46,9 +46,13 @@ func (f *File) restoreTimes(ts []touched, base int64) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range ts {
-		if err = restoreHeaderTimes(fh, base, t); err != nil {
-			break
+	st, err := fh.Stat()
+	if err == nil {
+		read := ReaderAt(fh, base, st.Size())
+		for _, t := range ts {
+			if err = restoreHeaderTimes(fh, read, base, t); err != nil {
+				break
+			}
 		}
 	}
 	if cerr := fh.Close(); err == nil {
@@ -60,15 +64,11 @@ func (f *File) restoreTimes(ts []touched, base int64) error {
 	return nil
 }
 
-func restoreHeaderTimes(fh *os.File, base int64, t touched) error {
-	read := func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		_, err := fh.ReadAt(b, off)
-		return b, err
-	}
-	addr := base + t.addr
+// restoreHeaderTimes writes t's times into its header; read reads the
+// file at addresses from base, as the header's own (continuations) are.
+func restoreHeaderTimes(fh *os.File, read HeaderReader, base int64, t touched) error {
 	mtime := int64(-1) // version 1: where the message keeps the time
-	h, err := WalkHeader(read, addr, func(m Message) error {
+	h, err := WalkHeader(read, t.addr, func(m Message) error {
 		if m.Type == msgModTime && len(m.Data) >= 8 && m.Data[0] == 1 {
 			mtime = m.Off + 4
 		}
@@ -81,10 +81,10 @@ func restoreHeaderTimes(fh *os.File, base int64, t touched) error {
 		var b [4]byte
 		// libhdf5 reports a version 1 header's one time as its change time
 		binary.LittleEndian.PutUint32(b[:], t.ctime)
-		_, err = fh.WriteAt(b[:], mtime)
+		_, err = fh.WriteAt(b[:], base+mtime)
 		return err
 	case h.Version == 2 && h.Flags&0x20 != 0:
-		chunk, err := read(addr, h.Chunk0)
+		chunk, err := read(t.addr, h.Chunk0)
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func restoreHeaderTimes(fh *os.File, base int64, t touched) error {
 		}
 		n := len(chunk) - 4
 		binary.LittleEndian.PutUint32(chunk[n:], Checksum(chunk[:n]))
-		_, err = fh.WriteAt(chunk, addr)
+		_, err = fh.WriteAt(chunk, base+t.addr)
 		return err
 	}
 	return nil

@@ -264,19 +264,7 @@ func (v *vlenChecker) reader() headerReader { return v.s.reader() }
 
 // reader reads the source's bytes at addresses relative to its base (the
 // end of a user block), inside the file.
-func (s *Source) reader() headerReader {
-	return func(off, n int64) ([]byte, error) {
-		off += s.base
-		if off < 0 || n < 0 || off > s.size || n > s.size-off {
-			return nil, errHeader
-		}
-		b := make([]byte, n)
-		if _, err := s.raw.ReadAt(b, off); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-}
+func (s *Source) reader() headerReader { return h5.ReaderAt(s.raw, s.base, s.size) }
 
 // checkLayout checks a data layout message's chunk dimensions: libhdf5
 // divides by them when it opens the dataset (a zero one raised SIGFPE).

@@ -15,25 +15,13 @@ import (
 // version 4, no such tree) whose table libhdf5 still fills on demand.
 func TestChunkTablesAreLibhdf5s(t *testing.T) {
 	dir := t.TempDir()
-	tiny, err := os.ReadFile(filepath.Join("testdata", "tiny.h5ad"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "chunks.h5ad")
-	if err := os.WriteFile(path, tiny, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h5pyOut(t, `
-import numpy as np
-f = h5py.File(sys.argv[1], "a")
-u = f["uns"]
+	path := tinyWithUns(t, dir, `
 u.create_dataset("few", data=np.arange(100, dtype="f4"), chunks=(30,))
 many = u.create_dataset("many", shape=(10000,), dtype="i8", chunks=(7,))
 many[:5000] = np.arange(5000)
 many[7000:7014] = 1  # chunks 1000 and 1001; the others after 714 unwritten
 u.create_dataset("wide", data=np.ones((3000, 5), "f8"), chunks=(10, 5))
-f.close()
-`, path)
+`)
 	latest := filepath.Join(dir, "chunks-latest.h5ad")
 	h5pyOut(t, `
 import numpy as np
@@ -92,25 +80,12 @@ d.close()
 // strings) is libhdf5's: address, stored size, filter mask and offset,
 // whether walked from the B-tree or asked of libhdf5 one by one.
 func TestChunkListsAreLibhdf5s(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "chunks.h5ad")
-	tiny, err := os.ReadFile(filepath.Join("testdata", "tiny.h5ad"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, tiny, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h5pyOut(t, `
-import numpy as np
-f = h5py.File(sys.argv[1], "a")
-u = f["uns"]
+	path := tinyWithUns(t, t.TempDir(), `
 many = u.create_dataset("many", shape=(10000,), dtype="i8", chunks=(7,))
 many[:5000] = np.arange(5000)
 u.create_dataset("gz", data=np.arange(5000) % 7, chunks=(100,), compression="gzip")
 u.create_dataset("tiles", data=np.ones((100, 40), "f4"), chunks=(10, 8))
-f.close()
-`, path)
+`)
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -152,4 +127,20 @@ f.close()
 		}
 		ds.Close()
 	}
+}
+
+// tinyWithUns copies testdata/tiny.h5ad into dir as chunks.h5ad and runs
+// the h5py lines add on it (u is its uns group, np numpy).
+func tinyWithUns(t *testing.T, dir, add string) string {
+	t.Helper()
+	tiny, err := os.ReadFile(filepath.Join("testdata", "tiny.h5ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "chunks.h5ad")
+	if err := os.WriteFile(path, tiny, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h5pyOut(t, "\nimport numpy as np\nf = h5py.File(sys.argv[1], \"a\")\nu = f[\"uns\"]\n"+add+"\nf.close()\n", path)
+	return path
 }
