@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/annslicer/annslicer/internal/filewrite"
 	"github.com/annslicer/annslicer/layout/h5"
 	"github.com/annslicer/annslicer/layout/h5w"
 	"github.com/annslicer/annslicer/layout/image"
@@ -370,7 +371,7 @@ func (sk *goSkeleton) writeFile(path string) error {
 
 // writeMeta streams l's metadata into f at off, through a buffer.
 func writeMeta(l *h5w.Layout, f *os.File, off int64) error {
-	w := bufio.NewWriterSize(io.NewOffsetWriter(f, off), 1<<20)
+	w := bufio.NewWriterSize(filewrite.Writer{W: io.NewOffsetWriter(f, off)}, filewrite.Piece)
 	if err := l.WriteMeta(w); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/annslicer/annslicer/internal/filewrite"
 )
 
 // Fill produces an array's bytes: p receives the bytes at byte offset off
@@ -149,7 +151,7 @@ func WriteExtents(ctx context.Context, f *os.File, extents []Extent, window int6
 			if err := e.Fill(buf[:n], pos); err != nil {
 				return fmt.Errorf("%s: %w", e.Name, err)
 			}
-			if _, err := f.WriteAt(buf[:n], e.Off+pos); err != nil {
+			if err := filewrite.WriteAt(f, buf[:n], e.Off+pos); err != nil {
 				return err
 			}
 			if progress != nil {
@@ -205,7 +207,7 @@ func copySpans(src, dst *os.File, spans []Span, off int64, buf []byte) error {
 					if _, err := src.ReadAt(buf[:m], so); err != nil {
 						return err
 					}
-					if _, err := dst.WriteAt(buf[:m], do); err != nil {
+					if err := filewrite.WriteAt(dst, buf[:m], do); err != nil {
 						return err
 					}
 					so, do, left = so+m, do+m, left-m

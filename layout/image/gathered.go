@@ -6,6 +6,8 @@ import (
 	"os"
 	"reflect"
 	"sync"
+
+	"github.com/annslicer/annslicer/internal/filewrite"
 )
 
 // RowSource reads whole rows of a source array as raw bytes.
@@ -220,8 +222,7 @@ func (gt *Gatherer) Write(ctx context.Context, files []*os.File, es []Extent) er
 			offs[g-i+1] = offs[g-i] + es[g].Size
 		}
 		if err := inParallel(j-i, gt.Workers, func(k int) error {
-			_, err := files[i+k].WriteAt(buf[offs[k]:offs[k+1]], es[i+k].Off)
-			return err
+			return filewrite.WriteAt(files[i+k], buf[offs[k]:offs[k+1]], es[i+k].Off)
 		}); err != nil {
 			return err
 		}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/annslicer/annslicer/internal/filewrite"
 )
 
 // Writing puts files straight into dir. A store is only complete once
@@ -16,7 +18,7 @@ func writeFile(file string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return errorf(file, nil, "%v", unwrapPathErr(err))
 	}
-	if err := os.WriteFile(file, data, 0o644); err != nil {
+	if err := filewrite.WriteFile(file, data, 0o644); err != nil {
 		return errorf(file, nil, "%v", unwrapPathErr(err))
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"unicode/utf8"
 
+	"github.com/annslicer/annslicer/internal/filewrite"
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/layout/zarr"
 	"github.com/annslicer/annslicer/tree"
@@ -377,7 +378,7 @@ func (sw *shardWriter) add(s int, enc []byte, last bool) error {
 		}
 		sw.s, sw.lens = s, sw.lens[:0]
 	}
-	if _, err := sw.f.Write(enc); err != nil {
+	if _, err := (filewrite.Writer{W: sw.f}).Write(enc); err != nil {
 		return err
 	}
 	sw.lens = append(sw.lens, uint64(len(enc)))
@@ -410,5 +411,5 @@ func writeShardFile(w *zarr.ArrayWriter, s int, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(file, b, 0o644)
+	return filewrite.WriteFile(file, b, 0o644)
 }
