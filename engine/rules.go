@@ -14,7 +14,8 @@ func PlanShard(t *tree.Source, rows []int64) (*tree.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
-	z := &tree.Plan{Cells: int64(len(rows)), Source: t, Expand: expandVerbatim}
+	z := t.NewPlan(int64(len(rows)))
+	z.Expand = expandVerbatim
 	b := &zbuilder{t: t, rows: rows, z: z, ax: treeAxes(root, t.NObs)}
 	err = b.root(root)
 	root.Close()
@@ -22,6 +23,7 @@ func PlanShard(t *tree.Source, rows []int64) (*tree.Plan, error) {
 		z.Close()
 		return nil, fmt.Errorf("%s: %w", t.Path, err)
 	}
+	t.NotePlan(z)
 	return z, nil
 }
 

@@ -55,6 +55,28 @@ func (p *Plan) ExpandVerbatim() error {
 	return nil
 }
 
+// NewPlan is an empty plan of cells cells from s, its lists made as long
+// as those of s's last plan (NotePlan): every shard of a source has the
+// same elements, and growing the lists anew for each made a third of the
+// garbage of sizing a 100,000-shard mount.
+func (s *Source) NewPlan(cells int64) *Plan {
+	return &Plan{
+		Cells:    cells,
+		Source:   s,
+		Groups:   make([]PlanGroup, 0, s.planLens[0].Load()),
+		Arrays:   make([]*PlanArray, 0, s.planLens[1].Load()),
+		Holds:    make([]Node, 0, s.planLens[2].Load()),
+		Verbatim: make([]PlanVerbatim, 0, s.planLens[3].Load()),
+	}
+}
+
+// NotePlan records p's list lengths for s's next plans.
+func (s *Source) NotePlan(p *Plan) {
+	for i, n := range []int{len(p.Groups), len(p.Arrays), len(p.Holds), len(p.Verbatim)} {
+		s.planLens[i].Store(int32(min(n, 1<<16)))
+	}
+}
+
 // PlanGroup is an output group.
 type PlanGroup struct {
 	Path  string // relative to the root, "" for the root

@@ -9,6 +9,7 @@ package tree
 
 import (
 	"encoding/json"
+	"sync/atomic"
 
 	"github.com/annslicer/annslicer/layout/zarr"
 )
@@ -82,6 +83,10 @@ type Source struct {
 	// Parts are the files a collection concatenates, in order, each with
 	// the row where its cells start (nil: one file, Path).
 	Parts []Part
+
+	// planLens are the list lengths of the last plan made from this
+	// source (NewPlan, NotePlan).
+	planLens [4]atomic.Int32
 }
 
 // Part is one file of a collection source.
