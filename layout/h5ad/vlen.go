@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // Variable-length strings are stored as 16-byte descriptors (length, global
@@ -124,7 +125,9 @@ func (s *Source) collection(rel int64, keep bool) (*collection, error) {
 		return nil, fmt.Errorf("%s: global heap at %d runs past the end of the file; the file is truncated or corrupt", s.Path, addr)
 	}
 	s.heaps.loads++
-	raw := make([]byte, size)
+	pb := image.GetBuf(size) // raw is only parsed: its strings are copied out below
+	defer image.PutBuf(pb)
+	raw := (*pb)[:size]
 	if _, err := s.raw.ReadAt(raw, addr); err != nil {
 		return nil, fmt.Errorf("%s: reading global heap at %d: %v", s.Path, addr, err)
 	}

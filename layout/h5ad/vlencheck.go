@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/annslicer/annslicer/layout/h5"
+	"github.com/annslicer/annslicer/layout/image"
 )
 
 // libhdf5 trusts the variable-length descriptors it reads: a descriptor
@@ -166,7 +167,11 @@ func (s *Source) checkStrings(ds *h5.Dataset, seen map[int64][]heapObj) error {
 		if off < 0 {
 			return nil // never written: every element is the (null) fill value
 		}
-		buf := make([]byte, descBlock*v.desc)
+		// pooled: an input's string arrays each took a fresh MiB here,
+		// and faulting it in cost more than checking it
+		pb := image.GetBuf(descBlock * v.desc)
+		defer image.PutBuf(pb)
+		buf := (*pb)[:descBlock*v.desc]
 		for at := int64(0); at < n; at += int64(len(buf)) {
 			b := buf[:min(int64(len(buf)), n-at)]
 			if _, err := s.raw.ReadAt(b, off+at); err != nil {
