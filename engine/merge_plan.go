@@ -17,6 +17,11 @@ type MergeOptions struct {
 	Ctx  context.Context // cancelled: stop between inputs
 	// Scanned, when not nil, hears of each input once it is checked.
 	Scanned func(i int, path string, cells int64, took time.Duration)
+	// OpenAtOnce bounds the inputs kept open (0: poolSize). A merge's
+	// encoder asks for the inputs in order, array by array, and keeps
+	// few; a collection's shuffled shards read every input for each
+	// window, so with fewer open than they have every read reopens one.
+	OpenAtOnce int
 }
 
 // Merged is the plan of a merge: the output as one tree.Plan, whose
@@ -58,6 +63,9 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 	// anndata < 0.7 inputs are merged as current anndata reads them
 	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(currentLayout(o.Open), inputs)}
 	m.inputPool.ctx = o.Ctx
+	if o.OpenAtOnce > 0 {
+		m.inputPool.max = o.OpenAtOnce
+	}
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})
 	}

@@ -19,14 +19,20 @@ import (
 type Opener func(path string) (*tree.Source, error)
 
 // poolSize bounds the inputs open at once, for descriptors and memory:
-// an open .h5ad holds about 1.5-3 MB (libhdf5's metadata cache and its
-// index among it). A merge of 40 shards peaked at 160 MB with 32 open and
-// at 115 MB with 16; of 20 shards of 10,000 cells, at 93 MB with 16 and
-// 68 MB with 4 (0.40-0.48 s either way); of 200 shards of 2M cells, at
-// 193-225 MB against 170-176 MB. The inputs are reopened array by array
-// (without their checks: see h5ad's checked), which costs little: 420
-// opens instead of 156 for the 20 shards, in the same time.
-const poolSize = 4
+// an open .h5ad holds 1.5-3 MB (libhdf5's metadata cache and its index
+// among it), so a merge of 40 shards peaked at 160 MB with 32 open and at
+// 115 MB with 16. A merge itself keeps fewer (MergeOptions.OpenAtOnce,
+// MergeOpenAtOnce); a collection needs this many: its shuffled shards read
+// from every input at once, and with 4 open, a mount of 10 files read
+// through took 50 s instead of 14.
+const poolSize = 16
+
+// MergeOpenAtOnce is what a merge keeps open: its output is written
+// array by array, each walking the inputs in order, so an input reopened
+// one array later costs little. 20 shards of 10,000 cells: peak RSS 68 MB
+// instead of 93 with 16 open, in the same 0.40-0.48 s (420 opens instead
+// of 156); 200 shards of 2M cells: 170-176 MB instead of 193-225.
+const MergeOpenAtOnce = 4
 
 type inputPool struct {
 	ctx   context.Context // cancelled: fills fail, so a writer stops
