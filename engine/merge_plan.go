@@ -61,11 +61,8 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 		return nil, err
 	}
 	// anndata < 0.7 inputs are merged as current anndata reads them
-	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(currentLayout(o.Open), inputs)}
+	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(currentLayout(o.Open), inputs, o.OpenAtOnce)}
 	m.inputPool.ctx = o.Ctx
-	if o.OpenAtOnce > 0 {
-		m.inputPool.max = o.OpenAtOnce
-	}
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})
 	}

@@ -62,8 +62,12 @@ type openInput struct {
 	cms    map[*varAxis]*ColMap
 }
 
-func newInputPool(open Opener, paths []string) *inputPool {
-	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: poolSize, ents: map[int]*openInput{}, loading: map[int]chan struct{}{}}
+// newInputPool keeps at most most of paths open (0 or less: poolSize).
+func newInputPool(open Opener, paths []string, most int) *inputPool {
+	if most <= 0 {
+		most = poolSize
+	}
+	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: most, ents: map[int]*openInput{}, loading: map[int]chan struct{}{}}
 }
 
 // get opens input i (or finds it open, or waits while another caller
