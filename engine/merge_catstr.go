@@ -81,7 +81,11 @@ func (m *merger) stringsBecomeCat(n *mnode, e *openInput, i int) error {
 		if n.absent != nil && n.absent[j] {
 			continue
 		}
-		c.codes[j] = c.codesFor(n.strs[in.row0 : in.row0+in.nobs])
+		strs, err := m.strsOf(n).Slice(int(in.row0), int(in.row0+in.nobs))
+		if err != nil {
+			return err
+		}
+		c.codes[j] = c.codesFor(strs)
 	}
 	srcAt := map[string]tree.Attrs{}
 	for _, s := range []string{"", "categories", "codes"} {
@@ -94,6 +98,9 @@ func (m *merger) stringsBecomeCat(n *mnode, e *openInput, i int) error {
 			return fmt.Errorf("%s: %s: %v", e.src.Path, p, err)
 		}
 		srcAt[s] = attrs
+	}
+	if n.strs != nil {
+		n.strs.Close()
 	}
 	n.mkind, n.enc, n.cat, n.strs, n.srcAt = kCat, "categorical", c, nil, srcAt
 	return nil

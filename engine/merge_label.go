@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/annslicer/annslicer/tree"
 )
@@ -133,6 +134,38 @@ func (m *merger) uniqueNames(names []string) {
 			names[r] += suffix
 		}
 	}
+}
+
+// suffixed is uniqueNames over names in a scratch file: each read back
+// with its input's suffix.
+func (m *merger) suffixed(names tree.StrList) tree.StrList {
+	s := suffixedNames{names: names}
+	for i, in := range m.inputs {
+		s.ends = append(s.ends, int(in.row0+in.nobs))
+		s.suffixes = append(s.suffixes, m.keys.Sep+m.keys.Keys[i])
+	}
+	return s
+}
+
+type suffixedNames struct {
+	names    tree.StrList
+	ends     []int // each input's rows end here
+	suffixes []string
+}
+
+func (s suffixedNames) Len() int { return s.names.Len() }
+
+func (s suffixedNames) Each(lo, hi int, f func(string) error) error {
+	i, k := 0, lo
+	var b []byte
+	return s.names.Each(lo, hi, func(v string) error {
+		for k >= s.ends[i] {
+			i++
+		}
+		k++
+		b = append(append(b[:0], v...), s.suffixes[i]...)
+		return f(unsafe.String(unsafe.SliceData(b), len(b)))
+	})
 }
 
 // checkIndex refuses index_unique when obs's index is not strings.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/annslicer/annslicer/internal/spill"
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/annslicer/annslicer/tree"
 )
@@ -147,6 +148,14 @@ func (m *merger) plannedFrom(n *mnode, e *openInput, i int) error {
 	return nil
 }
 
+// strsOf is string column n's list, made on first use.
+func (m *merger) strsOf(n *mnode) *spill.Strings {
+	if n.strs == nil {
+		n.strs = &spill.Strings{Spill: m.spill}
+	}
+	return n.strs
+}
+
 // markAbsent records that input i lacks n (and what it holds).
 func (m *merger) markAbsent(n *mnode, i int) {
 	if n.absent == nil {
@@ -154,7 +163,9 @@ func (m *merger) markAbsent(n *mnode, i int) {
 	}
 	n.absent[i] = true
 	if n.mkind == kStrings { // placeholders: the rows keep their places
-		n.strs = append(n.strs, make([]string, m.inputs[i].nobs)...)
+		// a failed write to the scratch file is kept by the list and
+		// returned by its next use
+		m.strsOf(n).AppendEmpty(int(m.inputs[i].nobs))
 	}
 	for _, k := range n.kids {
 		m.markAbsent(k, i)
@@ -482,8 +493,14 @@ func (ob *outBuilder) absentStrings(n *mnode) error {
 		if n.absent[i] {
 			continue
 		}
-		for _, v := range n.strs[in.row0 : in.row0+in.nobs] {
-			pos[v] = 0
+		err := m.strsOf(n).Each(int(in.row0), int(in.row0+in.nobs), func(v string) error {
+			if _, ok := pos[v]; !ok {
+				pos[strings.Clone(v)] = 0
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	cats := make([]string, 0, len(pos))
@@ -502,7 +519,7 @@ func (ob *outBuilder) absentStrings(n *mnode) error {
 	ob.array(&tree.PlanArray{Path: n.path + "/categories", Attrs: attrs, DType: n.dt, Shape: []int64{int64(len(cats))}, Strs: cats})
 	dt := outInts(pandasCodesWidth(len(cats)))
 	oc, _ := intCodecOf(dt)
-	strs, absent, rows := n.strs, n.absent, m.inputs
+	strs, absent, rows := m.strsOf(n), n.absent, m.inputs
 	n.strs = nil
 	fill := func(p []byte, off int64) error {
 		return byUnits(p, off, int64(oc.Size), func(buf []byte, u0 int64) error {
@@ -510,18 +527,20 @@ func (ob *outBuilder) absentStrings(n *mnode) error {
 			for k+1 < len(rows) && rows[k+1].row0 <= u0 {
 				k++
 			}
-			for j := 0; j*oc.Size < len(buf); j++ {
+			j := 0
+			return strs.Each(int(u0), int(u0)+len(buf)/oc.Size, func(v string) error {
 				r := u0 + int64(j)
 				for k+1 < len(rows) && rows[k+1].row0 <= r {
 					k++
 				}
 				code := int64(-1)
 				if !absent[k] {
-					code = pos[strs[r]]
+					code = pos[v]
 				}
 				oc.Put(buf[j*oc.Size:], code)
-			}
-			return nil
+				j++
+				return nil
+			})
 		})
 	}
 	ob.array(&tree.PlanArray{Path: n.path + "/codes", Attrs: tree.Attrs{

@@ -121,10 +121,19 @@ func (ob *outBuilder) mnode(n *mnode) error {
 		return err
 	}
 	if n.mkind == kStrings {
-		if n == m.obsIdx && m.keys.IndexUnique {
-			m.uniqueNames(n.strs)
+		a := &tree.PlanArray{Path: n.path, Attrs: attrs, DType: n.dt, Shape: []int64{m.n}}
+		unique := n == m.obsIdx && m.keys.IndexUnique
+		if strs, inMem := m.strsOf(n).Mem(); inMem {
+			if unique {
+				m.uniqueNames(strs)
+			}
+			a.Strs = strs
+		} else if unique {
+			a.StrList = m.suffixed(n.strs)
+		} else {
+			a.StrList = n.strs
 		}
-		ob.array(&tree.PlanArray{Path: n.path, Attrs: attrs, DType: n.dt, Shape: []int64{m.n}, Strs: n.strs})
+		ob.array(a)
 		n.strs = nil
 		return nil
 	}

@@ -22,6 +22,11 @@ type MergeOptions struct {
 	// few; a collection's shuffled shards read every input for each
 	// window, so with fewer open than they have every read reopens one.
 	OpenAtOnce int
+	// SpillStrings keeps long string columns (obs names, string columns
+	// of obs) in scratch files instead of the Go heap: for a plan that is
+	// only encoded, which reads them in order. A collection's plan is read
+	// by rows (its shuffled shards' names) and keeps them in memory.
+	SpillStrings bool
 }
 
 // Merged is the plan of a merge: the output as one tree.Plan, whose
@@ -61,7 +66,7 @@ func PlanMerge(inputs []string, o MergeOptions) (*Merged, error) {
 		return nil, err
 	}
 	// anndata < 0.7 inputs are merged as current anndata reads them
-	m := &merger{join: o.Join, keys: o.Keys, inputPool: newInputPool(currentLayout(o.Open), inputs, o.OpenAtOnce)}
+	m := &merger{join: o.Join, keys: o.Keys, spill: o.SpillStrings, inputPool: newInputPool(currentLayout(o.Open), inputs, o.OpenAtOnce)}
 	m.inputPool.ctx = o.Ctx
 	for _, p := range inputs {
 		m.inputs = append(m.inputs, &mergeInput{path: p})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/annslicer/annslicer/internal/spill"
 	"github.com/annslicer/annslicer/tree"
 )
 
@@ -52,11 +53,11 @@ type mnode struct {
 	ptrDT tree.DType // kCSR: indptr's
 
 	// per input
-	nnz    []int64   // kCSR: entries contributed (after the join)
-	p0     []int64   // kCSR: indptr[0]
-	base   []int64   // kCSR: output entry where each input's entries start
-	rowPtr [][]int64 // kCSR: per input whose entries are remapped row by row, kept entries before each row
-	strs   []string  // kStrings: every input's rows, in order
+	nnz    []int64        // kCSR: entries contributed (after the join)
+	p0     []int64        // kCSR: indptr[0]
+	base   []int64        // kCSR: output entry where each input's entries start
+	rowPtr [][]int64      // kCSR: per input whose entries are remapped row by row, kept entries before each row
+	strs   *spill.Strings // kStrings: every input's rows, in order
 
 	// output
 	cols             int64 // kCSR: columns; kDense: trailing size check
@@ -109,6 +110,7 @@ type merger struct {
 	warns     []string
 	keys      InputKeys
 	obsIdx    *mnode // obs's index (its names)
+	spill     bool   // long string columns go to scratch files (MergeOptions.SpillStrings)
 }
 
 func (m *merger) warn(format string, a ...any) {

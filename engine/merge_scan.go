@@ -140,8 +140,7 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		if int64(len(strs)) != nobs {
 			return m.errf(e, "%s holds %d strings but the file has %d cells", n.path, len(strs), nobs)
 		}
-		n.strs = append(n.strs, strs...)
-		return nil
+		return m.strsOf(n).Append(strs...)
 	}
 	if a.DType() != n.dt {
 		if err := m.promoteCol(n, e, a.DType()); err != nil {

@@ -142,7 +142,11 @@ func planned(t *testing.T, z *tree.Plan, path string) (tree.DType, []byte, []str
 			continue
 		}
 		if a.DType.Kind == 'O' {
-			return a.DType, nil, a.Strs
+			strs, err := a.AllStrs()
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return a.DType, nil, strs
 		}
 		size := a.RowElems() * a.Shape[0] * int64(a.DType.Size)
 		whole := make([]byte, size)

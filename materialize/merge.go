@@ -96,7 +96,7 @@ func Merge(output string, inputs []string, o MergeOptions) (err error) {
 	var done []scanned
 	cache := zarr.NewCache(ZarrCacheBytes)
 	plan, err := engine.PlanMerge(inputs, engine.MergeOptions{
-		Join: o.Join, Ctx: o.Ctx, Keys: o.Keys, OpenAtOnce: engine.MergeOpenAtOnce,
+		Join: o.Join, Ctx: o.Ctx, Keys: o.Keys, OpenAtOnce: engine.MergeOpenAtOnce, SpillStrings: true,
 		Open: func(p string) (*tree.Source, error) { return openSource(p, cache) },
 		Scanned: func(i int, p string, cells int64, took time.Duration) {
 			done = append(done, scanned{p, cells, took})

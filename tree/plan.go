@@ -3,6 +3,7 @@ package tree
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/annslicer/annslicer/layout/image"
 )
@@ -93,6 +94,58 @@ type PlanArray struct {
 	Spans  image.Spans   // may be nil: where Fill's bytes lie plainly in a file
 	Gather *image.Gather // may be nil: Fill's bytes as runs of a source's rows
 	Strs   []string      // 'O': every element, C order
+	// 'O', instead of Strs: every element, C order, held out of the Go
+	// heap (a merge's names, internal/spill). Read it through NumStrs and
+	// EachStr, which take either.
+	StrList StrList
+}
+
+// StrList is a string array's elements, read back in order.
+type StrList interface {
+	Len() int
+	// Each calls f with elements [lo, hi) in order, stopping at f's
+	// first error; s is valid during the call only.
+	Each(lo, hi int, f func(s string) error) error
+}
+
+// NumStrs is the number of a string array's elements (Strs or StrList).
+func (a *PlanArray) NumStrs() int {
+	if a.StrList != nil {
+		return a.StrList.Len()
+	}
+	return len(a.Strs)
+}
+
+// EachStr calls f with a string array's elements [lo, hi) in order
+// (Strs or StrList); s is valid during the call only.
+func (a *PlanArray) EachStr(lo, hi int, f func(s string) error) error {
+	if a.StrList != nil {
+		return a.StrList.Each(lo, hi, f)
+	}
+	if lo < 0 || lo > hi || hi > len(a.Strs) {
+		return fmt.Errorf("/%s: elements [%d, %d) of %d", a.Path, lo, hi, len(a.Strs))
+	}
+	for _, s := range a.Strs[lo:hi] {
+		if err := f(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AllStrs gives a string array's elements as Go strings: Strs itself, or
+// StrList's read back (what holding them costs again: for the encoders
+// that cannot take them in order, libhdf5's).
+func (a *PlanArray) AllStrs() ([]string, error) {
+	if a.StrList == nil {
+		return a.Strs, nil
+	}
+	out := make([]string, 0, a.StrList.Len())
+	err := a.StrList.Each(0, a.StrList.Len(), func(s string) error {
+		out = append(out, strings.Clone(s))
+		return nil
+	})
+	return out, err
 }
 
 // Close releases the source handles the plan reads through.
@@ -108,7 +161,7 @@ func (p *Plan) Close() {
 // of a 2M-cell merge are 60 MB that its output's check has no use for.
 func (p *Plan) DropStrings() {
 	for _, a := range p.Arrays {
-		a.Strs = nil
+		a.Strs, a.StrList = nil, nil
 	}
 }
 

@@ -125,14 +125,25 @@ func (x *planArray) Strings(rows []int64) ([]string, error) {
 	}
 	per := x.a.RowElems()
 	if rows == nil {
-		return x.a.Strs, nil
+		return x.a.AllStrs()
 	}
+	n := int64(x.a.NumStrs())
 	out := make([]string, 0, int64(len(rows))*per)
 	for _, r := range rows {
-		if r < 0 || (r+1)*per > int64(len(x.a.Strs)) {
+		if r < 0 || (r+1)*per > n {
 			return nil, fmt.Errorf("%s: /%s: row %d out of range", x.ps.path, x.a.Path, r)
 		}
-		out = append(out, x.a.Strs[r*per:(r+1)*per]...)
+		if x.a.StrList == nil {
+			out = append(out, x.a.Strs[r*per:(r+1)*per]...)
+			continue
+		}
+		err := x.a.StrList.Each(int(r*per), int((r+1)*per), func(s string) error {
+			out = append(out, strings.Clone(s))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

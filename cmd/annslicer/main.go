@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	rtdebug "runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -81,13 +82,20 @@ func main() {
 		}
 	}
 	if p := os.Getenv("ANNSLICER_HEAPPROFILE"); p != "" {
-		// every second, the live heap so far (the last one written is
-		// the run's late state): where a run's memory goes
+		// the live heap at its largest so far (checked every 100 ms, the
+		// profile rewritten when the heap has grown by a MiB): what holds
+		// a run's memory at its peak, which a profile at the end misses
 		go func() {
-			for range time.Tick(time.Second) {
-				if f, err := os.Create(p); err == nil {
-					pprof.Lookup("heap").WriteTo(f, 0)
-					f.Close()
+			var most uint64
+			s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+			for range time.Tick(100 * time.Millisecond) {
+				metrics.Read(s)
+				if live := s[0].Value.Uint64(); live > most+1<<20 {
+					most = live
+					if f, err := os.Create(p); err == nil {
+						pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
 				}
 			}
 		}()

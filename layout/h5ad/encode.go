@@ -207,7 +207,10 @@ func (w *h5writer) array(a *tree.PlanArray) error {
 	if !ok {
 		return fmt.Errorf("/%s: parent group missing", a.Path)
 	}
-	strs := a.Strs
+	strs, err := a.AllStrs() // (libhdf5 takes them at once)
+	if err != nil {
+		return fmt.Errorf("/%s: %v", a.Path, err)
+	}
 	dt := a.DType
 	if dt.Kind == 'U' && len(a.Shape) == 0 {
 		// a numpy unicode scalar (anndata's zarr string): h5py writes str

@@ -177,6 +177,8 @@ func goArray(g *h5w.Object, name string, a *tree.PlanArray) (*h5w.Object, error)
 			return nil, err
 		}
 		o.Data(raw, strs)
+	case dt.Kind == 'O' && a.StrList != nil && len(a.Shape) > 0:
+		o.StringList(a.StrList)
 	case dt.Kind == 'O':
 		o.Strings(strs)
 	case len(a.Shape) == 0:

@@ -84,7 +84,9 @@ func sizeKey(z *tree.Plan, native *Source) (key uint64, ok bool) {
 	}
 	for _, a := range z.Arrays {
 		dt := a.DType
-		if dt.Rec != nil || (dt.Kind == 'U' && len(a.Shape) == 0) {
+		if dt.Rec != nil || (dt.Kind == 'U' && len(a.Shape) == 0) || a.StrList != nil {
+			// (a list of strings is a merge's, sized once: Sizer reads
+			// Strs only)
 			return 0, false
 		}
 		w(a.Path)

@@ -115,6 +115,7 @@ type Object struct {
 	data   []byte   // written in the metadata area (nil for Strings)
 	size   int      // bytes in the metadata area: len(data), or a descriptor per string
 	strs   []string // the variable-length strings of data, in order
+	list   StrList  // Strings' elements instead of strs (StringList)
 	first  int      // the heap index of strs[0]
 	extent int64    // bytes placed after the metadata, filled by the caller
 
@@ -164,6 +165,21 @@ func (d *Object) Data(raw []byte, strs []string) { d.data, d.size, d.strs = raw,
 // are their heap IDs, made as the metadata is written (a merged obs index
 // of millions of names needs no buffer of them).
 func (d *Object) Strings(strs []string) { d.data, d.size, d.strs = nil, VlenSize*len(strs), strs }
+
+// StringList is Strings with elements read back in order from l (held
+// outside the Go heap: a merge's names), read as the file is laid out and
+// again as its heap and IDs are written.
+func (d *Object) StringList(l StrList) {
+	d.data, d.size, d.strs, d.list = nil, VlenSize*l.Len(), nil, l
+}
+
+// StrList is strings read back in order (tree.StrList).
+type StrList interface {
+	Len() int
+	// Each calls f with strings [lo, hi) in order, stopping at f's first
+	// error; s is valid during the call only.
+	Each(lo, hi int, f func(s string) error) error
+}
 
 // Reserve places the dataset's n bytes after the metadata; Finish says
 // where.
@@ -268,14 +284,17 @@ func (f *File) place() ([]int, *heap, []Placed, uint64, uint64, error) {
 	for _, o := range f.objs {
 		parts += len(o.attrs) + 1
 	}
-	h := &heap{parts: make([][]string, 0, parts), starts: make([]int, 0, parts)}
+	h := &heap{parts: make([]heapPart, 0, parts), starts: make([]int, 0, parts)}
 	for _, o := range f.objs {
 		for i := range o.attrs {
-			o.attrs[i].first = h.add(o.attrs[i].v.strs)
+			o.attrs[i].first = h.add(heapPart{ss: o.attrs[i].v.strs})
 		}
-		o.first = h.add(o.strs)
+		o.first = h.add(heapPart{ss: o.strs, l: o.list})
 	}
-	cur = h.place(cur)
+	cur, err := h.place(cur)
+	if err != nil {
+		return nil, nil, nil, 0, 0, err
+	}
 	for _, o := range f.objs {
 		o.dataAddr = Undef
 		if !o.group && o.size > 0 {

@@ -24,62 +24,85 @@ type collection struct {
 	used, end int // bytes used, and the collection's size
 }
 
-// heap holds the file's strings as the slices they were given in (a
-// merged obs index is millions of them: no copy, no per-string table).
+// heap holds the file's strings as the slices or lists they were given
+// in (a merged obs index is millions of them: no copy, no per-string
+// table).
 type heap struct {
-	parts  [][]string
+	parts  []heapPart
 	starts []int // index of each part's first string
 	n      int
 	colls  []collection
 }
 
+// heapPart is a slice of strings, or a list read back in order.
+type heapPart struct {
+	ss []string
+	l  StrList
+}
+
+func (p heapPart) len() int {
+	if p.l != nil {
+		return p.l.Len()
+	}
+	return len(p.ss)
+}
+
 // add appends strings and gives the index of the first.
-func (h *heap) add(ss []string) int {
+func (h *heap) add(p heapPart) int {
 	first := h.n
-	if len(ss) > 0 {
-		h.parts = append(h.parts, ss)
+	if n := p.len(); n > 0 {
+		h.parts = append(h.parts, p)
 		h.starts = append(h.starts, first)
-		h.n += len(ss)
+		h.n += n
 	}
 	return first
 }
 
-// cursor walks the strings in order from string k.
-type cursor struct {
-	h    *heap
-	p, i int // part, index in it
-}
-
-func (h *heap) at(k int) cursor {
-	p := sort.SearchInts(h.starts, k+1) - 1
-	if p < 0 {
-		return cursor{h: h, p: len(h.parts)}
+// each calls f with strings [lo, hi) in order (s valid during the call
+// only), stopping at f's first error.
+func (h *heap) each(lo, hi int, f func(s string) error) error {
+	if lo >= hi {
+		return nil
 	}
-	return cursor{h: h, p: p, i: k - h.starts[p]}
-}
-
-func (c *cursor) next() string {
-	for c.p < len(c.h.parts) && c.i >= len(c.h.parts[c.p]) {
-		c.p, c.i = c.p+1, 0
+	p := sort.SearchInts(h.starts, lo+1) - 1
+	if p < 0 || hi > h.n {
+		return fmt.Errorf("h5w: strings [%d, %d) of a heap of %d", lo, hi, h.n)
 	}
-	s := c.h.parts[c.p][c.i]
-	c.i++
-	return s
+	for k := lo; k < hi; p++ {
+		part := h.parts[p]
+		from, to := k-h.starts[p], min(part.len(), hi-h.starts[p])
+		if part.l != nil {
+			if err := part.l.Each(from, to, f); err != nil {
+				return err
+			}
+		} else {
+			for _, s := range part.ss[from:to] {
+				if err := f(s); err != nil {
+					return err
+				}
+			}
+		}
+		k += to - from
+	}
+	return nil
 }
 
 // place lays the collections out from address cur and gives the end.
-func (h *heap) place(cur uint64) uint64 {
+func (h *heap) place(cur uint64) (uint64, error) {
 	p := packer{cur: cur}
-	c := h.at(0)
-	for k := 0; k < h.n; k++ {
-		if p.add(len(c.next())) {
+	err := h.each(0, h.n, func(s string) error {
+		if p.add(len(s)) {
 			h.colls = append(h.colls, p.closed)
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	if p.col.n > 0 {
 		h.colls = append(h.colls, p.close())
 	}
-	return p.cur
+	return p.cur, nil
 }
 
 // packer fills collections with strings in order, as many as fit: place
@@ -123,17 +146,21 @@ func (h *heap) ids() *heapIDs { return &heapIDs{h} }
 
 // writeTo writes the collections to w, one at a time through *buf.
 func (h *heap) writeTo(w io.Writer, buf *[]byte) error {
-	c := h.at(0)
 	for _, col := range h.colls {
 		b := append((*buf)[:0], 'G', 'C', 'O', 'L', 1, 0, 0, 0)
 		b = binary.LittleEndian.AppendUint64(b, uint64(col.end))
-		for k := 0; k < col.n; k++ {
-			s := c.next()
-			b = binary.LittleEndian.AppendUint16(b, uint16(k+1))
+		k := 0
+		err := h.each(col.first, col.first+col.n, func(s string) error {
+			k++
+			b = binary.LittleEndian.AppendUint16(b, uint16(k))
 			b = append(b, 0, 0, 0, 0, 0, 0) // reference count, reserved
 			b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
 			b = append(b, s...)
 			b = append(b, make([]byte, pad8(len(s))-len(s))...)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if free := col.end - col.used; free >= 16 {
 			// object 0: the free space, its own header included
@@ -164,21 +191,21 @@ func fillIDs(b []byte, t h5.TypeInfo, ids *heapIDs, first, n int) error {
 		return nil
 	}
 	h := ids.h
-	c := h.at(first)
 	ci := sort.Search(len(h.colls), func(i int) bool { return h.colls[i].first+h.colls[i].n > first })
-	k := first
-	for e := 0; e < elems; e++ {
-		for _, s := range slots {
-			for k >= h.colls[ci].first+h.colls[ci].n {
-				ci++
-			}
-			col := h.colls[ci]
-			p := b[e*t.Size+s:]
-			binary.LittleEndian.PutUint32(p, uint32(len(c.next())))
-			binary.LittleEndian.PutUint64(p[4:], col.addr)
-			binary.LittleEndian.PutUint32(p[12:], uint32(k-col.first+1))
-			k++
+	k, e, si := first, 0, 0
+	return h.each(first, first+n, func(s string) error {
+		for k >= h.colls[ci].first+h.colls[ci].n {
+			ci++
 		}
-	}
-	return nil
+		col := h.colls[ci]
+		p := b[e*t.Size+slots[si]:]
+		binary.LittleEndian.PutUint32(p, uint32(len(s)))
+		binary.LittleEndian.PutUint64(p[4:], col.addr)
+		binary.LittleEndian.PutUint32(p[12:], uint32(k-col.first+1))
+		k++
+		if si++; si == len(slots) {
+			si, e = 0, e+1
+		}
+		return nil
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -62,9 +63,12 @@ func meta(a *tree.PlanArray, codec zarr.Codec, l Layout) zarr.ArrayMeta {
 		var rowBytes int64
 		if a.DType.Kind == 'O' {
 			total := int64(0)
-			for _, s := range a.Strs {
+			// (a failed read of a list fails again, and is
+			// reported, when its chunks are made)
+			a.EachStr(0, a.NumStrs(), func(s string) error {
 				total += int64(len(s)) + 4
-			}
+				return nil
+			})
 			if n > 0 {
 				rowBytes = max(1, total/n)
 			}
@@ -131,13 +135,25 @@ func chunkIndex(m *zarr.ArrayMeta, c int) []int {
 }
 
 // chunkStrings is chunk c of a string array, padded with "".
-func chunkStrings(a *tree.PlanArray, m *zarr.ArrayMeta, c int) []string {
+func chunkStrings(a *tree.PlanArray, m *zarr.ArrayMeta, c int) ([]string, error) {
 	per := chunkRows(m) * a.RowElems()
 	lo := int64(c) * per
-	hi := min(int64(len(a.Strs)), lo+per)
+	hi := min(int64(a.NumStrs()), lo+per)
 	out := make([]string, per)
-	copy(out, a.Strs[lo:hi])
-	return out
+	if a.StrList == nil {
+		copy(out, a.Strs[lo:hi])
+		return out, nil
+	}
+	k := 0
+	err := a.StrList.Each(int(lo), int(hi), func(s string) error {
+		out[k] = strings.Clone(s)
+		k++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("/%s: %v", a.Path, err)
+	}
+	return out, nil
 }
 
 // chunkFile is a fixed-size array's uncompressed chunk: bytes [start,
@@ -225,7 +241,11 @@ func (l Layout) Entries(z *tree.Plan) ([]image.Entry, error) {
 			}
 			doc(tree.Join(a.Path, ".zattrs"), b)
 		}
-		out = append(out, chunkEntries(a, &m)...)
+		ents, err := chunkEntries(a, &m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ents...)
 	}
 	b, err := zarr.MarshalConsolidated(docs)
 	if err != nil {
@@ -236,17 +256,21 @@ func (l Layout) Entries(z *tree.Plan) ([]image.Entry, error) {
 }
 
 // chunkEntries are an unsharded array's chunk files, uncompressed.
-func chunkEntries(a *tree.PlanArray, m *zarr.ArrayMeta) []image.Entry {
+func chunkEntries(a *tree.PlanArray, m *zarr.ArrayMeta) ([]image.Entry, error) {
 	var out []image.Entry
 	for c := 0; c < nChunks(a, m); c++ {
 		p := tree.Join(a.Path, m.ChunkKey(chunkIndex(m, c)))
 		if a.DType.Kind == 'O' {
-			out = append(out, image.Entry{Path: p, File: image.Bytes(zarr.EncodeVlenUTF8(chunkStrings(a, m, c)))})
+			strs, err := chunkStrings(a, m, c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, image.Entry{Path: p, File: image.Bytes(zarr.EncodeVlenUTF8(strs))})
 		} else {
 			out = append(out, image.Entry{Path: p, File: chunk(a, m, c)})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Write is Layout.Write with the zero Layout: a zarr v2 store.
@@ -306,7 +330,11 @@ func (l Layout) WriteArray(a *tree.PlanArray, dir string, codec zarr.Codec) erro
 	}
 	if a.DType.Kind == 'O' {
 		for c := 0; c < nChunks(a, &m); c++ {
-			if err := w.WriteChunkStrings(chunkIndex(&m, c), chunkStrings(a, &m, c)); err != nil {
+			strs, err := chunkStrings(a, &m, c)
+			if err != nil {
+				return err
+			}
+			if err := w.WriteChunkStrings(chunkIndex(&m, c), strs); err != nil {
 				return err
 			}
 		}

@@ -175,7 +175,11 @@ func entriesV3(z *tree.Plan, l Layout) ([]image.Entry, error) {
 			}
 			out = append(out, es...)
 		} else {
-			out = append(out, chunkEntries(a, &m)...)
+			es, err := chunkEntries(a, &m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, es...)
 		}
 	}
 	b, err := zarr.MarshalConsolidatedZarrJSON(rootAttrs, nodes)
@@ -226,7 +230,11 @@ func stringShard(a *tree.PlanArray, m *zarr.ArrayMeta, s int) ([]byte, error) {
 	var body []byte
 	var lens []uint64
 	for c := lo; c < hi; c++ {
-		enc, err := im.EncodeStrings(chunkStrings(a, &im, c))
+		strs, err := chunkStrings(a, &im, c)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := im.EncodeStrings(strs)
 		if err != nil {
 			return nil, fmt.Errorf("/%s: %v", a.Path, err)
 		}
