@@ -39,6 +39,8 @@ type inputPool struct {
 	open  Opener
 	paths []string
 	max   int
+	files *inputFiles // the inputs as plain files, for spans
+	book  *spanBook   // where the arrays' parts lie in those files
 
 	mu      sync.Mutex
 	ents    map[int]*openInput
@@ -67,7 +69,9 @@ func newInputPool(open Opener, paths []string, most int) *inputPool {
 	if most <= 0 {
 		most = poolSize
 	}
-	return &inputPool{ctx: context.Background(), open: open, paths: paths, max: most, ents: map[int]*openInput{}, loading: map[int]chan struct{}{}}
+	p := &inputPool{ctx: context.Background(), open: open, paths: paths, max: most, files: newInputFiles(paths), ents: map[int]*openInput{}, loading: map[int]chan struct{}{}}
+	p.book = &spanBook{pool: p}
+	return p
 }
 
 // get opens input i (or finds it open, or waits while another caller
@@ -180,6 +184,7 @@ func (p *inputPool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.files.closeAll()
 	for i, e := range p.ents {
 		e.close()
 		delete(p.ents, i)
