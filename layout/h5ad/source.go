@@ -33,9 +33,10 @@ type Source struct {
 	chunks map[string][]atomic.Int64 // per dataset path: chunk offsets, shared by all shards
 	heaps  heapCache
 	scr    scratch
-	meta   metaCache  // attributes and listings, read once (tree.go)
-	sizers sizerCache // of its plans' structures (sizer.go)
-	nodes  nodeCache  // groups and arrays, opened once (tree.go)
+	meta   metaCache                // attributes and listings, read once (tree.go)
+	sizers sizerCache               // of its plans' structures (sizer.go)
+	nodes  nodeCache                // groups and arrays, opened once (tree.go)
+	scope  atomic.Pointer[rowScope] // rows a group of shards reads (rowscope.go)
 }
 
 // Open opens path as an AnnData source, checking it is one.

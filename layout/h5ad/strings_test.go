@@ -113,3 +113,40 @@ func TestStringsLongerThanTheFileAreRefused(t *testing.T) {
 		t.Fatalf("got %v, want a refusal of strings longer than the file", err)
 	}
 }
+
+// Within a scope of rows, shuffled reads of them are the file's names,
+// read in one pass over the heap for the whole scope and kept nowhere
+// after (without one, the source keeps every collection a shuffled read
+// touched); rows outside the scope still read as before.
+func TestScopedRowsAreReadTogetherAndNotKept(t *testing.T) {
+	path := filepath.Join("testdata", "tiny.h5ad")
+	want := strings.Split(h5pyOut(t, "print('\\n'.join(h5py.File(sys.argv[1])['obs/_index'].asstr()[()]))", path), "\n")
+	s, idx := openObsIndex(t, path)
+	shards := [][]int64{{7, 2, 5}, {0, 6, 3, 2}}
+	end := s.ScopeRows(append(append([]int64{}, shards[0]...), shards[1]...))
+	s.heaps.loads = 0
+	for _, rows := range append(shards, []int64{11, 1}) {
+		got, err := idx.Strings(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rows {
+			if got[i] != want[r] {
+				t.Fatalf("row %d: %q, want %q", r, got[i], want[r])
+			}
+		}
+	}
+	end()
+	if s.heaps.loads != 1 { // the scope's pass (rows 11 and 1 find it among the recent)
+		t.Errorf("the names' collection was parsed %d times, want once", s.heaps.loads)
+	}
+	s.heaps.mu.Lock()
+	kept := len(s.heaps.cols)
+	s.heaps.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("%d collections kept, want none", kept)
+	}
+	if s.scope.Load() != nil {
+		t.Error("the scope outlived its end")
+	}
+}

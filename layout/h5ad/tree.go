@@ -275,6 +275,9 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 		s, _, err := ds.ReadStrings(rows)
 		return s, err
 	}
+	if strs, ok, err := a.scopedStrings(rows); ok {
+		return strs, err
+	}
 	if rows == nil { // all of them: straight from the heap too (libhdf5 converts strings one by one, slowly)
 		rows = make([]int64, ds.Dims[0])
 		for i := range rows {
