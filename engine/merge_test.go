@@ -107,6 +107,24 @@ var tinyB = tinyInput{
 	pca:   []float32{7, 8, 9, 10},
 }
 
+// writeWhole writes plan z as a complete, uncompressed .h5ad at p (its
+// arrays plain in the file, as a merge's spans copy them).
+func writeWhole(t *testing.T, z *tree.Plan, p string) {
+	t.Helper()
+	extents, err := h5ad.Encode(z, p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // tinyInputs writes A as a zarr store and B as an h5ad file.
 func tinyInputs(t *testing.T) []string {
 	dir := t.TempDir()
@@ -296,18 +314,7 @@ func TestMergeSpansKeepTheirFilesOpen(t *testing.T) {
 	var inputs []string
 	for k, in := range []tinyInput{tinyA, tinyA, tinyA} {
 		p := filepath.Join(dir, fmt.Sprintf("in%d.h5ad", k))
-		extents, err := h5ad.Encode(in.plan(t), p, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+		writeWhole(t, in.plan(t), p)
 		inputs = append(inputs, p)
 	}
 	g, err := PlanMerge(inputs, MergeOptions{Join: "outer", Open: openTiny})

@@ -138,18 +138,7 @@ func TestWritingAMergeHoldsFewInputsOpen(t *testing.T) {
 			in = tinyB
 		}
 		p := filepath.Join(dir, fmt.Sprintf("in%d.h5ad", k))
-		extents, err := h5ad.Encode(in.plan(t), p, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+		writeWhole(t, in.plan(t), p)
 		inputs = append(inputs, p)
 	}
 	var mu sync.Mutex
