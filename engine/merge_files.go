@@ -136,7 +136,7 @@ func (b *spanBook) whole(g *mseg) []image.Span {
 		return nil // Fill reports it
 	}
 	defer b.pool.put(e)
-	for _, h := range append(b.segs[g.in], g) {
+	for _, h := range b.segs[g.in] { // g among them (mstack.spansFn)
 		if h.known {
 			continue
 		}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unsafe"
 
 	"github.com/annslicer/annslicer/tree"
 )
@@ -124,48 +123,6 @@ func (ob *outBuilder) label(n *mnode) error {
 	}
 	ob.array(&tree.PlanArray{Path: n.path + "/codes", Attrs: version("array"), DType: dt, Shape: []int64{m.n}, Fill: fill})
 	return nil
-}
-
-// uniqueNames appends Sep + key to each obs name, input by input.
-func (m *merger) uniqueNames(names []string) {
-	for i, in := range m.inputs {
-		suffix := m.keys.Sep + m.keys.Keys[i]
-		for r := in.row0; r < in.row0+in.nobs; r++ {
-			names[r] += suffix
-		}
-	}
-}
-
-// suffixed is uniqueNames over names in a scratch file: each read back
-// with its input's suffix.
-func (m *merger) suffixed(names tree.StrList) tree.StrList {
-	s := suffixedNames{names: names}
-	for i, in := range m.inputs {
-		s.ends = append(s.ends, int(in.row0+in.nobs))
-		s.suffixes = append(s.suffixes, m.keys.Sep+m.keys.Keys[i])
-	}
-	return s
-}
-
-type suffixedNames struct {
-	names    tree.StrList
-	ends     []int // each input's rows end here
-	suffixes []string
-}
-
-func (s suffixedNames) Len() int { return s.names.Len() }
-
-func (s suffixedNames) Each(lo, hi int, f func(string) error) error {
-	i, k := 0, lo
-	var b []byte
-	return s.names.Each(lo, hi, func(v string) error {
-		for k >= s.ends[i] {
-			i++
-		}
-		k++
-		b = append(append(b[:0], v...), s.suffixes[i]...)
-		return f(unsafe.String(unsafe.SliceData(b), len(b)))
-	})
 }
 
 // checkIndex refuses index_unique when obs's index is not strings.

@@ -122,14 +122,8 @@ func (ob *outBuilder) mnode(n *mnode) error {
 	}
 	if n.mkind == kStrings {
 		a := &tree.PlanArray{Path: n.path, Attrs: attrs, DType: n.dt, Shape: []int64{m.n}}
-		unique := n == m.obsIdx && m.keys.IndexUnique
 		if strs, inMem := m.strsOf(n).Mem(); inMem {
-			if unique {
-				m.uniqueNames(strs)
-			}
 			a.Strs = strs
-		} else if unique {
-			a.StrList = m.suffixed(n.strs)
 		} else {
 			a.StrList = n.strs
 		}

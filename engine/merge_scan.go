@@ -140,6 +140,15 @@ func (m *merger) scan(n *mnode, e *openInput, i int) error {
 		if int64(len(strs)) != nobs {
 			return m.errf(e, "%s holds %d strings but the file has %d cells", n.path, len(strs), nobs)
 		}
+		if n == m.obsIdx && m.keys.IndexUnique {
+			// anndata.concat's index_unique: name + Sep + the input's key
+			suffix := m.keys.Sep + m.keys.Keys[i]
+			unique := make([]string, len(strs))
+			for k, s := range strs {
+				unique[k] = s + suffix
+			}
+			strs = unique
+		}
 		return m.strsOf(n).Append(strs...)
 	}
 	if a.DType() != n.dt {

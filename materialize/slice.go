@@ -241,23 +241,27 @@ func (j *Job) group(set *Set, k0, k1 int) error {
 	for k := k0; k < k1; k++ {
 		tmps = append(tmps, set.Temp(k))
 	}
+	rows := make([][]int64, k1-k0)
+	for g := range rows {
+		rows[g] = j.Outputs.Rows(k0 + g)
+	}
 	if hs, ok := j.Source.Native.(*h5ad.Source); ok && hs.NObs > scopeFrom {
 		// shuffled shards read their names from all over the heap: read
 		// the group's together, once (h5ad.Source.ScopeRows)
-		var rows []int64
-		for k := k0; k < k1; k++ {
-			if r := j.Outputs.Rows(k); !slices.IsSorted(r) {
-				rows = append(rows, r...)
+		var shuffled []int64
+		for _, r := range rows {
+			if !slices.IsSorted(r) {
+				shuffled = append(shuffled, r...)
 			}
 		}
-		if len(rows) > 0 {
-			defer hs.ScopeRows(rows)()
+		if len(shuffled) > 0 {
+			defer hs.ScopeRows(shuffled)()
 		}
 	}
 	// plans are made on every core: a shard's obs names are read for it
 	err := lockstep(k1-k0, workers(k1-k0), func(g int) error {
 		var err error
-		shards[g], err = engine.PlanShard(j.Source, j.Outputs.Rows(k0+g))
+		shards[g], err = engine.PlanShard(j.Source, rows[g])
 		return err
 	})
 	if err != nil {

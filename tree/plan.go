@@ -133,20 +133,26 @@ func (a *PlanArray) EachStr(lo, hi int, f func(s string) error) error {
 	return nil
 }
 
-// AllStrs gives a string array's elements as Go strings: Strs itself, or
-// StrList's read back (what holding them costs again: for the encoders
-// that cannot take them in order, libhdf5's).
-func (a *PlanArray) AllStrs() ([]string, error) {
+// StrsIn gives a string array's elements [lo, hi) as Go strings: a part
+// of Strs itself, or StrList's read back (what holding them costs again).
+func (a *PlanArray) StrsIn(lo, hi int) ([]string, error) {
 	if a.StrList == nil {
-		return a.Strs, nil
+		if lo < 0 || lo > hi || hi > len(a.Strs) {
+			return nil, fmt.Errorf("/%s: elements [%d, %d) of %d", a.Path, lo, hi, len(a.Strs))
+		}
+		return a.Strs[lo:hi], nil
 	}
-	out := make([]string, 0, a.StrList.Len())
-	err := a.StrList.Each(0, a.StrList.Len(), func(s string) error {
+	out := make([]string, 0, max(0, hi-lo))
+	err := a.StrList.Each(lo, hi, func(s string) error {
 		out = append(out, strings.Clone(s))
 		return nil
 	})
 	return out, err
 }
+
+// AllStrs gives every element of a string array as Go strings (StrsIn):
+// for the encoders that cannot take them in order, libhdf5's.
+func (a *PlanArray) AllStrs() ([]string, error) { return a.StrsIn(0, a.NumStrs()) }
 
 // Close releases the source handles the plan reads through.
 func (p *Plan) Close() {

@@ -133,17 +133,11 @@ func (x *planArray) Strings(rows []int64) ([]string, error) {
 		if r < 0 || (r+1)*per > n {
 			return nil, fmt.Errorf("%s: /%s: row %d out of range", x.ps.path, x.a.Path, r)
 		}
-		if x.a.StrList == nil {
-			out = append(out, x.a.Strs[r*per:(r+1)*per]...)
-			continue
-		}
-		err := x.a.StrList.Each(int(r*per), int((r+1)*per), func(s string) error {
-			out = append(out, strings.Clone(s))
-			return nil
-		})
+		strs, err := x.a.StrsIn(int(r*per), int((r+1)*per))
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, strs...)
 	}
 	return out, nil
 }

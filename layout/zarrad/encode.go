@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -139,20 +138,12 @@ func chunkStrings(a *tree.PlanArray, m *zarr.ArrayMeta, c int) ([]string, error)
 	per := chunkRows(m) * a.RowElems()
 	lo := int64(c) * per
 	hi := min(int64(a.NumStrs()), lo+per)
-	out := make([]string, per)
-	if a.StrList == nil {
-		copy(out, a.Strs[lo:hi])
-		return out, nil
-	}
-	k := 0
-	err := a.StrList.Each(int(lo), int(hi), func(s string) error {
-		out[k] = strings.Clone(s)
-		k++
-		return nil
-	})
+	strs, err := a.StrsIn(int(lo), int(hi))
 	if err != nil {
 		return nil, fmt.Errorf("/%s: %v", a.Path, err)
 	}
+	out := make([]string, per)
+	copy(out, strs)
 	return out, nil
 }
 
