@@ -108,8 +108,9 @@ var tinyB = tinyInput{
 }
 
 // writeWhole writes plan z as a complete, uncompressed .h5ad at p (its
-// arrays plain in the file, as a merge's spans copy them).
-func writeWhole(t *testing.T, z *tree.Plan, p string) {
+// arrays plain in the file, as a merge's spans copy them), and gives
+// where its arrays lie.
+func writeWhole(t *testing.T, z *tree.Plan, p string) []image.Extent {
 	t.Helper()
 	extents, err := h5ad.Encode(z, p, "")
 	if err != nil {
@@ -123,6 +124,7 @@ func writeWhole(t *testing.T, z *tree.Plan, p string) {
 	if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
 		t.Fatal(err)
 	}
+	return extents
 }
 
 // tinyInputs writes A as a zarr store and B as an h5ad file.

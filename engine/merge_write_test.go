@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -176,18 +175,12 @@ func TestWritingAMergeHoldsFewInputsOpen(t *testing.T) {
 	most = live
 	mu.Unlock()
 	out := filepath.Join(dir, "merged.h5ad")
-	extents, err := h5ad.Encode(g.Plan, out, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(out, os.O_RDWR, 0)
+	extents := writeWhole(t, g.Plan, out)
+	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := image.WriteExtents(context.Background(), f, extents, 1<<20, nil); err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range extents {
 		got := make([]byte, e.Size)
 		if _, err := f.ReadAt(got, e.Off); err != nil {
