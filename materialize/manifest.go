@@ -35,13 +35,11 @@ import (
 // shardList names the outputs of a mount (set.Name(k).format, in the
 // mount's root) and makes its shards.json.
 func shardList(set *selection.Set, format string, zl zarrad.Layout, src *tree.Source) ([]Shard, image.File) {
-	var infos []Shard
-	names := make([]string, set.Shards())
-	for k := range names {
-		names[k] = set.Name(k) + "." + format
-		infos = append(infos, Shard{Name: names[k], Cells: set.Count(k)})
+	infos := make([]Shard, set.Shards())
+	for k := range infos {
+		infos[k] = Shard{Name: set.Name(k) + "." + format, Cells: set.Count(k)}
 	}
-	return infos, manifest(set, names, format, zl, src)
+	return infos, manifest(set, func(k int) string { return infos[k].Name }, format, zl, src)
 }
 
 // ManifestOf is the manifest of the outputs of set written to paths,
@@ -62,13 +60,13 @@ func ManifestOf(set *selection.Set, paths []string, dir, format string, zl zarra
 			return nil, fmt.Errorf("%s: cannot name it relative to the manifest's directory %s: %v", p, dir, err)
 		}
 	}
-	return manifest(set, names, format, zl, src), nil
+	return manifest(set, func(k int) string { return names[k] }, format, zl, src), nil
 }
 
 // manifest is the document: its head (everything but the shard list, as
 // indented JSON), one piece per shard (one line of compact JSON each) and
 // the closing brackets.
-func manifest(set *selection.Set, names []string, format string, zl zarrad.Layout, src *tree.Source) image.File {
+func manifest(set *selection.Set, name func(shard int) string, format string, zl zarrad.Layout, src *tree.Source) image.File {
 	abs, inputs := inputsOf(src)
 	var zv, zs *int
 	if format == "zarr" {
@@ -140,7 +138,7 @@ func manifest(set *selection.Set, names []string, format string, zl zarrad.Layou
 		case n + 1:
 			return tail
 		}
-		return shardEntry(set, k-1, names[k-1], src.Parts)
+		return shardEntry(set, k-1, name(k-1), src.Parts)
 	})
 }
 

@@ -16,13 +16,15 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// Node types, one per kind of entry:
+// Node types, one per kind of entry that has a node:
 //
-//	rootDir      the mount's root: shards.json and one entry per shard
+//	rootDir      the mount's root: its attributes, shards.json, zarr shards
 //	manifestFile shards.json
-//	shardFile    shard_N.h5ad, over a (cached, rebuildable) image.File
 //	treeDir      shard_N.zarr and every directory inside it
 //	treeFile     a file of a zarr tree, over its image.File
+//
+// A file shard (shard_N.h5ad) has no node: shardFS answers for it, and
+// for the root's listing, below go-fuse's node API (shardfs.go).
 //
 // The kernel mount is read-only ("ro"), so it refuses writes itself; every
 // node also answers EROFS to every mutating call, should one get through.
@@ -37,7 +39,6 @@ const (
 
 var (
 	_ = (fs.NodeLookuper)((*rootDir)(nil))
-	_ = (fs.NodeReaddirer)((*rootDir)(nil))
 	_ = (fs.NodeGetattrer)((*rootDir)(nil))
 	_ = (fs.NodeStatfser)((*rootDir)(nil))
 	_ = (fs.NodeGetattrer)((*treeDir)(nil))
@@ -45,9 +46,6 @@ var (
 	_ = (fs.NodeOpener)((*manifestFile)(nil))
 	_ = (fs.NodeReader)((*manifestFile)(nil))
 	_ = (fs.NodeGetattrer)((*manifestFile)(nil))
-	_ = (fs.NodeOpener)((*shardFile)(nil))
-	_ = (fs.NodeReader)((*shardFile)(nil))
-	_ = (fs.NodeGetattrer)((*shardFile)(nil))
 	_ = (fs.NodeOpener)((*treeFile)(nil))
 	_ = (fs.NodeReader)((*treeFile)(nil))
 	_ = (fs.NodeGetattrer)((*treeFile)(nil))
@@ -65,14 +63,10 @@ var (
 	_ = (fs.NodeRemovexattrer)((*rootDir)(nil))
 	_ = (fs.NodeCreater)((*treeDir)(nil))
 	_ = (fs.NodeSetattrer)((*treeDir)(nil))
-	_ = (fs.NodeSetattrer)((*shardFile)(nil))
 	_ = (fs.NodeSetattrer)((*treeFile)(nil))
 	_ = (fs.NodeSetattrer)((*manifestFile)(nil))
-	_ = (fs.NodeSetxattrer)((*shardFile)(nil))
-	_ = (fs.NodeGetxattrer)((*shardFile)(nil))
 	_ = (fs.NodeGetxattrer)((*rootDir)(nil))
 	_ = (fs.NodeListxattrer)((*treeFile)(nil))
-	_ = (fs.NodeFlusher)((*shardFile)(nil))
 )
 
 // roDir answers EROFS to every call that would change a directory.
@@ -138,18 +132,25 @@ func (roFile) Flush(context.Context, fs.FileHandle) syscall.Errno {
 
 var flushes atomic.Int64
 
-// openRO is Open for every file: read-only, checked, and cached by the
-// kernel across opens (the content never changes while mounted).
+// openRO is Open for every file node of the bridge (openFlags).
 func openRO(st *state, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fl, errno := openFlags(st, flags)
+	return nil, fl, errno
+}
+
+// openFlags checks an open of any file: read-only, and the source
+// unchanged. Its flags keep the file cached by the kernel across opens
+// (the content never changes while mounted).
+func openFlags(st *state, flags uint32) (uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		return nil, 0, syscall.EROFS
+		return 0, syscall.EROFS
 	}
 	if err := st.check(); err != nil {
-		return nil, 0, syscall.EIO
+		return 0, syscall.EIO
 	}
 	// NOFLUSH: nothing is ever written, and a flush per close() (two for
 	// dd) is a round trip to the server
-	return nil, fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
+	return fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH, 0
 }
 
 // readAt is Read for every file: check, then f.ReadAt over [off, off+len).
@@ -178,7 +179,8 @@ func readAt(st *state, name string, f image.File, dest []byte, off int64) (fuse.
 	return fuse.ReadResultData(dest), 0
 }
 
-func fileAttr(st *state, out *fuse.Attr, size int64) {
+func (st *state) fileAttr(out *fuse.Attr, size int64) {
+	out.Owner = st.owner
 	out.Mode = fuse.S_IFREG | fileMode
 	out.Nlink = 1
 	out.Size = uint64(size)
@@ -188,6 +190,7 @@ func fileAttr(st *state, out *fuse.Attr, size int64) {
 }
 
 func dirAttr(st *state, out *fuse.Attr) {
+	out.Owner = st.owner
 	out.Mode = fuse.S_IFDIR | dirMode
 	out.Nlink = 2
 	setTimes(st, out)
@@ -197,8 +200,9 @@ func setTimes(st *state, out *fuse.Attr) {
 	out.SetTimes(&st.mtime, &st.mtime, &st.mtime)
 }
 
-// rootDir lists shards.json and the shards; it creates a shard's node (and
-// builds its image) only when the shard is looked up.
+// rootDir is the root's node: its attributes, and the lookups shardFS
+// passes on (shards.json, tree shards); it creates a tree shard's nodes
+// (and builds its tree) only when the shard is looked up.
 type rootDir struct {
 	fs.Inode
 	roDir
@@ -235,20 +239,6 @@ func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-func (r *rootDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	r.st.sizeAhead()
-	es := make([]fuse.DirEntry, 0, len(r.st.shards)+1)
-	es = append(es, fuse.DirEntry{Name: ManifestName, Mode: fuse.S_IFREG, Ino: manifestIno})
-	for i, sh := range r.st.shards {
-		mode := uint32(fuse.S_IFREG)
-		if sh.IsTree() {
-			mode = fuse.S_IFDIR
-		}
-		es = append(es, fuse.DirEntry{Name: sh.Name, Mode: mode, Ino: firstShardIno + uint64(i)})
-	}
-	return fs.NewListDirStream(es), 0
-}
-
 func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if name == ManifestName {
 		r.mu.Lock()
@@ -258,11 +248,11 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		}
 		n := r.manifest
 		r.mu.Unlock()
-		fileAttr(r.st, &out.Attr, r.st.manifest.Size())
+		r.st.fileAttr(&out.Attr, r.st.manifest.Size())
 		return n, 0
 	}
-	i, ok := r.st.byName[name]
-	if !ok {
+	i, ok := r.st.byName.find(name)
+	if !ok || !r.st.shards[i].IsTree() { // file shards: shardFS
 		return nil, syscall.ENOENT
 	}
 	r.mu.Lock()
@@ -273,7 +263,7 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return nil, syscall.EIO
 		}
 		var errno syscall.Errno
-		if n, errno = r.newShardNode(ctx, i); errno != 0 {
+		if n, errno = r.newTreeNode(ctx, i); errno != 0 {
 			return nil, errno
 		}
 		r.mu.Lock()
@@ -293,21 +283,12 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return n, 0
 }
 
-// newShardNode builds shard i's image (a file's size, a tree's files) and
-// its node. Nodes are persistent: the kernel may forget them, vfs keeps
-// them, so a shard is built once (a file shard's image may be evicted and
-// rebuilt; its size is pinned).
-func (r *rootDir) newShardNode(ctx context.Context, i int) (*fs.Inode, syscall.Errno) {
+// newTreeNode builds tree shard i's files and its nodes. Nodes are
+// persistent: the kernel may forget them, vfs keeps them, so a tree's
+// shape is built once (its files' contents may be evicted and rebuilt).
+func (r *rootDir) newTreeNode(ctx context.Context, i int) (*fs.Inode, syscall.Errno) {
 	sh := r.st.shards[i]
 	id := fs.StableAttr{Ino: firstShardIno + uint64(i)}
-	if !sh.IsTree() {
-		size, err := r.st.fileSize(i)
-		if err != nil {
-			return nil, r.st.errno("build "+sh.Name, err)
-		}
-		id.Mode = fuse.S_IFREG
-		return r.NewPersistentInode(ctx, &shardFile{st: r.st, i: i, size: size}, id), 0
-	}
 	entries, err := r.st.trees.get(i)
 	if err != nil {
 		return nil, r.st.errno("build "+sh.Name, err)
@@ -360,7 +341,7 @@ type manifestFile struct {
 }
 
 func (m *manifestFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fileAttr(m.st, &out.Attr, m.st.manifest.Size())
+	m.st.fileAttr(&out.Attr, m.st.manifest.Size())
 	return 0
 }
 
@@ -372,35 +353,22 @@ func (m *manifestFile) Read(ctx context.Context, f fs.FileHandle, dest []byte, o
 	return readAt(m.st, ManifestName, m.st.manifest, dest, off)
 }
 
-// shardFile is a file shard (shard_N.h5ad). Its image comes from the
-// state's cache, rebuilt if evicted; its size is pinned at lookup.
-type shardFile struct {
-	fs.Inode
-	roFile
-	st   *state
-	i    int
-	size int64
-}
-
-func (s *shardFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fileAttr(s.st, &out.Attr, s.size)
-	return 0
-}
-
-func (s *shardFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return openRO(s.st, flags)
-}
-
-func (s *shardFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	name := s.st.shards[s.i].Name
-	f, err := s.st.images.get(s.i)
+// readShard is a read of file shard i: its image from the cache (rebuilt
+// if evicted, to the size pinned at its first lookup).
+func (st *state) readShard(i int, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	name := st.shards[i].Name
+	size, err := st.fileSize(i)
 	if err != nil {
-		return nil, s.st.errno("build "+name, err)
+		return nil, st.errno("build "+name, err)
 	}
-	if f.Size() != s.size {
-		return nil, s.st.errno("rebuild "+name, fmt.Errorf("size changed from %d to %d", s.size, f.Size()))
+	f, err := st.images.get(i)
+	if err != nil {
+		return nil, st.errno("build "+name, err)
 	}
-	return readAt(s.st, name, f, dest, off)
+	if f.Size() != size {
+		return nil, st.errno("rebuild "+name, fmt.Errorf("size changed from %d to %d", size, f.Size()))
+	}
+	return readAt(st, name, f, dest, off)
 }
 
 // treeDir is a directory of a tree shard (shard_N.zarr or one inside it).
@@ -430,7 +398,7 @@ type treeFile struct {
 }
 
 func (t *treeFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fileAttr(t.st, &out.Attr, t.size)
+	t.st.fileAttr(&out.Attr, t.size)
 	return 0
 }
 

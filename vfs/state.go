@@ -14,6 +14,7 @@ import (
 
 	"github.com/annslicer/annslicer/layout/image"
 	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // state is what every node of one mount shares.
@@ -21,17 +22,19 @@ type state struct {
 	src      Source
 	log      *log.Logger
 	shards   []ShardInfo
-	byName   map[string]int
+	byName   *nameIndex
 	manifest image.File
 	mtime    time.Time
 	root     *rootDir
+	owner    fuse.Owner                  // of every file and directory
+	server   atomic.Pointer[fuse.Server] // set when the kernel connects
 
 	images *cache[image.File]
 	trees  *cache[[]image.Entry]
 
 	failed atomic.Pointer[error] // latched Check error
 
-	sizes     []atomic.Int64 // file shards' sizes + 1, once known (0: not yet)
+	sizes     []atomic.Int64 // file shards' sizes + 1, once known (0: not yet); pinned
 	ahead     sync.Once
 	quit      chan struct{} // closed when the mount ends: sizing ahead stops
 	quitOnce  sync.Once
@@ -48,7 +51,6 @@ func newState(src Source, opts Options) (*state, error) {
 		quit:     make(chan struct{}),
 	}
 	st.sizes = make([]atomic.Int64, len(st.shards))
-	st.byName = make(map[string]int, len(st.shards))
 	for i, sh := range st.shards {
 		switch {
 		case sh.Name == "" || sh.Name == "." || sh.Name == ".." || strings.ContainsAny(sh.Name, "/\x00"):
@@ -56,10 +58,13 @@ func newState(src Source, opts Options) (*state, error) {
 		case sh.Name == ManifestName:
 			return nil, fmt.Errorf("vfs: shard %d: name %q is reserved", i, sh.Name)
 		}
-		if _, dup := st.byName[sh.Name]; dup {
-			return nil, fmt.Errorf("vfs: shard %d: duplicate name %q", i, sh.Name)
-		}
-		st.byName[sh.Name] = i
+	}
+	if len(st.shards) >= 1<<31 {
+		return nil, fmt.Errorf("vfs: %d shards: at most %d", len(st.shards), 1<<31-1)
+	}
+	var dup int
+	if st.byName, dup = newNameIndex(st.shards); dup >= 0 {
+		return nil, fmt.Errorf("vfs: shard %d: duplicate name %q", dup, st.shards[dup].Name)
 	}
 	st.images = newCache(opts.MaxImages, src.OpenFile)
 	// A tree's shape becomes persistent nodes once built; its files'
@@ -80,23 +85,29 @@ func (st *state) hasTrees() bool {
 
 // fileSize is file shard i's size: from the source's FileSize when it has
 // one (nothing built: a stat of thousands of shards stays cheap), else
-// from its image.
+// from its image. The first size found is kept: a rebuilt image must have
+// it (readShard).
 func (st *state) fileSize(i int) (int64, error) {
+	if v := st.sizes[i].Load(); v > 0 {
+		return v - 1, nil
+	}
+	var n int64
 	if fs, ok := st.src.(FileSizer); ok {
-		if v := st.sizes[i].Load(); v > 0 {
-			return v - 1, nil
+		var err error
+		if n, err = fs.FileSize(i); err != nil {
+			return 0, err
 		}
-		n, err := fs.FileSize(i)
-		if err == nil {
-			st.sizes[i].Store(n + 1)
+	} else {
+		f, err := st.images.get(i)
+		if err != nil {
+			return 0, err
 		}
-		return n, err
+		n = f.Size()
 	}
-	f, err := st.images.get(i)
-	if err != nil {
-		return 0, err
+	if !st.sizes[i].CompareAndSwap(0, n+1) {
+		return st.sizes[i].Load() - 1, nil // a concurrent first lookup won
 	}
-	return f.Size(), nil
+	return n, nil
 }
 
 // sizeAhead starts finding every file shard's size on every core when
@@ -199,6 +210,14 @@ func (st *state) dropPageCache() {
 	walk(&st.root.Inode)
 	for _, n := range st.root.nodes() {
 		walk(n)
+	}
+	// File shards have no node: every one the kernel may know was sized.
+	if srv := st.server.Load(); srv != nil {
+		for i := range st.sizes {
+			if st.sizes[i].Load() > 0 {
+				srv.InodeNotify(fileShardNode0+uint64(i), 0, 0)
+			}
+		}
 	}
 }
 

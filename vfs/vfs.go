@@ -7,7 +7,8 @@
 // and its bytes are produced on read.
 //
 // The shape follows go-fuse's zipfs: one small node type per kind of entry,
-// each embedding fs.Inode.
+// each embedding fs.Inode; except the file shards, which are served with
+// no node (and no memory) of their own, below the node API (shardfs.go).
 package vfs
 
 import (
@@ -182,8 +183,14 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 		GID:             uint32(os.Getgid()),
 		Logger:          opts.Logger,
 	}
-	fsrv, err := fs.Mount(abs, root, fopts)
+	st.owner = fuse.Owner{Uid: fopts.UID, Gid: fopts.GID}
+	raw := &shardFS{RawFileSystem: fs.NewNodeFS(root, fopts), st: st, entryTimeout: timeout, attrTimeout: timeout}
+	fsrv, err := fuse.NewServer(raw, abs, &fopts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", abs, err)
+	}
+	go fsrv.Serve()
+	if err := fsrv.WaitMount(); err != nil { // as fs.Mount: the serve loop ends by itself
 		return nil, fmt.Errorf("mount %s: %w", abs, err)
 	}
 	s := &Server{fuse: fsrv, mountpoint: abs, st: st, stop: make(chan struct{}), done: make(chan struct{})}

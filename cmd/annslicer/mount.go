@@ -214,9 +214,10 @@ func onLeaseBreak(f func()) (stop func()) {
 type mountSource struct{ *materialize.Mount }
 
 func (m mountSource) Shards() []vfs.ShardInfo {
-	var out []vfs.ShardInfo
-	for _, s := range m.Mount.Shards() {
-		out = append(out, vfs.ShardInfo{Name: s.Name, Cells: s.Cells})
+	shards := m.Mount.Shards()
+	out := make([]vfs.ShardInfo, len(shards))
+	for k, s := range shards {
+		out[k] = vfs.ShardInfo{Name: s.Name, Cells: s.Cells}
 	}
 	return out
 }
