@@ -91,7 +91,7 @@ func (b *zbuilder) expandNode(s tree.Group, k tree.Child, dst string) error {
 		if err := checkWholeStrings(a.Path(), out.Shape); err != nil {
 			return err
 		}
-		if out.Strs, err = a.Strings(nil); err != nil {
+		if out.Strs, err = b.t.VerbatimStrings(a.Path(), func() ([]string, error) { return a.Strings(nil) }); err != nil {
 			return err
 		}
 		if len(out.Shape) == 0 {

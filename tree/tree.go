@@ -9,6 +9,7 @@ package tree
 
 import (
 	"encoding/json"
+	"sync"
 	"sync/atomic"
 
 	"github.com/annslicer/annslicer/layout/zarr"
@@ -87,6 +88,32 @@ type Source struct {
 	// planLens are the list lengths of the last plan made from this
 	// source (NewPlan, NotePlan).
 	planLens [4]atomic.Int32
+
+	verbatimMu   sync.Mutex
+	verbatimStrs map[string][]string // VerbatimStrings
+}
+
+// VerbatimStrings returns the strings of the string array at path (in
+// the source), an element every shard copies whole (var, uns): read the
+// first time, by read, then shared, read-only, by every plan. A mount of
+// zarr shards read var's names again for each shard's tree, and kept one
+// copy per tree it held: 10,000 names a shard were most of the time of
+// `du` over 200 zarr shards, and of its garbage.
+func (s *Source) VerbatimStrings(path string, read func() ([]string, error)) ([]string, error) {
+	s.verbatimMu.Lock()
+	defer s.verbatimMu.Unlock()
+	if strs, ok := s.verbatimStrs[path]; ok {
+		return strs, nil
+	}
+	strs, err := read()
+	if err != nil {
+		return nil, err
+	}
+	if s.verbatimStrs == nil {
+		s.verbatimStrs = map[string][]string{}
+	}
+	s.verbatimStrs[path] = strs
+	return strs, nil
 }
 
 // Part is one file of a collection source.

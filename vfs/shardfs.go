@@ -261,9 +261,11 @@ func (s *shardFS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.Dir
 }
 
 // ReadDirPlus gives each file shard's attributes with its name, so `ls -l`
-// needs no lookup of its own per shard. It is used only for mounts
-// without tree shards (MountOptions.DisableReadDirPlus): a tree's entry
-// would build the whole tree.
+// needs no lookup of its own per shard (when its size needs no build: a
+// FileSizer source's, or one known). A tree shard's entry is left
+// empty: its attributes need no build, but a lookup through the bridge
+// builds its tree (and `du` of a zarr mount gets each tree directory's
+// entries this way: a lookup per file was a round trip each).
 func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	if in.NodeId != fuse.FUSE_ROOT_ID {
 		if _, ok := s.shard(in.NodeId); ok {
@@ -287,7 +289,7 @@ func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse
 			if s.RawFileSystem.Lookup(cancel, &h, ManifestName, eo) != fuse.OK {
 				*eo = fuse.EntryOut{}
 			}
-		case k >= rootShard0 && e.Mode == fuse.S_IFREG:
+		case k >= rootShard0 && e.Mode == fuse.S_IFREG && s.st.sizeKnown(k-rootShard0):
 			if s.entry(k-rootShard0, eo) != fuse.OK {
 				*eo = fuse.EntryOut{}
 			}

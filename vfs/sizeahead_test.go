@@ -38,11 +38,12 @@ func (s *sizingSource) FileSizeAhead(i int) (int64, error) {
 // after it).
 func TestListingSizesShardsAhead(t *testing.T) {
 	src := &sizingSource{fakeSource: newFakeSource()}
-	srv, mnt := mountT(t, src, Options{})
-	if _, err := os.ReadDir(mnt); err != nil {
+	_, mnt := mountT(t, src, Options{})
+	openRoot(t, mnt) // opening the root starts sizing ahead
+	waitFor(t, func() bool { return src.ahead.Load() == 3 }, "the three file shards sized ahead")
+	if _, err := os.ReadDir(mnt); err != nil { // READDIRPLUS: the sizes made
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return src.ahead.Load() == 3 }, "the three file shards sized ahead")
 	for i, sh := range src.shards {
 		fi, err := os.Stat(filepath.Join(mnt, sh.Name))
 		if err != nil {
@@ -68,9 +69,7 @@ func TestListingSizesShardsAhead(t *testing.T) {
 		many.files[i] = many.files[0]
 	}
 	srv2, mnt2 := mountT(t, many, Options{})
-	if _, err := os.ReadDir(mnt2); err != nil {
-		t.Fatal(err)
-	}
+	openRoot(t, mnt2)
 	time.Sleep(30 * time.Millisecond)
 	if err := srv2.Unmount(); err != nil {
 		t.Fatal(err)
@@ -84,5 +83,14 @@ func TestListingSizesShardsAhead(t *testing.T) {
 	if n := many.ahead.Load(); n >= 63 {
 		t.Errorf("sizing ahead did not stop at unmount: %d of 63 sized", n)
 	}
-	_ = srv
+}
+
+// openRoot opens the mount's root (OPENDIR) and closes it, reading nothing.
+func openRoot(t *testing.T, mnt string) {
+	t.Helper()
+	f, err := os.Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 }

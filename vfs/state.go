@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,11 +109,16 @@ func (st *state) fileSize(i int) (int64, error) {
 	return n, nil
 }
 
+// sizeKnown reports whether file shard i's size is known, or can be
+// without building its image.
+func (st *state) sizeKnown(i int) bool {
+	_, ok := st.src.(FileSizer)
+	return ok || st.sizes[i].Load() > 0
+}
+
 // sizeAhead starts finding every file shard's size on every core when
-// the root is first listed, in the order the lookups will come: the
-// listing's (READDIRPLUS looks every entry up), or name order when there
-// are tree shards (no READDIRPLUS: `ls -l` and `du` look up in name
-// order). Each lookup then finds its size made; a listing of 20,000
+// the root is first listed, in the order the listing's READDIRPLUS looks
+// them up. Each lookup then finds its size made; a listing of 20,000
 // shards otherwise waited for each size in turn, on one core.
 func (st *state) sizeAhead() {
 	as, ok := st.src.(AheadSizer)
@@ -122,24 +126,14 @@ func (st *state) sizeAhead() {
 		return
 	}
 	st.ahead.Do(func() {
-		order := make([]int, 0, len(st.shards))
-		for i, sh := range st.shards {
-			if !sh.IsTree() {
-				order = append(order, i)
-			}
-		}
-		if st.hasTrees() {
-			// no READDIRPLUS: `ls -l` looks shards up in name order
-			slices.SortFunc(order, func(a, b int) int { return strings.Compare(st.shards[a].Name, st.shards[b].Name) })
-		} // else READDIRPLUS looks them up in the listing's order
 		var next atomic.Int64
 		for range runtime.GOMAXPROCS(0) {
 			st.aheadDone.Add(1)
 			go func() {
 				defer st.aheadDone.Done()
 				for {
-					k := int(next.Add(1) - 1)
-					if k >= len(order) || st.failed.Load() != nil {
+					i := int(next.Add(1) - 1)
+					if i >= len(st.shards) || st.failed.Load() != nil {
 						return
 					}
 					select {
@@ -147,13 +141,12 @@ func (st *state) sizeAhead() {
 						return
 					default:
 					}
-					i := order[k]
-					if st.sizes[i].Load() > 0 {
+					if st.shards[i].IsTree() || st.sizes[i].Load() > 0 {
 						continue
 					}
 					// an error is left for the lookup to report
 					if n, err := as.FileSizeAhead(i); err == nil {
-						st.sizes[i].Store(n + 1)
+						st.sizes[i].CompareAndSwap(0, n+1)
 					}
 				}
 			}()

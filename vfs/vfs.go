@@ -161,14 +161,15 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 	root0 := os.Geteuid() == 0
 	fopts := &fs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:             "annslicer",
-			Name:               "annslicer",
-			MaxWrite:           fuse.MAX_KERNEL_WRITE, // also max_read: 1 MiB requests
-			MaxReadAhead:       fuse.MAX_KERNEL_WRITE,
-			DisableReadDirPlus: st.hasTrees(), // READDIRPLUS would look up (build) every zarr shard on ls
-			Options:            []string{"ro", "default_permissions"},
-			DirectMount:        root0, // mount(2) directly as root, fusermount3 otherwise
-			DirectMountFlags:   syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
+			FsName:       "annslicer",
+			Name:         "annslicer",
+			MaxWrite:     fuse.MAX_KERNEL_WRITE, // also max_read: 1 MiB requests
+			MaxReadAhead: fuse.MAX_KERNEL_WRITE,
+			// READDIRPLUS: shardFS answers the root's without building a tree
+			// shard (it leaves their entries for the kernel to look up)
+			Options:          []string{"ro", "default_permissions"},
+			DirectMount:      root0, // mount(2) directly as root, fusermount3 otherwise
+			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
 			// Splicing a 1 MiB in-memory reply fails (pipe-max-size is
 			// 1 MiB, the reply 1 MiB + header): go-fuse logs and copies.
 			DisableSplice: true,

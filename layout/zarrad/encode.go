@@ -135,16 +135,26 @@ func chunkIndex(m *zarr.ArrayMeta, c int) []int {
 
 // chunkStrings is chunk c of a string array, padded with "".
 func chunkStrings(a *tree.PlanArray, m *zarr.ArrayMeta, c int) ([]string, error) {
+	strs, per, err := chunkStringsIn(a, m, c)
+	if err != nil || len(strs) == per {
+		return strs, err
+	}
+	out := make([]string, per)
+	copy(out, strs)
+	return out, nil
+}
+
+// chunkStringsIn is chunk c's strings as the plan holds them (shared,
+// read-only) and the chunk's length: the strings, then "" up to it.
+func chunkStringsIn(a *tree.PlanArray, m *zarr.ArrayMeta, c int) ([]string, int, error) {
 	per := chunkRows(m) * a.RowElems()
 	lo := int64(c) * per
 	hi := min(int64(a.NumStrs()), lo+per)
 	strs, err := a.StrsIn(int(lo), int(hi))
 	if err != nil {
-		return nil, fmt.Errorf("/%s: %v", a.Path, err)
+		return nil, 0, fmt.Errorf("/%s: %v", a.Path, err)
 	}
-	out := make([]string, per)
-	copy(out, strs)
-	return out, nil
+	return strs, int(per), nil
 }
 
 // chunkFile is a fixed-size array's uncompressed chunk: bytes [start,
@@ -252,11 +262,11 @@ func chunkEntries(a *tree.PlanArray, m *zarr.ArrayMeta) ([]image.Entry, error) {
 	for c := 0; c < nChunks(a, m); c++ {
 		p := tree.Join(a.Path, m.ChunkKey(chunkIndex(m, c)))
 		if a.DType.Kind == 'O' {
-			strs, err := chunkStrings(a, m, c)
+			strs, per, err := chunkStringsIn(a, m, c)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, image.Entry{Path: p, File: image.Bytes(zarr.EncodeVlenUTF8(strs))})
+			out = append(out, image.Entry{Path: p, File: newVlenChunk(strs, per-len(strs))})
 		} else {
 			out = append(out, image.Entry{Path: p, File: chunk(a, m, c)})
 		}
