@@ -4,24 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"github.com/annslicer/annslicer/layout/image"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-// lookedUp reports whether shard i was looked up: a tree shard has a
-// node, a file shard its size pinned.
-func lookedUp(st *state, i int) bool {
-	if !st.shards[i].IsTree() {
-		return st.sizes[i].Load() > 0
-	}
-	st.root.mu.Lock()
-	defer st.root.mu.Unlock()
-	return st.root.byIdx[i] != nil
-}
+// lookedUp reports whether shard i was looked up: a file shard has its
+// size pinned, a tree shard was built.
+func lookedUp(st *state, i int) bool { return st.sizes[i].Load() > 0 }
 
 // fileShardsOnly is the fake source without its tree shard.
 func fileShardsOnly() *fakeSource {
@@ -134,12 +131,14 @@ func (m manySource) OpenTree(int) ([]image.Entry, error) { return nil, errors.Ne
 func (m manySource) Check() error                        { return nil }
 func (m manySource) FileSize(i int) (int64, error)       { return int64(len(fmt.Sprint(i))), nil }
 
-// liveHeap is the Go heap in use after a collection.
-func liveHeap() uint64 {
+// liveObjects is the number of objects on the Go heap after a
+// collection. (Not bytes: go-fuse's request buffers, 1 MiB each, grow
+// with the requests in flight, whatever was listed.)
+func liveObjects() int64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return int64(ms.HeapObjects)
 }
 
 // Listing and stat'ing every shard of a mount leaves nothing behind per
@@ -150,7 +149,7 @@ func liveHeap() uint64 {
 func TestListedShardsHoldNoMemory(t *testing.T) {
 	const n = 20000
 	srv, mnt := mountT(t, manySource{n}, Options{})
-	before := liveHeap()
+	before := liveObjects()
 	for range 2 { // ls -l, twice
 		es, err := os.ReadDir(mnt)
 		if err != nil {
@@ -165,20 +164,111 @@ func TestListedShardsHoldNoMemory(t *testing.T) {
 			}
 		}
 	}
-	grown := int64(liveHeap()) - int64(before)
+	grown := liveObjects() - before
 	if k := len(srv.st.root.Children()); k > 1 { // shards.json's node
 		t.Errorf("the root holds %d nodes after listing %d shards", k, n)
 	}
-	// the sizes are pinned before the listing (8 bytes a shard, made at
-	// mount); a node per shard was ~550 bytes
-	if grown > 100*n {
-		t.Errorf("the heap grew by %d bytes (%d a shard) listing %d shards", grown, grown/n, n)
+	// the sizes are pinned in an array made at mount; a node per shard
+	// was ~550 bytes in 6 objects or so
+	if grown > n/10 {
+		t.Errorf("the heap grew by %d objects listing %d shards", grown, n)
 	}
-	t.Logf("heap grown by %d bytes listing %d shards", grown, n)
+	t.Logf("heap grown by %d objects listing %d shards", grown, n)
 	for _, i := range []int{0, 7, n - 1} {
 		b, err := os.ReadFile(filepath.Join(mnt, fmt.Sprintf("shard_%d.h5ad", i)))
 		if err != nil || string(b) != fmt.Sprint(i) {
 			t.Errorf("shard_%d.h5ad: %q, %v", i, b, err)
 		}
+	}
+}
+
+// treesSource is n tree shards of a few directories and files each.
+type treesSource struct {
+	n      int
+	builds atomic.Int64
+	change atomic.Bool // a rebuild gives other sizes
+}
+
+func (m *treesSource) Shards() []ShardInfo {
+	sh := make([]ShardInfo, m.n)
+	for i := range sh {
+		sh[i] = ShardInfo{Name: fmt.Sprintf("shard_%d.zarr", i), Cells: 1}
+	}
+	return sh
+}
+func (m *treesSource) Manifest() image.File             { return image.Bytes("{}\n") }
+func (m *treesSource) OpenFile(int) (image.File, error) { return nil, errors.New("no files") }
+func (m *treesSource) Check() error                     { return nil }
+func (m *treesSource) OpenTree(i int) ([]image.Entry, error) {
+	m.builds.Add(1)
+	v := fmt.Sprint(i)
+	if m.change.Load() {
+		v += "!"
+	}
+	return []image.Entry{
+		{Path: ".zgroup", File: image.Bytes(`{"zarr_format":2}`)},
+		{Path: "X/.zarray", File: image.Bytes(v)},
+		{Path: "X/0.0", File: image.Bytes(v + v)},
+		{Path: "obs/_index/.zarray", File: image.Bytes(v)},
+		{Path: "obs/_index/0", File: image.Bytes(v + v + v)},
+		{Path: "uns/.zgroup", File: image.Bytes(`{}`)},
+	}, nil
+}
+
+// Walking every file of every zarr shard (du) leaves nothing behind per
+// shard: a tree has no nodes of its own, its built shape stays in the
+// bounded cache (go-fuse's nodes of every tree looked up stayed: ~600
+// bytes a file or directory). Each file reads back right after; and a
+// tree rebuilt (after an eviction) with other sizes fails with EIO
+// rather than serve what the kernel was not told.
+func TestWalkedTreesHoldNoMemory(t *testing.T) {
+	const n = 2000
+	src := &treesSource{n: n}
+	srv, mnt := mountT(t, src, Options{MaxImages: 4})
+	// warm up: go-fuse's request buffers grow with the requests in flight
+	for i := range 20 {
+		if _, err := os.ReadFile(filepath.Join(mnt, fmt.Sprintf("shard_%d.zarr/X/0.0", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := liveObjects()
+	files := 0
+	err := filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(p); err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 6*n+1 {
+		t.Fatalf("%d files walked, want %d", files, 6*n+1)
+	}
+	grown := liveObjects() - before
+	if k := len(srv.st.root.Children()); k > 1 {
+		t.Errorf("the root holds %d nodes after walking %d trees", k, n)
+	}
+	// a tree's ten nodes were ~5.5 KB in tens of objects; its built shape
+	// stays only in the cache (4 trees), go-fuse's pools come and go
+	if grown > n {
+		t.Errorf("the heap grew by %d objects walking %d trees", grown, n)
+	}
+	t.Logf("heap grown by %d objects walking %d trees (%d builds)", grown, n, src.builds.Load())
+	for _, i := range []int{0, 7, n - 1} {
+		b, err := os.ReadFile(filepath.Join(mnt, fmt.Sprintf("shard_%d.zarr/obs/_index/0", i)))
+		if want := strings.Repeat(fmt.Sprint(i), 3); err != nil || string(b) != want {
+			t.Errorf("shard_%d.zarr/obs/_index/0: %q, %v; want %q", i, b, err, want)
+		}
+	}
+	src.change.Store(true)
+	if _, err := os.ReadFile(filepath.Join(mnt, "shard_5.zarr/X/0.0")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("a tree rebuilt with other sizes: %v, want EIO", err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,13 +16,12 @@ import (
 
 // Node types, one per kind of entry that has a node:
 //
-//	rootDir      the mount's root: its attributes, shards.json, zarr shards
+//	rootDir      the mount's root: its attributes, and shards.json's lookup
 //	manifestFile shards.json
-//	treeDir      shard_N.zarr and every directory inside it
-//	treeFile     a file of a zarr tree, over its image.File
 //
-// A file shard (shard_N.h5ad) has no node: shardFS answers for it, and
-// for the root's listing, below go-fuse's node API (shardfs.go).
+// A shard (shard_N.h5ad, shard_N.zarr/ and all inside it) has no node:
+// shardFS answers for it, and for the root's listing, below go-fuse's
+// node API (shardfs.go, trees.go).
 //
 // The kernel mount is read-only ("ro"), so it refuses writes itself; every
 // node also answers EROFS to every mutating call, should one get through.
@@ -41,14 +38,10 @@ var (
 	_ = (fs.NodeLookuper)((*rootDir)(nil))
 	_ = (fs.NodeGetattrer)((*rootDir)(nil))
 	_ = (fs.NodeStatfser)((*rootDir)(nil))
-	_ = (fs.NodeGetattrer)((*treeDir)(nil))
 
 	_ = (fs.NodeOpener)((*manifestFile)(nil))
 	_ = (fs.NodeReader)((*manifestFile)(nil))
 	_ = (fs.NodeGetattrer)((*manifestFile)(nil))
-	_ = (fs.NodeOpener)((*treeFile)(nil))
-	_ = (fs.NodeReader)((*treeFile)(nil))
-	_ = (fs.NodeGetattrer)((*treeFile)(nil))
 
 	_ = (fs.NodeSetattrer)((*rootDir)(nil))
 	_ = (fs.NodeCreater)((*rootDir)(nil))
@@ -61,12 +54,8 @@ var (
 	_ = (fs.NodeRenamer)((*rootDir)(nil))
 	_ = (fs.NodeSetxattrer)((*rootDir)(nil))
 	_ = (fs.NodeRemovexattrer)((*rootDir)(nil))
-	_ = (fs.NodeCreater)((*treeDir)(nil))
-	_ = (fs.NodeSetattrer)((*treeDir)(nil))
-	_ = (fs.NodeSetattrer)((*treeFile)(nil))
 	_ = (fs.NodeSetattrer)((*manifestFile)(nil))
 	_ = (fs.NodeGetxattrer)((*rootDir)(nil))
-	_ = (fs.NodeListxattrer)((*treeFile)(nil))
 )
 
 // roDir answers EROFS to every call that would change a directory.
@@ -200,9 +189,8 @@ func setTimes(st *state, out *fuse.Attr) {
 	out.SetTimes(&st.mtime, &st.mtime, &st.mtime)
 }
 
-// rootDir is the root's node: its attributes, and the lookups shardFS
-// passes on (shards.json, tree shards); it creates a tree shard's nodes
-// (and builds its tree) only when the shard is looked up.
+// rootDir is the root's node: its attributes, and the lookup shardFS
+// passes on (shards.json).
 type rootDir struct {
 	fs.Inode
 	roDir
@@ -210,20 +198,13 @@ type rootDir struct {
 
 	mu       sync.Mutex
 	manifest *fs.Inode
-	byIdx    map[int]*fs.Inode
 }
 
-func (r *rootDir) nodes() []*fs.Inode {
+// manifestNode is shards.json's node, nil until it is looked up.
+func (r *rootDir) manifestNode() *fs.Inode {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ns := make([]*fs.Inode, 0, len(r.byIdx)+1)
-	if r.manifest != nil {
-		ns = append(ns, r.manifest)
-	}
-	for _, n := range r.byIdx {
-		ns = append(ns, n)
-	}
-	return ns
+	return r.manifest
 }
 
 func (r *rootDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -240,97 +221,18 @@ func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 }
 
 func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if name == ManifestName {
-		r.mu.Lock()
-		if r.manifest == nil {
-			r.manifest = r.NewPersistentInode(ctx, &manifestFile{st: r.st},
-				fs.StableAttr{Mode: fuse.S_IFREG, Ino: manifestIno})
-		}
-		n := r.manifest
-		r.mu.Unlock()
-		r.st.fileAttr(&out.Attr, r.st.manifest.Size())
-		return n, 0
-	}
-	i, ok := r.st.byName.find(name)
-	if !ok || !r.st.shards[i].IsTree() { // file shards: shardFS
+	if name != ManifestName { // shards: shardFS
 		return nil, syscall.ENOENT
 	}
 	r.mu.Lock()
-	n := r.byIdx[i]
+	if r.manifest == nil {
+		r.manifest = r.NewPersistentInode(ctx, &manifestFile{st: r.st},
+			fs.StableAttr{Mode: fuse.S_IFREG, Ino: manifestIno})
+	}
+	n := r.manifest
 	r.mu.Unlock()
-	if n == nil {
-		if r.st.check() != nil {
-			return nil, syscall.EIO
-		}
-		var errno syscall.Errno
-		if n, errno = r.newTreeNode(ctx, i); errno != 0 {
-			return nil, errno
-		}
-		r.mu.Lock()
-		if r.byIdx == nil {
-			r.byIdx = map[int]*fs.Inode{}
-		}
-		if old := r.byIdx[i]; old != nil {
-			n = old // a concurrent lookup won
-		} else {
-			r.byIdx[i] = n
-		}
-		r.mu.Unlock()
-	}
-	var a fuse.AttrOut
-	n.Operations().(fs.NodeGetattrer).Getattr(ctx, nil, &a)
-	out.Attr = a.Attr
+	r.st.fileAttr(&out.Attr, r.st.manifest.Size())
 	return n, 0
-}
-
-// newTreeNode builds tree shard i's files and its nodes. Nodes are
-// persistent: the kernel may forget them, vfs keeps them, so a tree's
-// shape is built once (its files' contents may be evicted and rebuilt).
-func (r *rootDir) newTreeNode(ctx context.Context, i int) (*fs.Inode, syscall.Errno) {
-	sh := r.st.shards[i]
-	id := fs.StableAttr{Ino: firstShardIno + uint64(i)}
-	entries, err := r.st.trees.get(i)
-	if err != nil {
-		return nil, r.st.errno("build "+sh.Name, err)
-	}
-	id.Mode = fuse.S_IFDIR
-	dir := r.NewPersistentInode(ctx, &treeDir{st: r.st}, id)
-	if err := addTree(ctx, r.st, dir, i, sh.Name, entries); err != nil {
-		return nil, r.st.errno("build "+sh.Name, err)
-	}
-	return dir, 0
-}
-
-// addTree adds entries under dir, making the directories their paths name.
-func addTree(ctx context.Context, st *state, dir *fs.Inode, i int, shard string, entries []image.Entry) error {
-	for k, e := range entries {
-		if e.File == nil {
-			return fmt.Errorf("entry %q has no file", e.Path)
-		}
-		clean := path.Clean(e.Path)
-		if clean != e.Path || clean == "." || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
-			return fmt.Errorf("bad entry path %q", e.Path)
-		}
-		parts := strings.Split(clean, "/")
-		p := dir
-		for _, c := range parts[:len(parts)-1] {
-			ch := p.GetChild(c)
-			if ch == nil {
-				ch = p.NewPersistentInode(ctx, &treeDir{st: st}, fs.StableAttr{Mode: fuse.S_IFDIR})
-				p.AddChild(c, ch, false)
-			} else if !ch.IsDir() {
-				return fmt.Errorf("entry %q: %q is a file", e.Path, c)
-			}
-			p = ch
-		}
-		base := parts[len(parts)-1]
-		if p.GetChild(base) != nil {
-			return fmt.Errorf("duplicate entry %q", e.Path)
-		}
-		ch := p.NewPersistentInode(ctx, &treeFile{st: st, name: shard + "/" + e.Path, shard: i, idx: k, size: e.File.Size()}, fs.StableAttr{Mode: fuse.S_IFREG})
-		p.AddChild(base, ch, false)
-	}
-	return nil
 }
 
 // manifestFile is shards.json.
@@ -369,58 +271,4 @@ func (st *state) readShard(i int, dest []byte, off int64) (fuse.ReadResult, sysc
 		return nil, st.errno("rebuild "+name, fmt.Errorf("size changed from %d to %d", size, f.Size()))
 	}
 	return readAt(st, name, f, dest, off)
-}
-
-// treeDir is a directory of a tree shard (shard_N.zarr or one inside it).
-// Its children are persistent nodes made when the shard was looked up.
-type treeDir struct {
-	fs.Inode
-	roDir
-	st *state
-}
-
-func (d *treeDir) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(d.st, &out.Attr)
-	return 0
-}
-
-// treeFile is a file of a tree shard. It holds only its place in the
-// tree: the files' contents come from the state's bounded cache of built
-// trees, rebuilt (to the same sizes and bytes) after an eviction.
-type treeFile struct {
-	fs.Inode
-	roFile
-	st    *state
-	name  string
-	shard int   // shard index
-	idx   int   // entry index within the shard's tree
-	size  int64 // pinned at the first build
-}
-
-func (t *treeFile) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	t.st.fileAttr(&out.Attr, t.size)
-	return 0
-}
-
-func (t *treeFile) file() (image.File, error) {
-	entries, err := t.st.trees.get(t.shard)
-	if err != nil {
-		return nil, err
-	}
-	if t.idx >= len(entries) || entries[t.idx].File.Size() != t.size {
-		return nil, fmt.Errorf("rebuilt tree of %s differs from the first build", t.name)
-	}
-	return entries[t.idx].File, nil
-}
-
-func (t *treeFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	return openRO(t.st, flags)
-}
-
-func (t *treeFile) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	f, err := t.file()
-	if err != nil {
-		return nil, t.st.errno("read "+t.name, err)
-	}
-	return readAt(t.st, t.name, f, dest, off)
 }

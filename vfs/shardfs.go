@@ -31,6 +31,10 @@ type shardFS struct {
 	attrTimeout        time.Duration
 }
 
+// ours reports whether node is shardFS's (a file or tree shard's), not
+// the bridge's.
+func (s *shardFS) ours(node uint64) bool { return node >= treeNode0 }
+
 // shard returns the index of the file shard whose node id is node, and
 // whether node is in the file shards' range at all. An id in the range
 // but past the last shard (never handed out) gives ok with i < 0.
@@ -69,35 +73,36 @@ func (s *shardFS) entry(i int, out *fuse.EntryOut) fuse.Status {
 	return fuse.OK
 }
 
-// fileShard returns the index of the file shard named name in the root.
-func (s *shardFS) fileShard(name string) (int, bool) {
-	i, ok := s.st.byName.find(name)
-	if !ok || s.st.shards[i].IsTree() {
-		return 0, false
-	}
-	return i, true
-}
-
 func (s *shardFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
 	if h.NodeId == fuse.FUSE_ROOT_ID {
-		if i, ok := s.fileShard(name); ok {
+		if i, ok := s.st.byName.find(name); ok {
+			if s.st.shards[i].IsTree() {
+				s.treeEntry(i, 0, nil, out)
+				return fuse.OK
+			}
 			return s.entry(i, out)
 		}
 	}
+	if i, k, ok := s.treeNodeOf(h.NodeId); ok {
+		return s.treeLookup(i, k, name, out)
+	}
 	if _, ok := s.shard(h.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+		return fuse.ENOTDIR
 	}
 	return s.RawFileSystem.Lookup(cancel, h, name, out)
 }
 
-// Forget: a file shard has no lookup count to keep.
+// Forget: shardFS's nodes have no lookup count to keep.
 func (s *shardFS) Forget(node, n uint64) {
-	if _, ok := s.shard(node); !ok {
+	if !s.ours(node) {
 		s.RawFileSystem.Forget(node, n)
 	}
 }
 
 func (s *shardFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+		return s.treeGetAttr(i, k, out)
+	}
 	i, ok := s.shard(in.NodeId)
 	if !ok {
 		return s.RawFileSystem.GetAttr(cancel, in, out)
@@ -116,11 +121,13 @@ func (s *shardFS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.
 }
 
 func (s *shardFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	i, ok := s.shard(in.NodeId)
-	if !ok {
+	if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+		if _, st := s.treeNode(i, k, fileNode); st != fuse.OK {
+			return st
+		}
+	} else if i, ok := s.shard(in.NodeId); !ok {
 		return s.RawFileSystem.Open(cancel, in, out)
-	}
-	if i < 0 {
+	} else if i < 0 {
 		return fuse.Status(syscall.ESTALE)
 	}
 	flags, errno := openFlags(s.st, in.Flags)
@@ -129,6 +136,12 @@ func (s *shardFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOu
 }
 
 func (s *shardFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	if uint32(len(buf)) > in.Size {
+		buf = buf[:in.Size]
+	}
+	if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+		return s.treeRead(i, k, buf, int64(in.Offset))
+	}
 	i, ok := s.shard(in.NodeId)
 	if !ok {
 		return s.RawFileSystem.Read(cancel, in, buf)
@@ -136,22 +149,19 @@ func (s *shardFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 	if i < 0 {
 		return nil, fuse.Status(syscall.ESTALE)
 	}
-	if uint32(len(buf)) > in.Size {
-		buf = buf[:in.Size]
-	}
 	r, errno := s.st.readShard(i, buf, int64(in.Offset))
 	return r, fuse.Status(errno)
 }
 
-// Release: opening a file shard made nothing to free.
+// Release: opening a file of shardFS's made nothing to free.
 func (s *shardFS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
-	if _, ok := s.shard(in.NodeId); !ok {
+	if !s.ours(in.NodeId) {
 		s.RawFileSystem.Release(cancel, in)
 	}
 }
 
 func (s *shardFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		flushes.Add(1)
 		return fuse.ENOSYS // as roFile.Flush: the kernel sends no more
 	}
@@ -159,7 +169,7 @@ func (s *shardFS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 }
 
 func (s *shardFS) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
-	if _, ok := s.shard(h.NodeId); ok {
+	if s.ours(h.NodeId) {
 		n, errno := noXattrs()
 		return n, fuse.Status(errno)
 	}
@@ -167,7 +177,7 @@ func (s *shardFS) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string
 }
 
 func (s *shardFS) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
-	if _, ok := s.shard(h.NodeId); ok {
+	if s.ours(h.NodeId) {
 		n, errno := noXattrs()
 		return n, fuse.Status(errno)
 	}
@@ -175,7 +185,7 @@ func (s *shardFS) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byt
 }
 
 func (s *shardFS) StatFs(cancel <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
-	if _, ok := s.shard(h.NodeId); ok {
+	if s.ours(h.NodeId) {
 		root := *h
 		root.NodeId = fuse.FUSE_ROOT_ID // the file system's, whichever file is asked
 		return s.RawFileSystem.StatFs(cancel, &root, out)
@@ -198,27 +208,26 @@ func (s *shardFS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Ope
 		out.Fh = 0
 		return fuse.OK
 	}
+	if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+		_, st := s.treeNode(i, k, dirNode)
+		return st
+	}
 	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+		return fuse.ENOTDIR
 	}
 	return s.RawFileSystem.OpenDir(cancel, in, out)
 }
 
+// ReleaseDir: opening the root or a tree's directory made nothing to free.
 func (s *shardFS) ReleaseDir(in *fuse.ReleaseIn) {
-	if in.NodeId == fuse.FUSE_ROOT_ID {
-		return
-	}
-	if _, ok := s.shard(in.NodeId); !ok {
+	if in.NodeId != fuse.FUSE_ROOT_ID && !s.ours(in.NodeId) {
 		s.RawFileSystem.ReleaseDir(in)
 	}
 }
 
 func (s *shardFS) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	if in.NodeId == fuse.FUSE_ROOT_ID {
-		return fuse.OK
-	}
-	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if in.NodeId == fuse.FUSE_ROOT_ID || s.ours(in.NodeId) {
+		return fuse.ENOSYS // nothing is ever written
 	}
 	return s.RawFileSystem.FsyncDir(cancel, in)
 }
@@ -238,7 +247,7 @@ func (s *shardFS) rootEntry(k int) fuse.DirEntry {
 		sh := s.st.shards[i]
 		e.Name, e.Mode, e.Ino = sh.Name, fuse.S_IFREG, firstShardIno+uint64(i)
 		if sh.IsTree() {
-			e.Mode = fuse.S_IFDIR
+			e.Mode, e.Ino = fuse.S_IFDIR, treeNodeID(i, 0)
 		}
 	}
 	return e
@@ -246,8 +255,11 @@ func (s *shardFS) rootEntry(k int) fuse.DirEntry {
 
 func (s *shardFS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	if in.NodeId != fuse.FUSE_ROOT_ID {
+		if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+			return s.treeList(i, k, in.Offset, out, false)
+		}
 		if _, ok := s.shard(in.NodeId); ok {
-			return fuse.Status(syscall.ENOTDIR)
+			return fuse.ENOTDIR
 		}
 		return s.RawFileSystem.ReadDir(cancel, in, out)
 	}
@@ -260,16 +272,18 @@ func (s *shardFS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.Dir
 	return fuse.OK
 }
 
-// ReadDirPlus gives each file shard's attributes with its name, so `ls -l`
-// needs no lookup of its own per shard (when its size needs no build: a
-// FileSizer source's, or one known). A tree shard's entry is left
-// empty: its attributes need no build, but a lookup through the bridge
-// builds its tree (and `du` of a zarr mount gets each tree directory's
-// entries this way: a lookup per file was a round trip each).
+// ReadDirPlus gives each shard's attributes with its name, so `ls -l`
+// needs no lookup of its own per shard: a tree shard's directory needs no
+// build, a file shard's size none from a FileSizer source. (A tree's
+// directories are listed the same way: `du` of a zarr mount then needs
+// no lookup per file, a round trip each.)
 func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
 	if in.NodeId != fuse.FUSE_ROOT_ID {
+		if i, k, ok := s.treeNodeOf(in.NodeId); ok {
+			return s.treeList(i, k, in.Offset, out, true)
+		}
 		if _, ok := s.shard(in.NodeId); ok {
-			return fuse.Status(syscall.ENOTDIR)
+			return fuse.ENOTDIR
 		}
 		return s.RawFileSystem.ReadDirPlus(cancel, in, out)
 	}
@@ -281,15 +295,17 @@ func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse
 			break
 		}
 		// A zero entry (node id 0) tells the kernel nothing: it looks the
-		// name up itself when it needs to ("." and "..", a tree, a
-		// shard whose size failed).
+		// name up itself when it needs to ("." and "..", a shard whose
+		// size failed or needs its image built).
 		switch {
 		case k == rootManifest:
 			h := in.InHeader
 			if s.RawFileSystem.Lookup(cancel, &h, ManifestName, eo) != fuse.OK {
 				*eo = fuse.EntryOut{}
 			}
-		case k >= rootShard0 && e.Mode == fuse.S_IFREG && s.st.sizeKnown(k-rootShard0):
+		case k >= rootShard0 && e.Mode == fuse.S_IFDIR: // a tree: nothing built
+			s.treeEntry(k-rootShard0, 0, nil, eo)
+		case k >= rootShard0 && s.st.sizeKnown(k-rootShard0):
 			if s.entry(k-rootShard0, eo) != fuse.OK {
 				*eo = fuse.EntryOut{}
 			}
@@ -298,32 +314,32 @@ func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse
 	return fuse.OK
 }
 
-// Every call below changes or reaches past a file shard: it is refused
-// here for file shards (the bridge has no node for them).
+// Every call below changes a file or directory, or asks what none has: it
+// is refused here for shardFS's nodes (the bridge has none for them).
 
 func (s *shardFS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.EROFS
 	}
 	return s.RawFileSystem.SetAttr(cancel, in, out)
 }
 
 func (s *shardFS) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.EROFS
 	}
 	return s.RawFileSystem.SetXAttr(cancel, in, attr, data)
 }
 
 func (s *shardFS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
-	if _, ok := s.shard(h.NodeId); ok {
+	if s.ours(h.NodeId) {
 		return fuse.EROFS
 	}
 	return s.RawFileSystem.RemoveXAttr(cancel, h, attr)
 }
 
 func (s *shardFS) Access(cancel <-chan struct{}, in *fuse.AccessIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		if in.Mask&unixWOK != 0 {
 			return fuse.EROFS
 		}
@@ -335,153 +351,147 @@ func (s *shardFS) Access(cancel <-chan struct{}, in *fuse.AccessIn) fuse.Status 
 const unixWOK = 2 // W_OK
 
 func (s *shardFS) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status) {
-	if _, ok := s.shard(h.NodeId); ok {
+	if s.ours(h.NodeId) {
 		return nil, fuse.EINVAL
 	}
 	return s.RawFileSystem.Readlink(cancel, h)
 }
 
 func (s *shardFS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(in.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Mknod(cancel, in, name, out)
 }
 
 func (s *shardFS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(in.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Mkdir(cancel, in, name, out)
 }
 
 func (s *shardFS) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	if _, ok := s.shard(h.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(h.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Unlink(cancel, h, name)
 }
 
 func (s *shardFS) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	if _, ok := s.shard(h.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(h.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Rmdir(cancel, h, name)
 }
 
 func (s *shardFS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
-	_, a := s.shard(in.NodeId)
-	_, b := s.shard(in.Newdir)
-	if a || b {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(in.NodeId) || s.ours(in.Newdir) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Rename(cancel, in, oldName, newName)
 }
 
 func (s *shardFS) Link(cancel <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
-	_, a := s.shard(in.NodeId)
-	_, b := s.shard(in.Oldnodeid)
-	if a || b {
+	if s.ours(in.NodeId) || s.ours(in.Oldnodeid) {
 		return fuse.EROFS
 	}
 	return s.RawFileSystem.Link(cancel, in, name, out)
 }
 
 func (s *shardFS) Symlink(cancel <-chan struct{}, h *fuse.InHeader, to, name string, out *fuse.EntryOut) fuse.Status {
-	if _, ok := s.shard(h.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(h.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Symlink(cancel, h, to, name, out)
 }
 
 func (s *shardFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(in.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Create(cancel, in, name, out)
 }
 
 func (s *shardFS) Tmpfile(cancel <-chan struct{}, in *fuse.CreateIn, out *fuse.CreateOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
-		return fuse.Status(syscall.ENOTDIR)
+	if s.ours(in.NodeId) {
+		return fuse.EROFS
 	}
 	return s.RawFileSystem.Tmpfile(cancel, in, out)
 }
 
 func (s *shardFS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS // the kernel seeks itself
 	}
 	return s.RawFileSystem.Lseek(cancel, in, out)
 }
 
 func (s *shardFS) GetLk(cancel <-chan struct{}, in *fuse.LkIn, out *fuse.LkOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS
 	}
 	return s.RawFileSystem.GetLk(cancel, in, out)
 }
 
 func (s *shardFS) SetLk(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS
 	}
 	return s.RawFileSystem.SetLk(cancel, in)
 }
 
 func (s *shardFS) SetLkw(cancel <-chan struct{}, in *fuse.LkIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS
 	}
 	return s.RawFileSystem.SetLkw(cancel, in)
 }
 
 func (s *shardFS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return 0, fuse.EROFS
 	}
 	return s.RawFileSystem.Write(cancel, in, data)
 }
 
 func (s *shardFS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return 0, fuse.EROFS
 	}
 	return s.RawFileSystem.Writev(cancel, in, data)
 }
 
 func (s *shardFS) CopyFileRange(cancel <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
-	_, a := s.shard(in.NodeId)
-	_, b := s.shard(in.NodeIdOut)
-	if a || b {
+	if s.ours(in.NodeId) || s.ours(in.NodeIdOut) {
 		return 0, fuse.ENOSYS // the kernel copies by reads and writes
 	}
 	return s.RawFileSystem.CopyFileRange(cancel, in)
 }
 
 func (s *shardFS) Ioctl(cancel <-chan struct{}, in *fuse.IoctlIn, inbuf []byte, out *fuse.IoctlOut, outbuf []byte) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS
 	}
 	return s.RawFileSystem.Ioctl(cancel, in, inbuf, out, outbuf)
 }
 
 func (s *shardFS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS // nothing is ever written
 	}
 	return s.RawFileSystem.Fsync(cancel, in)
 }
 
 func (s *shardFS) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.EROFS
 	}
 	return s.RawFileSystem.Fallocate(cancel, in)
 }
 
 func (s *shardFS) Statx(cancel <-chan struct{}, in *fuse.StatxIn, out *fuse.StatxOut) fuse.Status {
-	if _, ok := s.shard(in.NodeId); ok {
+	if s.ours(in.NodeId) {
 		return fuse.ENOSYS // as the bridge answers for every node: the kernel asks GETATTR
 	}
 	return s.RawFileSystem.Statx(cancel, in, out)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/annslicer/annslicer/layout/image"
-	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -29,11 +28,14 @@ type state struct {
 	server   atomic.Pointer[fuse.Server] // set when the kernel connects
 
 	images *cache[image.File]
-	trees  *cache[[]image.Entry]
+	trees  *cache[*treeIndex]
 
 	failed atomic.Pointer[error] // latched Check error
 
-	sizes     []atomic.Int64 // file shards' sizes + 1, once known (0: not yet); pinned
+	// sizes pins what the kernel may have been told of each shard: a
+	// file shard's size + 1, a tree shard's treeIndex.pin (0: not yet)
+	sizes     []atomic.Int64
+	treeLen   []atomic.Int32 // a tree shard's nodes, once built (dropPageCache)
 	ahead     sync.Once
 	quit      chan struct{} // closed when the mount ends: sizing ahead stops
 	quitOnce  sync.Once
@@ -66,9 +68,18 @@ func newState(src Source, opts Options) (*state, error) {
 		return nil, fmt.Errorf("vfs: shard %d: duplicate name %q", dup, st.shards[dup].Name)
 	}
 	st.images = newCache(opts.MaxImages, src.OpenFile)
-	// A tree's shape becomes persistent nodes once built; its files'
-	// contents stay in this cache, bounded like the images.
-	st.trees = newCache(opts.MaxImages, src.OpenTree)
+	// Built trees (their files and their shape) stay in a cache bounded
+	// like the images'.
+	st.trees = newCache(opts.MaxImages, func(i int) (*treeIndex, error) {
+		entries, err := src.OpenTree(i)
+		if err != nil {
+			return nil, err
+		}
+		return newTreeIndex(entries)
+	})
+	if st.hasTrees() {
+		st.treeLen = make([]atomic.Int32, len(st.shards))
+	}
 	return st, nil
 }
 
@@ -188,28 +199,26 @@ func (st *state) errno(what string, err error) syscall.Errno {
 }
 
 // dropPageCache asks the kernel to forget the cached content of every file
-// node vfs has handed out.
+// it may hold: shards.json (the bridge's only file), every file shard
+// sized and every node of every tree built (shardFS's).
 func (st *state) dropPageCache() {
-	var walk func(n *fs.Inode)
-	walk = func(n *fs.Inode) {
-		if n.IsDir() {
-			for _, ch := range n.Children() {
-				walk(ch)
-			}
-			return
-		}
+	if n := st.root.manifestNode(); n != nil {
 		n.NotifyContent(0, 0) // ENOENT if the kernel forgot it: nothing cached then
 	}
-	walk(&st.root.Inode)
-	for _, n := range st.root.nodes() {
-		walk(n)
+	srv := st.server.Load()
+	if srv == nil {
+		return
 	}
-	// File shards have no node: every one the kernel may know was sized.
-	if srv := st.server.Load(); srv != nil {
-		for i := range st.sizes {
-			if st.sizes[i].Load() > 0 {
-				srv.InodeNotify(fileShardNode0+uint64(i), 0, 0)
-			}
+	for i := range st.sizes {
+		if st.sizes[i].Load() == 0 {
+			continue
+		}
+		if !st.shards[i].IsTree() {
+			srv.InodeNotify(fileShardNode0+uint64(i), 0, 0)
+			continue
+		}
+		for k := range int(st.treeLen[i].Load()) {
+			srv.InodeNotify(treeNodeID(i, k), 0, 0)
 		}
 	}
 }
