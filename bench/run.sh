@@ -97,10 +97,15 @@ BENCH += [
     {"name": "mount + ls -l, 20,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} ls --size 10"},
     {"name": "mount + du -s, 20,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} du --size 10"},
     {"name": "mount + du -s, 100,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} du --size 2"},
+    # the mount's memory before anything is listed: what du adds to it
+    {"name": "mount, nothing listed, 100,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} none --size 2"},
+    # zarr shards are directories: du walks every file of every tree
+    {"name": "mount --format zarr + du -s, 2,000 shards", "setup": clean, "cmd": f"bench/mount_read.sh bin/annslicer {out}/mnt {src} du --size 100 --format zarr"},
 ]
 if "$BEFORE":  # before h5w each skeleton took ~8 ms: only ls -l
     BENCH += [{"name": "mount + ls -l, 20,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} ls --size 10"},
-              {"name": "mount + du -s, 100,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} du --size 2"}]
+              {"name": "mount + du -s, 100,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} du --size 2"},
+              {"name": "mount --format zarr + du -s, 2,000 shards (before)", "setup": clean, "cmd": f"bench/mount_read.sh $BEFORE {out}/mnt {src} du --size 100 --format zarr"}]
 PYSPEC
 
 # Collections (issue 13): 10 files of 100k cells, 80 % of each file's genes
@@ -160,7 +165,7 @@ PYSPEC
   echo
   $PY bench/mount_bench.py "$OUT/src.h5ad" "$OUT/mount" --bin bin/annslicer --ceiling bin/fuseceiling --json "$OUT/mount-shuffled.json"
   echo
-  echo "## mount of 20,000 and 100,000 shards: every size, nothing read"
+  echo "## mount of 20,000 and 100,000 shards (and 2,000 zarr shards): every size, nothing read"
   echo
   $PY bench/bench.py "$OUT/spec-many-shards.py" --json "$OUT/many-shards.json"
   echo
