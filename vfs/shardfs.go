@@ -13,17 +13,18 @@ import (
 const fileShardNode0 = 1 << 62
 
 // shardFS answers, at the level of FUSE requests, the root's listing and
-// every request about a file shard, and passes every other request to
-// go-fuse's node bridge (the root's attributes, shards.json, zarr trees).
+// every request about a shard (a file shard, a zarr shard and every
+// directory and file in it: trees.go), and passes every other request to
+// go-fuse's node bridge (the root's attributes, shards.json).
 //
 // Why: through go-fuse's node API every entry the kernel knows is an
 // fs.Inode kept in the bridge's tables until the kernel forgets it, and
 // the kernel keeps what `ls -l` or `du` looked up: a mount of 100,000
 // shards grew by ~55 MB once listed (the nodes, the bridge's tables, the
-// root's children and its listing). A file shard needs no state of its own
-// (its number is its node id, its size is pinned in state.sizes, its
-// bytes come from the image cache), so here it has none: the memory of a
-// mount does not grow with the shards listed or stat'ed.
+// root's children and its listing). A shard needs no state of its own
+// (its number is in its node id, its size is pinned in state.sizes, its
+// bytes come from the image or tree cache), so here it has none: the
+// memory of a mount does not grow with the shards listed or stat'ed.
 type shardFS struct {
 	fuse.RawFileSystem // go-fuse's node bridge, for every other node
 	st                 *state
@@ -43,7 +44,7 @@ func (s *shardFS) shard(node uint64) (i int, ok bool) {
 		return 0, false
 	}
 	k := node - fileShardNode0
-	if k >= uint64(len(s.st.shards)) {
+	if k >= uint64(len(s.st.shards)) || s.st.shards[k].IsTree() {
 		return -1, true
 	}
 	return int(k), true
