@@ -255,42 +255,41 @@ func (s *shardFS) rootEntry(k int) fuse.DirEntry {
 }
 
 func (s *shardFS) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.readDir(cancel, in, out, false)
+}
+
+func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.readDir(cancel, in, out, true)
+}
+
+// readDir is ReadDir and ReadDirPlus (plus). READDIRPLUS gives each
+// shard's attributes with its name, so `ls -l` needs no lookup of its own
+// per shard: a tree shard's directory needs no build, a file shard's size
+// none from a FileSizer source. (A tree's directories are listed the same
+// way: `du` of a zarr mount then needs no lookup per file, a round trip
+// each.)
+func (s *shardFS) readDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
 	if in.NodeId != fuse.FUSE_ROOT_ID {
 		if i, k, ok := s.treeNodeOf(in.NodeId); ok {
-			return s.treeList(i, k, in.Offset, out, false)
+			return s.treeList(i, k, in.Offset, out, plus)
 		}
 		if _, ok := s.shard(in.NodeId); ok {
 			return fuse.ENOTDIR
+		}
+		if plus {
+			return s.RawFileSystem.ReadDirPlus(cancel, in, out)
 		}
 		return s.RawFileSystem.ReadDir(cancel, in, out)
 	}
 	n := rootShard0 + len(s.st.shards)
 	for k := int(in.Offset); k < n; k++ {
-		if !out.AddDirEntry(s.rootEntry(k)) {
-			break
-		}
-	}
-	return fuse.OK
-}
-
-// ReadDirPlus gives each shard's attributes with its name, so `ls -l`
-// needs no lookup of its own per shard: a tree shard's directory needs no
-// build, a file shard's size none from a FileSizer source. (A tree's
-// directories are listed the same way: `du` of a zarr mount then needs
-// no lookup per file, a round trip each.)
-func (s *shardFS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	if in.NodeId != fuse.FUSE_ROOT_ID {
-		if i, k, ok := s.treeNodeOf(in.NodeId); ok {
-			return s.treeList(i, k, in.Offset, out, true)
-		}
-		if _, ok := s.shard(in.NodeId); ok {
-			return fuse.ENOTDIR
-		}
-		return s.RawFileSystem.ReadDirPlus(cancel, in, out)
-	}
-	n := rootShard0 + len(s.st.shards)
-	for k := int(in.Offset); k < n; k++ {
 		e := s.rootEntry(k)
+		if !plus {
+			if !out.AddDirEntry(e) {
+				break
+			}
+			continue
+		}
 		eo := out.AddDirLookupEntry(e)
 		if eo == nil {
 			break
