@@ -233,6 +233,17 @@ func (s *shardFS) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status
 	return s.RawFileSystem.FsyncDir(cancel, in)
 }
 
+// addEntry adds e to a listing, and for READDIRPLUS returns the zeroed
+// entry to fill for it (a zero entry tells the kernel nothing); ok is
+// false once the listing is full.
+func addEntry(out *fuse.DirEntryList, e fuse.DirEntry, plus bool) (eo *fuse.EntryOut, ok bool) {
+	if !plus {
+		return nil, out.AddDirEntry(e)
+	}
+	eo = out.AddDirLookupEntry(e)
+	return eo, eo != nil
+}
+
 // rootEntry is entry k of the root's listing.
 func (s *shardFS) rootEntry(k int) fuse.DirEntry {
 	e := fuse.DirEntry{Off: uint64(k) + 1}
@@ -284,15 +295,12 @@ func (s *shardFS) readDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.Dir
 	n := rootShard0 + len(s.st.shards)
 	for k := int(in.Offset); k < n; k++ {
 		e := s.rootEntry(k)
-		if !plus {
-			if !out.AddDirEntry(e) {
-				break
-			}
-			continue
-		}
-		eo := out.AddDirLookupEntry(e)
-		if eo == nil {
+		eo, ok := addEntry(out, e, plus)
+		if !ok {
 			break
+		}
+		if eo == nil {
+			continue
 		}
 		// A zero entry (node id 0) tells the kernel nothing: it looks the
 		// name up itself when it needs to ("." and "..", a shard whose

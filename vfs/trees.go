@@ -253,17 +253,11 @@ func (s *shardFS) treeList(i, k int, offset uint64, out *fuse.DirEntryList, plus
 				e.Mode = fuse.S_IFREG
 			}
 		}
-		if !plus {
-			if !out.AddDirEntry(e) {
-				break
-			}
-			continue
-		}
-		eo := out.AddDirLookupEntry(e)
-		if eo == nil {
+		eo, ok := addEntry(out, e, plus)
+		if !ok {
 			break
 		}
-		if c >= 0 {
+		if eo != nil && c >= 0 {
 			s.treeEntry(i, c, ti, eo)
 		}
 	}
