@@ -92,7 +92,7 @@ func newTreeIndex(entries []image.Entry) (*treeIndex, error) {
 	return ti, nil
 }
 
-// child is directory k's entry name.
+// child finds directory k's entry called name.
 func (ti *treeIndex) child(k int, name string) (int, bool) {
 	kids := ti.nodes[k].kids
 	j, ok := slices.BinarySearchFunc(kids, name, func(c int32, name string) int { return strings.Compare(ti.nodes[c].name, name) })
