@@ -32,8 +32,8 @@ func fileShardsOnly() *fakeSource {
 // (READDIRPLUS): `ls -l` of 20,000 shards then needs no lookup of its own
 // per shard (2.8 s before, 1.7 s after), when the source sizes shards
 // without building them (FileSizer, as the engine's mounts). A zarr
-// shard's entry is left for the kernel to look up: that would build its
-// tree on a plain `ls`.
+// shard's entry is its directory's attributes, with no tree built: a
+// plain `ls` builds none.
 func TestListingGivesFileShardsAttributes(t *testing.T) {
 	files := fileShardsOnly()
 	srv, mnt := mountT(t, &sizingSource{fakeSource: files}, Options{})

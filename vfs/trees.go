@@ -110,10 +110,11 @@ func (st *state) tree(i int) (*treeIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.sizes[i].CompareAndSwap(0, ti.pin) && st.sizes[i].Load() != ti.pin {
+	if st.sizes[i].CompareAndSwap(0, ti.pin) {
+		st.treeLen[i].Store(int32(len(ti.nodes))) // the first build: as many nodes every time
+	} else if st.sizes[i].Load() != ti.pin {
 		return nil, fmt.Errorf("its rebuilt tree differs from the first build")
 	}
-	st.treeLen[i].Store(int32(len(ti.nodes)))
 	return ti, nil
 }
 

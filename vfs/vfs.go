@@ -7,8 +7,9 @@
 // and its bytes are produced on read.
 //
 // The shape follows go-fuse's zipfs: one small node type per kind of entry,
-// each embedding fs.Inode; except the file shards, which are served with
-// no node (and no memory) of their own, below the node API (shardfs.go).
+// each embedding fs.Inode; except the shards (files, and zarr trees with
+// all inside them), which are served with no node (and no memory) of
+// their own, below the node API (shardfs.go, trees.go).
 package vfs
 
 import (
@@ -165,8 +166,8 @@ func Mount(mountpoint string, src Source, opts Options) (*Server, error) {
 			Name:         "annslicer",
 			MaxWrite:     fuse.MAX_KERNEL_WRITE, // also max_read: 1 MiB requests
 			MaxReadAhead: fuse.MAX_KERNEL_WRITE,
-			// READDIRPLUS: shardFS answers the root's without building a tree
-			// shard (it leaves their entries for the kernel to look up)
+			// READDIRPLUS stays on: shardFS answers the root's without
+			// building a tree shard (a tree's directory needs no build)
 			Options:          []string{"ro", "default_permissions"},
 			DirectMount:      root0, // mount(2) directly as root, fusermount3 otherwise
 			DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
