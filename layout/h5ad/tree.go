@@ -5,7 +5,6 @@ package h5ad
 // dtypes, strings read as strings.
 
 import (
-	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -318,18 +317,7 @@ func (a *h5Array) Strings(rows []int64) ([]string, error) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	heapPos := func(i int32) (uint64, uint32) {
-		d := raw[int(i)*vd:]
-		return binary.LittleEndian.Uint64(d[4:]), binary.LittleEndian.Uint32(d[12:])
-	}
-	slices.SortFunc(order, func(a, b int32) int {
-		aa, ai := heapPos(a)
-		ba, bi := heapPos(b)
-		if c := cmp.Compare(aa, ba); c != 0 {
-			return c
-		}
-		return cmp.Compare(ai, bi)
-	})
+	heapOrder(order, raw)
 	// Rows in order (a contiguous shard, a filter) find their names in a
 	// few collections no other shard reads: those are not cached. Rows out
 	// of order (a shuffle) read names from the whole heap, as every other
