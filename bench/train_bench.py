@@ -13,6 +13,9 @@ cells as dense float32 (the consumer's view, as examples/train_loader.py):
       reads before anndata opens it (counted in the time to first batch):
       how (a) fares when the shards' bytes are made in large reads up
       front rather than on h5py's small reads during the first pass;
+  (a'') the same over `annslicer mount --shuffle --prefetch`: the mount
+      makes each shard whole into the kernel's page cache when it is
+      first opened, in the background;
   (b) the same loop over `annslicer materialize --shuffle` of the same shards
       (materialize timed separately, and counted in "first batch incl. prep");
   (c) annbatch: DatasetCollection.add_adatas(shuffle=True) (its preshuffle,
@@ -90,11 +93,12 @@ def worker_shards(a):
         return {"first": pre + first, "open": t_open, "steady_s": steady, "again_s": again, "cells": cells,
                 "checksum": checksum}
 
-    if a.worker in ("virtual", "virtual-read"):
+    if a.worker in ("virtual", "virtual-read", "virtual-prefetch"):
         os.makedirs(a.path, exist_ok=True)
         t0 = time.perf_counter()
         # annslicer.mount runs $ANNSLICER_BIN (else `annslicer` from PATH)
-        with annslicer.mount(a.src, a.path, shard_size=a.size, shuffle=True, seed=a.seed) as m:
+        with annslicer.mount(a.src, a.path, shard_size=a.size, shuffle=True, seed=a.seed,
+                             prefetch=a.worker == "virtual-prefetch") as m:
             t_mount = time.perf_counter() - t0
             if a.worker == "virtual-read":  # every shard read once, 1 MiB reads, before anndata opens them
                 for p in m.shards:
@@ -196,7 +200,7 @@ def main():
     ap.add_argument("--annbatch-python", help="a Python >= 3.12 with annbatch; without it (c) is skipped")
     ap.add_argument("--annbatch-skip-reason", default="no --annbatch-python", help=argparse.SUPPRESS)
     ap.add_argument("--json")
-    ap.add_argument("--worker", choices=("virtual", "virtual-read", "materialized", "annbatch"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=("virtual", "virtual-read", "virtual-prefetch", "materialized", "annbatch"), help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -213,13 +217,15 @@ def main():
     env = dict(os.environ, ANNSLICER_BIN=os.path.abspath(a.bin))
     read_file(src)  # the source in the page cache, for every way
 
-    runs = {"virtual": [], "virtual-read": [], "materialized": [], "annbatch": []}
+    runs = {"virtual": [], "virtual-read": [], "virtual-prefetch": [], "materialized": [], "annbatch": []}
     skipped = None if a.annbatch_python else a.annbatch_skip_reason
     for _ in range(a.repeat):
         r = sub(sys.executable, src, a.work, *common, "--worker", "virtual", "--path", mnt, env=env)
         runs["virtual"].append(dict(r, prep=0.0))
         r = sub(sys.executable, src, a.work, *common, "--worker", "virtual-read", "--path", mnt, env=env)
         runs["virtual-read"].append(dict(r, prep=0.0))
+        r = sub(sys.executable, src, a.work, *common, "--worker", "virtual-prefetch", "--path", mnt, env=env)
+        runs["virtual-prefetch"].append(dict(r, prep=0.0))
 
         shutil.rmtree(mat, ignore_errors=True)
         t0 = time.perf_counter()
@@ -266,6 +272,8 @@ def main():
                   f"mount + opening the shards {median([r['open'] for r in v]):.2f} s, in first batch)", "", v))
     print(fmt_row("the same, each virtual shard first read through once (1 MiB reads) before anndata opens it",
                   "", runs["virtual-read"]))
+    print(fmt_row("the same, mounted with --prefetch (each shard made whole into the page cache when first opened)",
+                  "", runs["virtual-prefetch"]))
     print(fmt_row("train_loader.py over materialized shuffled shards", "materialize", runs["materialized"]))
     if runs["annbatch"] and not skipped:
         r = runs["annbatch"][0]

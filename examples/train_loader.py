@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A training-style loader over annslicer's virtual shards.
 
-Mounts SOURCE shuffled (``annslicer.mount``), opens every virtual shard with
+Mounts SOURCE shuffled (``annslicer.mount``, with ``prefetch=True``: each
+shard is made whole into the page cache as soon as it is opened), opens every virtual shard with
 ``anndata.read_h5ad(backed="r")`` and draws random mini-batches of cells
 across the shards, yielding dense float32 arrays as a training loop would
 consume them. Prints the throughput in cells/s.
@@ -112,6 +113,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="seed of the shuffle and of the batch sampling (0)")
     ap.add_argument("--sampling", choices=("block", "random"), default="block",
                     help="block: consecutive cells of a shuffled shard (default); random: random cells of a shard")
+    ap.add_argument("--no-prefetch", action="store_true",
+                    help="mount without --prefetch: every read of a shard not yet read gathers its cells then")
     args = ap.parse_args(argv)
     if args.batches < 1 or args.batch_size < 1:
         ap.error("--batches and --batch-size must be positive")
@@ -129,7 +132,7 @@ def main(argv=None):
         mnt = args.mountpoint or stack.enter_context(tempfile.TemporaryDirectory(prefix="annslicer-mnt-"))
         t0 = time.perf_counter()
         m = stack.enter_context(annslicer.mount(args.source, mnt, shard_size=args.shard_size,
-                                                shuffle=True, seed=args.seed))
+                                                shuffle=True, seed=args.seed, prefetch=not args.no_prefetch))
         print(f"mounted {len(m.shards)} shuffled shards of {m.manifest['n_obs']} cells at {mnt} "
               f"in {time.perf_counter() - t0:.2f}s", flush=True)
         run_loop(m.shards, args, "virtual")

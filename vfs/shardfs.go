@@ -133,6 +133,9 @@ func (s *shardFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOu
 	}
 	flags, errno := openFlags(s.st, in.Flags)
 	out.OpenFlags = flags
+	if i, ok := s.shard(in.NodeId); ok && errno == 0 {
+		s.st.opened(i)
+	}
 	return fuse.Status(errno)
 }
 
@@ -151,6 +154,9 @@ func (s *shardFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 		return nil, fuse.Status(syscall.ESTALE)
 	}
 	r, errno := s.st.readShard(i, buf, int64(in.Offset))
+	if errno == 0 {
+		s.st.read(i, int64(in.Offset), int64(r.Size()))
+	}
 	return r, fuse.Status(errno)
 }
 

@@ -39,7 +39,8 @@ type state struct {
 	ahead     sync.Once
 	quit      chan struct{} // closed when the mount ends: sizing ahead stops
 	quitOnce  sync.Once
-	aheadDone sync.WaitGroup
+	aheadDone sync.WaitGroup // sizing ahead and prefetching
+	prefetch  *prefetcher    // nil without Options.Prefetch
 }
 
 func newState(src Source, opts Options) (*state, error) {
@@ -77,6 +78,9 @@ func newState(src Source, opts Options) (*state, error) {
 		}
 		return newTreeIndex(entries)
 	})
+	if opts.Prefetch {
+		st.prefetch = newPrefetcher(len(st.shards))
+	}
 	if st.hasTrees() {
 		st.treeLen = make([]atomic.Int32, len(st.shards))
 	}
@@ -165,8 +169,8 @@ func (st *state) sizeAhead() {
 	})
 }
 
-// stopAhead ends sizing ahead and waits for it: the source is closed
-// once the mount ends.
+// stopAhead ends sizing ahead and prefetching and waits for them: the
+// source is closed once the mount ends.
 func (st *state) stopAhead() {
 	st.quitOnce.Do(func() { close(st.quit) })
 	st.aheadDone.Wait()

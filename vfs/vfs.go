@@ -107,6 +107,12 @@ type Options struct {
 	// allow_other; files are 0444, directories 0555). For a mounter other
 	// than root it needs user_allow_other in /etc/fuse.conf.
 	AllowOther bool
+	// Prefetch makes each file shard whole, in the background, when it is
+	// first opened, and hands its bytes to the kernel's page cache, so
+	// that the opener's reads (a training loader's small ones all over
+	// the shard) find them there instead of each gathering its rows from
+	// the source (prefetch.go). Tree (zarr) shards are not prefetched.
+	Prefetch bool
 }
 
 // Server is a live mount.

@@ -22,7 +22,7 @@ import (
 
 func mountCmd() *cobra.Command {
 	var f shardFlags
-	var allowOther, merge bool
+	var allowOther, merge, prefetch bool
 	c := &cobra.Command{
 		Use:   "mount INPUT MOUNTPOINT",
 		Short: "Serve every shard of INPUT as MOUNTPOINT/shard_N.h5ad (MOUNTPOINT/{category}.h5ad, MOUNTPOINT/filtered.h5ad), made on read (read-only FUSE; runs until Ctrl-C or `annslicer unmount`)",
@@ -43,11 +43,12 @@ func mountCmd() *cobra.Command {
 					}
 				}
 			}
-			return runMount(c, &f, args[0], args[1], allowOther, merge)
+			return runMount(c, &f, args[0], args[1], mountMode{allowOther, merge, prefetch})
 		},
 	}
 	f.register(c, false)
 	c.Flags().BoolVar(&merge, "merge", false, "serve one file, MOUNTPOINT/merged.h5ad (merged.zarr with --format zarr): the merge of the inputs, byte for byte what `annslicer merge` writes (a .zarr with --compression none), never written")
+	c.Flags().BoolVar(&prefetch, "prefetch", false, "make each shard whole in the background when it is first opened and put it in the kernel's page cache, so that a loader's reads of it (many small ones) do not each wait for their cells to be gathered; uses the page cache like reading the shard through once")
 	c.Flags().BoolVar(&allowOther, "allow-other", false, "let other users read the mount (FUSE allow_other; when not mounting as root it needs user_allow_other in /etc/fuse.conf)")
 	return c
 }
@@ -69,7 +70,11 @@ func unmountCmd() *cobra.Command {
 	}
 }
 
-func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, merge bool) error {
+// mountMode is what mount's own flags ask of it.
+type mountMode struct{ allowOther, merge, prefetch bool }
+
+func runMount(c *cobra.Command, f *shardFlags, input, mnt string, mode mountMode) error {
+	allowOther, merge := mode.allowOther, mode.merge
 	inputs, err := f.coll.inputs(input)
 	if err != nil {
 		return err
@@ -155,6 +160,7 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, allowOther, me
 		Logger:     log.New(os.Stderr, "annslicer: ", 0),
 		MaxImages:  maxImages(m.MaxCells()),
 		AllowOther: allowOther,
+		Prefetch:   mode.prefetch,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: cannot mount: %v", mnt, err)

@@ -67,7 +67,8 @@ class Mount:
 
     def __init__(self, input_file, mountpoint, shard_size=10000, shuffle=False,
                  seed=None, format="h5ad", *, obs_column=None, always_include=None,
-                 filter=None, csv_file=None, join_column=None, shards=None, timeout=60.0):
+                 filter=None, csv_file=None, join_column=None, shards=None, prefetch=False,
+                 timeout=60.0):
         self.input_file = _cli.fspath(input_file)
         self._mountpoint_arg = _cli.fspath(mountpoint)
         self.mountpoint = os.path.abspath(self._mountpoint_arg)
@@ -95,6 +96,8 @@ class Mount:
             self.args.append("--join-column=" + join_column)
         if shards is not None:
             self.args.append("--shards=" + _cli.split_value(shards))
+        if prefetch:
+            self.args.append("--prefetch")
         self.timeout = timeout
         self.process = None
         self.manifest = None
@@ -219,7 +222,7 @@ class Mount:
 
 def mount(input_file, mountpoint, shard_size=10000, shuffle=False, seed=None, format="h5ad",
           *, obs_column=None, always_include=None, filter=None, csv_file=None,
-          join_column=None, shards=None, timeout=60.0):
+          join_column=None, shards=None, prefetch=False, timeout=60.0):
     """Serve the shards of ``input_file`` as ``mountpoint/shard_N.h5ad``
     through FUSE (read-only, built on read), for the duration of a ``with``
     block::
@@ -241,8 +244,13 @@ def mount(input_file, mountpoint, shard_size=10000, shuffle=False, seed=None, fo
     shards: "i/N" or (i, N): serve only the shards k with k % N == i (with
     their usual names), the share ``shard_h5ad(..., shards=)`` writes; a
     shuffle needs an explicit seed.
+
+    prefetch: make each shard whole in the background when it is first
+    opened, into the kernel's page cache (``annslicer mount --prefetch``):
+    a loader's many small reads of it then do not each wait for their cells
+    to be gathered.
     """
     return Mount(input_file, mountpoint, shard_size=shard_size, shuffle=shuffle, seed=seed,
                  format=format, obs_column=obs_column, always_include=always_include,
                  filter=filter, csv_file=csv_file, join_column=join_column, shards=shards,
-                 timeout=timeout)
+                 prefetch=prefetch, timeout=timeout)

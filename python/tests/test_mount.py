@@ -56,6 +56,29 @@ def test_backed_reads_through_the_mount(full, source, mountpoint):
         a.file.close()
 
 
+def test_prefetched_shards_read_as_the_sliced_ones(full, source, mountpoint, tmp_path):
+    """prefetch=True: every shard opened backed at once (the mount makes
+    each whole into the page cache meanwhile), then read: the same bytes as
+    the sliced shards, and the source's rows through anndata."""
+    import time
+
+    import anndata
+
+    sliced = annslicer.shard_h5ad(full, str(tmp_path / "s"), shard_size=100, shuffle=True, seed=7)
+    with annslicer.mount(full, mountpoint, shard_size=100, shuffle=True, seed=7, prefetch=True) as m:
+        assert "--prefetch" in m.args
+        opened = [anndata.read_h5ad(p, backed="r") for p in m.shards]
+        time.sleep(0.5)
+        for k, (virtual, real) in enumerate(zip(m.shards, sliced)):
+            with open(virtual, "rb") as fv, open(real, "rb") as fr:
+                assert fv.read() == fr.read()
+            rows = rows_of(virtual, source)
+            np.testing.assert_array_equal(opened[k].X[:].toarray(), source.X[rows].toarray())
+        for a in opened:
+            a.file.close()
+    assert not is_mounted(mountpoint)
+
+
 def test_exception_in_the_block_propagates_and_unmounts(full, mountpoint):
     with pytest.raises(KeyError, match="boom"):
         with annslicer.mount(full, mountpoint, shard_size=100) as m:
