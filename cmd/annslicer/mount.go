@@ -149,13 +149,12 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, mode mountMode
 	}
 	defer m.Close()
 	m.KeepPlans(maxImages(m.MaxCells()))
-	ms := mountSource{m}
 	select {
 	case <-sigs:
 		return fmt.Errorf("%s: interrupted before it was mounted", mnt)
 	default:
 	}
-	s, err := vfs.Mount(mnt, ms, vfs.Options{
+	s, err := vfs.Mount(mnt, m, vfs.Options{
 		Debug:      debug && os.Getenv("ANNSLICER_FUSE_DEBUG") == "1",
 		Logger:     log.New(os.Stderr, "annslicer: ", 0),
 		MaxImages:  maxImages(m.MaxCells()),
@@ -168,9 +167,9 @@ func runMount(c *cobra.Command, f *shardFlags, input, mnt string, mode mountMode
 	srv.Store(s)
 	s.Check() // a change seen before the store above
 	if merge {
-		fmt.Printf("annslicer: the merge of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", input, filepath.Join(mnt, ms.Shards()[0].Name), mnt)
+		fmt.Printf("annslicer: the merge of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", input, filepath.Join(mnt, m.Shards()[0].Name), mnt)
 	} else {
-		fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(ms.Shards()), input, mnt, mnt)
+		fmt.Printf("annslicer: %d shards of %s mounted at %s (Ctrl-C or `annslicer unmount %s` to unmount)\n", len(m.Shards()), input, mnt, mnt)
 	}
 	go func() {
 		<-sigs
@@ -214,16 +213,4 @@ func onLeaseBreak(f func()) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(ch); close(done) }
-}
-
-// mountSource serves a materialize.Mount through vfs.
-type mountSource struct{ *materialize.Mount }
-
-func (m mountSource) Shards() []vfs.ShardInfo {
-	shards := m.Mount.Shards()
-	out := make([]vfs.ShardInfo, len(shards))
-	for k, s := range shards {
-		out[k] = vfs.ShardInfo{Name: s.Name, Cells: s.Cells}
-	}
-	return out
 }
