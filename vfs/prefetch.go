@@ -17,10 +17,10 @@ import (
 // shards materialized, while once a shard had been read through with large
 // reads (its bytes in the kernel's page cache) it ran as fast. A shard's
 // first open queues it here; one goroutine makes each queued shard's
-// bytes, a MiB at a time in the order the shards were opened, and hands
-// them to the kernel's page cache (FUSE notify-store), where the loader's
+// bytes, in the order the shards were opened, and hands them to the
+// kernel's page cache (FUSE notify-store), where the loader's
 // reads find them without reaching the mount. It runs beside the reader
-// on the machine's other cores; it holds one MiB, and never a file of
+// on the machine's other cores; it holds 128 KiB, and never a file of
 // the mount open (a prefetch through the mountpoint itself would make an
 // unmount fail as busy while it runs).
 type prefetcher struct {
@@ -93,10 +93,7 @@ func (st *state) opened(i int) {
 	}
 	p.served[i] = make([]uint64, (blocks+63)/64+1)
 	p.mu.Unlock()
-	p.start.Do(func() {
-		st.aheadDone.Add(1)
-		go st.prefetchLoop()
-	})
+	p.start.Do(func() { st.goAhead(st.prefetchLoop) })
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -118,8 +115,7 @@ func (p *prefetcher) next() (int, bool) {
 // prefetchLoop makes the queued shards until the mount ends (stopAhead
 // waits for it: the source is closed after).
 func (st *state) prefetchLoop() {
-	defer st.aheadDone.Done()
-	buf := make([]byte, fuse.MAX_KERNEL_WRITE)
+	buf := make([]byte, prefetchBlock)
 	for {
 		select {
 		case <-st.quit:
@@ -139,8 +135,13 @@ func (st *state) prefetchLoop() {
 }
 
 // prefetchShard makes file shard i and stores its bytes in the kernel's
-// page cache. A read error is left to the reader's own read to report; it
-// returns false when the mount is ending or failed.
+// page cache, a block at a time from its end backwards: a reader going
+// through the shard from its start (cat, a copy) and the prefetch then
+// meet once, instead of both making every block. A block is small enough
+// that its gather runs on one core (engine's gathers split only past 512
+// runs), leaving the others to the reader's own requests. A read error is
+// left to the reader's own read to report; it returns false when the
+// mount is ending or failed.
 func (st *state) prefetchShard(i int, buf []byte) bool {
 	srv := st.server.Load()
 	if srv == nil {
@@ -155,31 +156,26 @@ func (st *state) prefetchShard(i int, buf []byte) bool {
 		delete(st.prefetch.served, i)
 		st.prefetch.mu.Unlock()
 	}()
-	for off := int64(0); off < size; {
+	for b := (size+prefetchBlock-1)/prefetchBlock - 1; b >= 0; b-- {
 		select {
 		case <-st.quit:
 			return false
 		default:
 		}
-		// the next run of blocks not served yet, at most a buffer's
-		if st.prefetch.servedBlock(i, off/prefetchBlock) {
-			off += prefetchBlock
+		if st.prefetch.servedBlock(i, b) {
 			continue
 		}
-		end := off + prefetchBlock
-		for end < size && end-off < int64(len(buf)) && !st.prefetch.servedBlock(i, end/prefetchBlock) {
-			end += prefetchBlock
-		}
-		end = min(end, size)
-		r, errno := st.readShard(i, buf[:end-off], off)
+		off := b * prefetchBlock
+		n := min(prefetchBlock, size-off)
+		r, errno := st.readShard(i, buf[:n], off)
 		if errno != 0 {
 			return st.failed.Load() == nil
 		}
-		data, status := r.Bytes(buf[:end-off])
+		data, status := r.Bytes(buf[:n])
 		if status == fuse.OK && st.failed.Load() == nil {
 			// never past size: a store past the end grows the kernel's
 			// idea of the file
-			data = data[:min(int64(len(data)), size-off)]
+			data = data[:min(int64(len(data)), n)]
 			status = srv.InodeNotifyStoreCache(fileShardNode0+uint64(i), off, data)
 		}
 		r.Done()
@@ -189,7 +185,6 @@ func (st *state) prefetchShard(i int, buf []byte) bool {
 			return st.failed.Load() == nil
 		}
 		st.prefetch.stored.Add(int64(len(data)))
-		off = end
 	}
 	return true
 }

@@ -39,8 +39,10 @@ type state struct {
 	ahead     sync.Once
 	quit      chan struct{} // closed when the mount ends: sizing ahead stops
 	quitOnce  sync.Once
-	aheadDone sync.WaitGroup // sizing ahead and prefetching
-	prefetch  *prefetcher    // nil without Options.Prefetch
+	aheadDone sync.WaitGroup // sizing ahead, prefetching
+	aheadMu   sync.Mutex     // goAhead against stopAhead
+	stopping  bool
+	prefetch  *prefetcher // nil without Options.Prefetch
 }
 
 func newState(src Source, opts Options) (*state, error) {
@@ -143,9 +145,7 @@ func (st *state) sizeAhead() {
 	st.ahead.Do(func() {
 		var next atomic.Int64
 		for range runtime.GOMAXPROCS(0) {
-			st.aheadDone.Add(1)
-			go func() {
-				defer st.aheadDone.Done()
+			st.goAhead(func() {
 				for {
 					i := int(next.Add(1) - 1)
 					if i >= len(st.shards) || st.failed.Load() != nil {
@@ -164,16 +164,35 @@ func (st *state) sizeAhead() {
 						st.sizes[i].CompareAndSwap(0, n+1)
 					}
 				}
-			}()
+			})
 		}
 	})
 }
 
-// stopAhead ends sizing ahead and prefetching and waits for them: the
-// source is closed once the mount ends.
+// stopAhead ends sizing ahead and prefetching and waits
+// for them: the source is closed once the mount ends.
 func (st *state) stopAhead() {
+	st.aheadMu.Lock()
+	st.stopping = true
+	st.aheadMu.Unlock()
 	st.quitOnce.Do(func() { close(st.quit) })
 	st.aheadDone.Wait()
+}
+
+// goAhead runs fn in the background unless the mount is ending; stopAhead
+// waits for it. (A WaitGroup must not be added to while it is waited on
+// with nothing left: hence the lock.)
+func (st *state) goAhead(fn func()) {
+	st.aheadMu.Lock()
+	defer st.aheadMu.Unlock()
+	if st.stopping {
+		return
+	}
+	st.aheadDone.Add(1)
+	go func() {
+		defer st.aheadDone.Done()
+		fn()
+	}()
 }
 
 // check calls Source.Check, latching the first error: from then on every
