@@ -179,6 +179,12 @@ func (st *state) prefetchShard(i int, buf []byte) bool {
 			status = srv.InodeNotifyStoreCache(fileShardNode0+uint64(i), off, data)
 		}
 		r.Done()
+		if status == fuse.OK && st.failed.Load() != nil {
+			// the source changed while the block was stored: the page
+			// cache may have been dropped before it landed
+			srv.InodeNotify(fileShardNode0+uint64(i), off, n)
+			return false
+		}
 		if status != fuse.OK {
 			// ENOENT: the kernel forgot the shard (closed and evicted);
 			// its next open queues nothing, its reads come to the mount

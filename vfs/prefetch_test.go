@@ -2,8 +2,12 @@ package vfs
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"log"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,4 +85,25 @@ func TestUnmountDuringPrefetch(t *testing.T) {
 		t.Fatal("Unmount still waiting after 20 s")
 	}
 	srv.Wait()
+}
+
+// Pages the prefetch stored are dropped like any others once the source
+// changes: reads then fail with EIO, never serve the old bytes.
+func TestPrefetchedPagesDroppedWhenTheSourceChanges(t *testing.T) {
+	src := newFakeSource()
+	srv, mnt := mountT(t, src, Options{Prefetch: true, CheckInterval: 20 * time.Millisecond, Logger: log.New(io.Discard, "", 0)})
+	f, err := os.Open(filepath.Join(mnt, "shard_0.h5ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	waitFor(t, func() bool { return !srv.st.prefetch.busy() }, "prefetch still running")
+	if srv.st.prefetch.stored.Load() == 0 {
+		t.Fatal("nothing prefetched")
+	}
+	src.fail(errors.New("source replaced"))
+	waitFor(t, func() bool {
+		_, err := f.ReadAt(make([]byte, 100), 2<<20)
+		return errors.Is(err, syscall.EIO)
+	}, "prefetched bytes still served after the source changed")
 }
