@@ -166,29 +166,26 @@ func (st *state) prefetchShard(i int, buf []byte) bool {
 			continue
 		}
 		off := b * prefetchBlock
-		n := min(prefetchBlock, size-off)
+		n := min(prefetchBlock, size-off) // never past size: a store past the end grows the kernel's idea of the file
 		r, errno := st.readShard(i, buf[:n], off)
 		if errno != 0 {
 			return st.failed.Load() == nil
 		}
 		data, status := r.Bytes(buf[:n])
 		if status == fuse.OK && st.failed.Load() == nil {
-			// never past size: a store past the end grows the kernel's
-			// idea of the file
-			data = data[:min(int64(len(data)), n)]
 			status = srv.InodeNotifyStoreCache(fileShardNode0+uint64(i), off, data)
 		}
 		r.Done()
-		if status == fuse.OK && st.failed.Load() != nil {
-			// the source changed while the block was stored: the page
-			// cache may have been dropped before it landed
-			srv.InodeNotify(fileShardNode0+uint64(i), off, n)
-			return false
-		}
 		if status != fuse.OK {
 			// ENOENT: the kernel forgot the shard (closed and evicted);
 			// its next open queues nothing, its reads come to the mount
 			return st.failed.Load() == nil
+		}
+		if st.failed.Load() != nil {
+			// the source changed before or while the block was stored:
+			// the page cache may have been dropped before it landed
+			srv.InodeNotify(fileShardNode0+uint64(i), off, n)
+			return false
 		}
 		st.prefetch.stored.Add(int64(len(data)))
 	}

@@ -37,12 +37,11 @@ type state struct {
 	sizes     []atomic.Int64
 	treeLen   []atomic.Int32 // a tree shard's nodes, once built (dropPageCache)
 	ahead     sync.Once
-	quit      chan struct{} // closed when the mount ends: sizing ahead stops
+	quit      chan struct{} // closed when the mount ends: background work stops
 	quitOnce  sync.Once
 	aheadDone sync.WaitGroup // sizing ahead, prefetching
 	aheadMu   sync.Mutex     // goAhead against stopAhead
-	stopping  bool
-	prefetch  *prefetcher // nil without Options.Prefetch
+	prefetch  *prefetcher    // nil without Options.Prefetch
 }
 
 func newState(src Source, opts Options) (*state, error) {
@@ -173,9 +172,8 @@ func (st *state) sizeAhead() {
 // for them: the source is closed once the mount ends.
 func (st *state) stopAhead() {
 	st.aheadMu.Lock()
-	st.stopping = true
-	st.aheadMu.Unlock()
 	st.quitOnce.Do(func() { close(st.quit) })
+	st.aheadMu.Unlock()
 	st.aheadDone.Wait()
 }
 
@@ -185,8 +183,10 @@ func (st *state) stopAhead() {
 func (st *state) goAhead(fn func()) {
 	st.aheadMu.Lock()
 	defer st.aheadMu.Unlock()
-	if st.stopping {
+	select {
+	case <-st.quit:
 		return
+	default:
 	}
 	st.aheadDone.Add(1)
 	go func() {
