@@ -90,7 +90,15 @@ type Source struct {
 	planLens [4]atomic.Int32
 
 	verbatimMu   sync.Mutex
-	verbatimStrs map[string][]string // VerbatimStrings
+	verbatimStrs map[string]*verbatimStrings // VerbatimStrings
+}
+
+// verbatimStrings is one array's strings, read once: its own lock lets
+// plans wanting other arrays go on while it is read.
+type verbatimStrings struct {
+	mu   sync.Mutex
+	strs []string
+	read bool
 }
 
 // VerbatimStrings returns the strings of the string array at path (in
@@ -101,19 +109,25 @@ type Source struct {
 // `du` over 200 zarr shards, and of its garbage.
 func (s *Source) VerbatimStrings(path string, read func() ([]string, error)) ([]string, error) {
 	s.verbatimMu.Lock()
-	defer s.verbatimMu.Unlock()
-	if strs, ok := s.verbatimStrs[path]; ok {
-		return strs, nil
+	e := s.verbatimStrs[path]
+	if e == nil {
+		if s.verbatimStrs == nil {
+			s.verbatimStrs = map[string]*verbatimStrings{}
+		}
+		e = &verbatimStrings{}
+		s.verbatimStrs[path] = e
 	}
-	strs, err := read()
-	if err != nil {
-		return nil, err
+	s.verbatimMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.read {
+		strs, err := read()
+		if err != nil {
+			return nil, err // not kept: the next plan reads again
+		}
+		e.strs, e.read = strs, true
 	}
-	if s.verbatimStrs == nil {
-		s.verbatimStrs = map[string][]string{}
-	}
-	s.verbatimStrs[path] = strs
-	return strs, nil
+	return e.strs, nil
 }
 
 // Part is one file of a collection source.
