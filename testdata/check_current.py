@@ -43,6 +43,11 @@ def read(path):
     return ad.read_h5ad(path)
 
 
+def read_source(path):
+    """The source (oracle_server.py keeps it from call to call)."""
+    return read(path)
+
+
 def known(v):
     """Element kinds check_shards.ad_compare compares exactly."""
     import pandas as pd
@@ -126,7 +131,7 @@ def run(source, outputs, order="any", size=None, obsp_blocks=None):
     # anndata drops unused ones when a view is copied unless told not to
     anndata.settings.remove_unused_categories = False
     problems = []
-    src = read(source)
+    src = read_source(source)
     index = pd.Index(np.asarray(src.obs_names, dtype=object))
     if not index.is_unique:
         raise SystemExit(f"check_current: {source} has duplicate obs names")

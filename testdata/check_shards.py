@@ -225,6 +225,7 @@ def rows_arg(p):
 
 def use_rows(args):
     global EXPECT_ROWS
+    EXPECT_ROWS = None  # a call of oracle_server.py after one with --rows
     if args.rows:
         import json
         with open(args.rows) as fh:

@@ -46,9 +46,7 @@ func currentFixture(t *testing.T, name string) string {
 // checkCurrent runs check_current.py: whether every output matched
 // source[rows], and what it printed.
 func checkCurrent(source string, outputs []string, extra ...string) (bool, string) {
-	args := append([]string{filepath.Join(repoRoot, "testdata", "check_current.py"), "--source", source}, extra...)
-	out, err := exec.Command(currentPython, append(args, outputs...)...).CombinedOutput()
-	return err == nil, string(out)
+	return runChecker(currentPython, "check_current.py", append(append([]string{"--source", source}, extra...), outputs...))
 }
 
 // knownFailures are the combinations (fixture, or "fixture op") that fail
@@ -201,21 +199,27 @@ func mergeAndCheck(format string, extra ...string) func(t *testing.T, src string
 	}
 }
 
-var currentOps = []currentOp{
-	{"slice-h5ad", sliceAndCheck("h5ad", false)},
-	{"slice-h5ad-shuffle", sliceAndCheck("h5ad", true)},
-	{"slice-zarr", sliceAndCheck("zarr", false)},
-	{"slice-zarr-shuffle", sliceAndCheck("zarr", true)},
-	{"mount-h5ad", mountAndCheck("h5ad")},
-	{"mount-zarr", mountAndCheck("zarr")},
-	{"merge-h5ad", mergeAndCheck("h5ad")},
-	{"merge-zarr", mergeAndCheck("zarr")},
-	// zarr v3 outputs, as anndata >= 0.12 writes them (shards of 10 rows:
-	// several per array, the last one partial)
-	{"slice-zarr3", sliceAndCheck("zarr", false, "--zarr-version", "3")},
-	{"slice-zarr3-sharded-shuffle", sliceAndCheck("zarr", true, "--zarr-version", "3", "--zarr-shard-size", "10", "--compression", "zstd")},
-	{"mount-zarr3-sharded", mountAndCheck("zarr", "--zarr-version", "3", "--zarr-shard-size", "10")},
-	{"merge-zarr3-sharded", mergeAndCheck("zarr", "--zarr-version", "3", "--zarr-shard-size", "10")},
+var currentOps = opsWithZarrShards("10")
+
+// opsWithZarrShards are the operations checked on every source, the
+// sharded zarr v3 ones with shards of n entries.
+func opsWithZarrShards(n string) []currentOp {
+	return []currentOp{
+		{"slice-h5ad", sliceAndCheck("h5ad", false)},
+		{"slice-h5ad-shuffle", sliceAndCheck("h5ad", true)},
+		{"slice-zarr", sliceAndCheck("zarr", false)},
+		{"slice-zarr-shuffle", sliceAndCheck("zarr", true)},
+		{"mount-h5ad", mountAndCheck("h5ad")},
+		{"mount-zarr", mountAndCheck("zarr")},
+		{"merge-h5ad", mergeAndCheck("h5ad")},
+		{"merge-zarr", mergeAndCheck("zarr")},
+		// zarr v3 outputs, as anndata >= 0.12 writes them (several shards
+		// per array, the last one partial)
+		{"slice-zarr3", sliceAndCheck("zarr", false, "--zarr-version", "3")},
+		{"slice-zarr3-sharded-shuffle", sliceAndCheck("zarr", true, "--zarr-version", "3", "--zarr-shard-size", n, "--compression", "zstd")},
+		{"mount-zarr3-sharded", mountAndCheck("zarr", "--zarr-version", "3", "--zarr-shard-size", n)},
+		{"merge-zarr3-sharded", mergeAndCheck("zarr", "--zarr-version", "3", "--zarr-shard-size", n)},
+	}
 }
 
 func TestCurrentAnndataSources(t *testing.T) {

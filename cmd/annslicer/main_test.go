@@ -70,6 +70,7 @@ func run(m *testing.M) int {
 	if out, err := exec.Command(python, filepath.Join(repoRoot, "testdata", "make_fixtures.py"), fixtures).CombinedOutput(); err != nil {
 		pyErr = fmt.Errorf("making fixtures with Python anndata: %v\n%s", err, out)
 	}
+	defer stopOracleServers()
 	return m.Run()
 }
 
@@ -180,10 +181,9 @@ func runOracle(t *testing.T, script, source string, shards []string, extra ...st
 // runOracleWith runs a checker of testdata/ under one interpreter.
 func runOracleWith(t *testing.T, py, script, source string, shards []string, extra ...string) {
 	t.Helper()
-	args := append([]string{filepath.Join(repoRoot, "testdata", script), "--source", source}, extra...)
-	out, err := exec.Command(py, append(args, shards...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s (%s): %v\n%s", script, py, err, out)
+	args := append(append([]string{"--source", source}, extra...), shards...)
+	if ok, out := runChecker(py, script, args); !ok {
+		t.Fatalf("%s (%s) failed:\n%s", script, py, out)
 	}
 }
 

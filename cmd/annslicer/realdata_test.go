@@ -23,7 +23,10 @@ var realKnownFailures = map[string]string{}
 // mounts and merges, each in both formats.
 func realOps() []currentOp {
 	var out []currentOp
-	for _, op := range currentOps {
+	// shards of 50 entries: outputs of 64 cells still end in a partial
+	// shard, and a gene array of 30,727 (wu2020) is 615 files, not 3,073
+	// (shards of 10 made 80,000 files an output, minutes of the tests)
+	for _, op := range opsWithZarrShards("50") {
 		if strings.HasPrefix(op.name, "slice-") && !strings.HasSuffix(op.name, "-shuffle") {
 			continue
 		}
