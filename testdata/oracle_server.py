@@ -87,10 +87,12 @@ def call(req, cache):
         try:
             mod = load(req["script"], cache)
             code = mod.main(req["argv"]) or 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            if e.code is not None and not isinstance(e.code, int):
+        except SystemExit as e:  # as the interpreter exits on it
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:
                 print(e.code)
+                code = 1
         except BaseException:
             traceback.print_exc()
             code = 1
@@ -99,7 +101,8 @@ def call(req, cache):
 
 def main():
     # the answers go out on a copy of stdout; what C libraries print to
-    # file descriptors 1 and 2 goes nowhere instead of into the protocol
+    # file descriptor 1 goes nowhere instead of into the protocol (the
+    # caller leaves descriptor 2 unread)
     proto = os.fdopen(os.dup(1), "w")
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -122,12 +123,7 @@ func (p *oraclePool) call(script string, args []string) (bool, string, error) {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 		p.mu.Lock()
-		for k, x := range p.all {
-			if x == s {
-				p.all = append(p.all[:k], p.all[k+1:]...)
-				break
-			}
-		}
+		p.all = slices.DeleteFunc(p.all, func(x *oracleServer) bool { return x == s })
 		p.mu.Unlock()
 		return false, "", fmt.Errorf("oracle server %s: %v", p.py, err)
 	}
